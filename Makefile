@@ -1,0 +1,25 @@
+# The two commands a newcomer needs: `make demo` and `make test`. Both create .venv on first use.
+PYTHON ?= python3
+VENV   ?= .venv
+PY     := $(VENV)/bin/python
+STAMP  := $(VENV)/.installed
+
+.PHONY: demo test bench clean
+
+$(STAMP): pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install --quiet -e '.[dev]'
+	touch $(STAMP)
+
+demo: $(STAMP)  ## the main job: writes frames, charts and a comparison under results/demo/
+	$(PY) -m sim run experiments/demo.yaml --out results/demo
+
+test: $(STAMP)  ## the whole test suite
+	$(PY) -m pytest -q
+
+bench: $(STAMP)  ## simulated requests per wall second, as ratios to textbook SimPy
+	$(PY) benchmarks/bench.py
+
+clean:
+	rm -rf $(VENV) results/*/ .pytest_cache

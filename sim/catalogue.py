@@ -1,0 +1,201 @@
+"""Named, sourced defaults for models and provider rate limits.
+
+A scenario should be able to say ``model: claude-sonnet-4`` or ``limits: anthropic-tier1-sonnet4`` instead of
+copying prices, latencies and per-key limits by hand. Those numbers live in ``catalogue.yaml`` beside this
+module, each with the page it came from (``source``) and the date it was read (``as_of``), because provider
+prices and limits change and a stale number should be easy to spot and to update.
+
+Two sections:
+
+* ``models``: per model ``provider`` (``anthropic`` | ``openai``), ``input_usd_per_mtok`` and
+  ``output_usd_per_mtok`` (US dollars per million tokens) and ``latency`` (``type: ttft_throughput`` with
+  ``ttft_s``, ``tokens_per_s`` and ``sigma``).
+* ``limit_presets``: per-key limits ``requests_per_min``, ``input_tokens_per_min``,
+  ``output_tokens_per_min`` and, for OpenAI's combined input+output bucket, ``tokens_per_min``; ``None``
+  means unlimited.
+
+Everything is returned as plain ``dict`` copies (no pydantic here): the scenario configuration merges them.
+Use :func:`without_provenance` to drop the ``source`` / ``as_of`` / ``page_date`` / ``note`` keys first.
+"""
+
+from __future__ import annotations
+
+import copy
+import functools
+import math
+from dataclasses import dataclass
+from importlib import resources
+from pathlib import Path
+from types import MappingProxyType
+from typing import Any, Mapping
+
+import yaml
+
+from sim.errors import ScenarioError
+from sim.estimate import LIMIT_KEYS  # per-key limit fields; tokens_per_min is a combined input+output bucket
+
+__all__ = [
+    "Catalogue",
+    "UnknownNameError",
+    "PROVENANCE_KEYS",
+    "LIMIT_KEYS",
+    "clear_catalogue_cache",
+    "load_catalogue",
+    "without_provenance",
+]
+
+PROVIDERS = ("anthropic", "openai")
+LATENCY_TYPES = ("ttft_throughput",)
+PROVENANCE_KEYS = frozenset({"source", "as_of", "page_date", "note"})
+_REQUIRED_LIMIT_KEYS = LIMIT_KEYS[:3]
+_PACKAGED_NAME = "catalogue.yaml"
+
+
+class UnknownNameError(KeyError):
+    """A model or preset name that is not in the catalogue; the message lists the known names."""
+
+    def __str__(self) -> str:  # KeyError would wrap the message in quotes
+        return str(self.args[0]) if self.args else ""
+
+
+@dataclass(frozen=True)
+class Catalogue:
+    """The parsed catalogue. Look-ups return deep copies, so callers may modify what they get."""
+
+    models: Mapping[str, Mapping[str, Any]]
+    limit_presets: Mapping[str, Mapping[str, Any]]
+    path: str
+
+    def model(self, name: str) -> dict:
+        """The model entry called ``name`` (prices, latency, provenance); ``KeyError`` listing known names."""
+        return copy.deepcopy(dict(self._lookup(self.models, name, "model")))
+
+    def limit_preset(self, name: str) -> dict:
+        """The per-key limit preset called ``name``; ``KeyError`` listing known names."""
+        return copy.deepcopy(dict(self._lookup(self.limit_presets, name, "limit preset")))
+
+    def model_names(self) -> list[str]:
+        return sorted(self.models)
+
+    def limit_preset_names(self) -> list[str]:
+        return sorted(self.limit_presets)
+
+    @staticmethod
+    def _lookup(table: Mapping[str, Mapping[str, Any]], name: str, kind: str) -> Mapping[str, Any]:
+        try:
+            return table[name]
+        except (KeyError, TypeError):
+            known = ", ".join(sorted(table)) or "(none)"
+            raise UnknownNameError(f"unknown {kind} {name!r} in catalogue; known: {known}") from None
+
+
+def without_provenance(entry: Any) -> Any:
+    """A copy of ``entry`` with the provenance keys (source, as_of, page_date, note) removed at every level."""
+    if isinstance(entry, Mapping):
+        return {k: without_provenance(v) for k, v in entry.items() if k not in PROVENANCE_KEYS}
+    if isinstance(entry, list):
+        return [without_provenance(v) for v in entry]
+    return copy.deepcopy(entry)
+
+
+def load_catalogue(path: str | Path | None = None) -> Catalogue:
+    """Load and validate a catalogue file; ``None`` means the one packaged with ``sim``. Cached per path."""
+    if path is None:
+        return _load_packaged()
+    return _load_file(str(Path(path).expanduser().resolve()))
+
+
+def clear_catalogue_cache() -> None:
+    """Forget loaded catalogues, so the next :func:`load_catalogue` re-reads the file (e.g. after editing it)."""
+    _load_packaged.cache_clear()
+    _load_file.cache_clear()
+
+
+@functools.lru_cache(maxsize=None)
+def _load_packaged() -> Catalogue:
+    try:
+        text = resources.files("sim").joinpath(_PACKAGED_NAME).read_text(encoding="utf-8")
+        where = f"sim/{_PACKAGED_NAME}"
+    except (ModuleNotFoundError, FileNotFoundError, OSError):  # pragma: no cover - odd installs only
+        fallback = Path(__file__).with_name(_PACKAGED_NAME)
+        text, where = fallback.read_text(encoding="utf-8"), str(fallback)
+    return _parse(text, where)
+
+
+@functools.lru_cache(maxsize=None)
+def _load_file(resolved: str) -> Catalogue:
+    try:
+        text = Path(resolved).read_text(encoding="utf-8")
+    except OSError as exc:
+        raise ScenarioError(f"{resolved}: cannot read catalogue: {exc.strerror or exc}") from None
+    return _parse(text, resolved)
+
+
+def _parse(text: str, where: str) -> Catalogue:
+    try:
+        data = yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        raise ScenarioError(f"{where}: not valid YAML: {exc}") from None
+    if not isinstance(data, Mapping):
+        raise ScenarioError(f"{where}: must be a mapping with 'models' and 'limit_presets'")
+    models = _section(data, "models", where)
+    presets = _section(data, "limit_presets", where)
+    for name, entry in models.items():
+        _check_model(entry, f"{where}: models.{name}")
+    for name, entry in presets.items():
+        _check_preset(entry, f"{where}: limit_presets.{name}")
+    return Catalogue(models=MappingProxyType(models), limit_presets=MappingProxyType(presets), path=where)
+
+
+def _section(data: Mapping, key: str, where: str) -> dict[str, dict]:
+    section = data.get(key)
+    if not isinstance(section, Mapping) or not section:
+        raise ScenarioError(f"{where}: {key}: must be a non-empty mapping of name -> entry")
+    for name, entry in section.items():
+        if not isinstance(name, str) or not isinstance(entry, Mapping):
+            raise ScenarioError(f"{where}: {key}.{name}: must be a mapping keyed by a string name")
+    return {name: dict(entry) for name, entry in section.items()}
+
+
+def _check_provenance(entry: Mapping, at: str) -> None:
+    for key in ("source", "as_of"):
+        value = entry.get(key)
+        if not isinstance(value, str) or not value.strip():
+            raise ScenarioError(f"{at}.{key}: must be a non-empty string (quote dates: as_of: \"2026-11-27\")")
+
+
+def _is_number(value: Any) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
+
+
+def _check_number(entry: Mapping, key: str, at: str, *, positive: bool) -> None:
+    value = entry.get(key)
+    if not _is_number(value) or value < 0 or (positive and value == 0):
+        bound = "> 0" if positive else ">= 0"
+        raise ScenarioError(f"{at}.{key}: must be a finite number {bound}, got {value!r}")
+
+
+def _check_model(entry: Mapping, at: str) -> None:
+    if entry.get("provider") not in PROVIDERS:
+        raise ScenarioError(f"{at}.provider: must be one of {', '.join(PROVIDERS)}, got {entry.get('provider')!r}")
+    _check_number(entry, "input_usd_per_mtok", at, positive=False)
+    _check_number(entry, "output_usd_per_mtok", at, positive=False)
+    _check_provenance(entry, at)
+    latency = entry.get("latency")
+    if not isinstance(latency, Mapping):
+        raise ScenarioError(f"{at}.latency: must be a mapping with type, ttft_s, tokens_per_s, sigma")
+    if latency.get("type") not in LATENCY_TYPES:
+        raise ScenarioError(f"{at}.latency.type: must be one of {', '.join(LATENCY_TYPES)}, got {latency.get('type')!r}")
+    _check_number(latency, "ttft_s", f"{at}.latency", positive=False)
+    _check_number(latency, "tokens_per_s", f"{at}.latency", positive=True)
+    _check_number(latency, "sigma", f"{at}.latency", positive=False)
+
+
+def _check_preset(entry: Mapping, at: str) -> None:
+    for key in _REQUIRED_LIMIT_KEYS:
+        if key not in entry:
+            raise ScenarioError(f"{at}.{key}: missing (use null for unlimited)")
+    for key in LIMIT_KEYS:
+        if entry.get(key) is not None:
+            _check_number(entry, key, at, positive=True)
+    _check_provenance(entry, at)

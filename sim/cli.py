@@ -1,0 +1,149 @@
+"""The command line: parse, call, print.
+
+    python -m sim run SCENARIO [--seed N] [--out DIR] [--set PATH=VALUE ...] [--variant NAME ...]
+    python -m sim check SCENARIO [--set ...]
+    python -m sim schema
+    python -m sim estimate (SCENARIO | --dau N --requests-per-user-per-day R ...) [--json]
+
+Bad input (a scenario that does not validate, an unknown override path, a missing file) prints one message
+naming the field and exits with status 2; nothing is written.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import sys
+from pathlib import Path
+
+from sim.errors import ScenarioError
+
+
+def _add_scenario_args(p: argparse.ArgumentParser) -> None:
+    p.add_argument("scenario", help="scenario YAML file")
+    p.add_argument("--set", dest="overrides", action="append", default=[], metavar="PATH=VALUE",
+                   help="override a field by dotted path, list items by index (repeatable)")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="python -m sim", description=__doc__.split("\n\n")[0])
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    run = sub.add_parser("run", help="simulate a scenario (every variant, on common random numbers)")
+    _add_scenario_args(run)
+    run.add_argument("--seed", type=int, help="seed (default: the scenario's)")
+    run.add_argument("--out", help="output folder (default: results/<scenario name>)")
+    run.add_argument("--variant", action="append", default=[], help="run only this variant (repeatable)")
+    run.add_argument("--no-charts", action="store_true", help="skip the PNG charts")
+
+    check = sub.add_parser("check", help="validate a scenario file and print its resolved form")
+    _add_scenario_args(check)
+    check.add_argument("--quiet", action="store_true", help="print only 'ok'")
+
+    sub.add_parser("schema", help="print the scenario JSON Schema")
+
+    est = sub.add_parser("estimate", help="closed-form load and cost estimate (no simulation)")
+    est.add_argument("scenario", nargs="?", help="scenario YAML file (instead of the flags)")
+    est.add_argument("--set", dest="overrides", action="append", default=[], metavar="PATH=VALUE")
+    est.add_argument("--dau", type=float)
+    est.add_argument("--requests-per-user-per-day", type=float)
+    est.add_argument("--input-tokens", type=float, default=0.0, help="input tokens per LLM call")
+    est.add_argument("--output-tokens", type=float, default=0.0, help="output tokens per LLM call")
+    est.add_argument("--input-price-per-mtok", type=float, default=0.0, help="USD per 1M input tokens")
+    est.add_argument("--output-price-per-mtok", type=float, default=0.0, help="USD per 1M output tokens")
+    est.add_argument("--latency-s", type=float, default=0.0, help="mean latency of one LLM call")
+    est.add_argument("--peak-to-average", type=float, default=3.0)
+    est.add_argument("--llm-calls-per-request", type=float, default=1.0)
+    est.add_argument("--json", action="store_true", help="print a JSON object")
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        return {"run": cmd_run, "check": cmd_check, "schema": cmd_schema, "estimate": cmd_estimate}[
+            args.command](args)
+    except ScenarioError as err:
+        print(f"error: {err}", file=sys.stderr)
+        return 2
+
+
+# ------------------------------------------------------------------------------------------- commands
+
+def cmd_check(args) -> int:
+    from sim.config import load_scenario
+    scenario = load_scenario(args.scenario, args.overrides)
+    if args.quiet:
+        print("ok")
+    else:
+        print(scenario.to_yaml(), end="")
+        print(f"# ok: {args.scenario} is a valid scenario"
+              + (f" with variants {', '.join(scenario.variants)}" if scenario.variants else ""))
+    return 0
+
+
+def cmd_schema(args) -> int:
+    from sim.config import Scenario
+    print(json.dumps(Scenario.model_json_schema(), indent=2))
+    return 0
+
+
+def cmd_run(args) -> int:
+    from sim.config import load_scenario
+    from sim.experiments.variants import run_variants
+    scenario = load_scenario(args.scenario, args.overrides)
+    out = Path(args.out) if args.out else Path("results") / scenario.name
+    names = args.variant or list(scenario.variants)
+    unknown = [n for n in names if n not in scenario.variants]
+    if unknown:
+        raise ScenarioError(f"--variant: unknown {', '.join(unknown)}; known: {', '.join(scenario.variants)}")
+    report = run_variants(scenario, names, out, seed=args.seed, charts=not args.no_charts)
+    print(report)
+    print(f"\nresults: {out}/")
+    return 0
+
+
+def cmd_estimate(args) -> int:
+    from sim.estimate import estimate, format_table
+    if args.scenario:
+        from sim.config import load_scenario
+        from sim.experiments.estimate_inputs import estimate_from_scenario
+        est = estimate_from_scenario(load_scenario(args.scenario, args.overrides))
+    else:
+        if args.dau is None or args.requests_per_user_per_day is None:
+            raise ScenarioError("estimate: give a scenario file, or --dau and --requests-per-user-per-day")
+        est = estimate(args.dau, args.requests_per_user_per_day, args.input_tokens, args.output_tokens,
+                       args.input_price_per_mtok, args.output_price_per_mtok, args.latency_s,
+                       peak_to_average=args.peak_to_average, llm_calls_per_request=args.llm_calls_per_request)
+    if args.json:
+        print(json.dumps({k: (None if isinstance(v, float) and not math.isfinite(v) else v)
+                          for k, v in est.to_dict().items()}, indent=2))
+    else:
+        print(format_table(est))
+    return 0
+
+
+def format_summary(summary: dict) -> str:
+    """A readable table of a run's headline numbers."""
+    rows = [
+        ("requests", f"{summary['requests_total']:,}"),
+        ("availability", f"{summary['availability']:.3%}"),
+        ("failed / timeout / shed / rate-limited",
+         f"{summary['requests_failed']:,} / {summary['requests_timeout']:,} / {summary['requests_shed']:,} / "
+         f"{summary['requests_rate_limited']:,}"),
+        ("provider call error rate", f"{summary['error_rate']:.3%}"),
+        ("latency p50 / p95 / p99", f"{summary['latency_p50_s']:.2f} / {summary['latency_p95_s']:.2f} / "
+                                    f"{summary['latency_p99_s']:.2f} s"),
+        ("time to first token p50 / p95", f"{summary['ttft_p50_s']:.2f} / {summary['ttft_p95_s']:.2f} s"),
+        ("queue wait mean / p95", f"{summary['queue_wait_mean_s']:.2f} / {summary['queue_wait_p95_s']:.2f} s"),
+        ("concurrency mean / peak", f"{summary['mean_concurrency']:.1f} / {summary['peak_concurrency']}"),
+        ("cost", f"${summary['cost_usd']:,.2f}"),
+        ("cost per request", f"${summary['cost_per_request_usd']:.5f}"),
+        ("projected cost per 30-day month", f"${summary['projected_cost_per_month_usd']:,.0f}"),
+    ]
+    width = max(len(k) for k, _ in rows)
+    return "\n".join(f"{k:<{width}}  {v}" for k, v in rows)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

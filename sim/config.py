@@ -1,0 +1,542 @@
+"""The scenario: one typed description of the system under study, and the single source of every default.
+
+A scenario says who sends traffic (workload), what stands between them and the models (gateway), which
+providers and models answer and at what price and speed (providers), how a request picks a model (routing),
+how failures are handled (resilience) and what to write (output). It is read from YAML, may be changed from
+the command line by dotted path (``--set providers.0.max_concurrency=8``) and may declare named ``variants``,
+each a set of such overrides, so that two designs can be run on the same traffic and compared.
+
+Every field has a default and a description here and nowhere else; the fully resolved scenario is written
+beside every result, so a number can always be traced to the settings that produced it.
+"""
+from __future__ import annotations
+
+import copy
+import re
+from pathlib import Path
+from typing import Annotated, Any, Literal, Union
+
+import yaml
+from pydantic import (BaseModel, BeforeValidator, ConfigDict, Field, ValidationError, ValidationInfo,
+                      field_validator, model_validator)
+
+from sim.errors import ScenarioError
+
+# --------------------------------------------------------------------------------------------- durations
+
+_DURATION_UNITS_S = {"ms": 0.001, "s": 1.0, "m": 60.0, "min": 60.0, "h": 3600.0, "d": 86400.0}
+_DURATION_PART = re.compile(r"(\d+(?:\.\d*)?|\.\d+)\s*(ms|min|s|m|h|d)")
+
+
+def parse_duration_s(value: Any) -> float:
+    """Seconds from a number (already seconds) or a string such as ``90s``, ``15m``, ``2h``, ``1d``, ``1h30m``."""
+    if isinstance(value, bool):
+        raise ValueError("expected a duration (seconds or a string like '90s', '15m', '2h', '1d')")
+    if isinstance(value, (int, float)):
+        return float(value)
+    if isinstance(value, str):
+        text = value.strip().lower().replace(" ", "")
+        try:
+            return float(text)
+        except ValueError:
+            pass
+        parts = _DURATION_PART.findall(text)
+        if parts and "".join(n + u for n, u in parts) == text:
+            return sum(float(n) * _DURATION_UNITS_S[u] for n, u in parts)
+    raise ValueError(f"{value!r} is not a duration (use seconds or a string like '90s', '15m', '2h', '1d')")
+
+
+Duration = Annotated[float, BeforeValidator(parse_duration_s)]
+NonNegDuration = Annotated[Duration, Field(ge=0)]
+PosDuration = Annotated[Duration, Field(gt=0)]
+Probability = Annotated[float, Field(ge=0.0, le=1.0)]
+
+
+class Section(BaseModel):
+    """Base of every config section: unknown fields are errors, values are checked on assignment too."""
+
+    model_config = ConfigDict(extra="forbid", validate_assignment=True)
+
+
+# --------------------------------------------------------------------------------------------- workload
+
+class FixedTokens(Section):
+    type: Literal["fixed"] = "fixed"
+    value: int = Field(gt=0, description="Tokens in every request.")
+
+
+class LognormalTokens(Section):
+    type: Literal["lognormal"] = "lognormal"
+    median: float = Field(gt=0, description="Median tokens per request.")
+    p95: float = Field(gt=0, description="95th percentile of tokens per request (must exceed the median).")
+    max_tokens: int | None = Field(None, gt=0, description="Upper cut (e.g. the context window); None = none.")
+
+    @model_validator(mode="after")
+    def _p95_above_median(self):
+        if self.p95 <= self.median:
+            raise ValueError(f"p95 ({self.p95}) must be greater than median ({self.median})")
+        return self
+
+
+class EmpiricalTokens(Section):
+    type: Literal["empirical"] = "empirical"
+    path: str = Field(description="CSV file (relative paths are relative to the scenario file).")
+    column: str = Field(description="Column of token counts to bootstrap from.")
+
+    @field_validator("path")
+    @classmethod
+    def _exists(cls, v: str, info: ValidationInfo) -> str:
+        return _existing_path(v, info)
+
+
+TokenDistribution = Annotated[Union[FixedTokens, LognormalTokens, EmpiricalTokens], Field(discriminator="type")]
+
+
+class FlatProfile(Section):
+    type: Literal["flat"] = "flat"
+
+
+class DiurnalProfile(Section):
+    type: Literal["diurnal"] = "diurnal"
+    peak_to_average: float = Field(3.0, ge=1.0, le=24.0,
+                                    description="Busiest hour's rate over the daily mean rate (3 is typical).")
+    peak_hour: float = Field(14.0, ge=0.0, lt=24.0, description="Hour of day (0-24) of the peak.")
+
+
+class HourlyProfile(Section):
+    type: Literal["hourly"] = "hourly"
+    weights: list[float] = Field(min_length=24, max_length=24,
+                                 description="24 relative weights, hour 0 to 23; normalised to mean 1.")
+
+    @field_validator("weights")
+    @classmethod
+    def _positive(cls, v: list[float]) -> list[float]:
+        if any(w < 0 for w in v) or sum(v) <= 0:
+            raise ValueError("weights must be >= 0 with a positive sum")
+        return v
+
+
+Profile = Annotated[Union[FlatProfile, DiurnalProfile, HourlyProfile], Field(discriminator="type")]
+
+
+class NoBurstiness(Section):
+    type: Literal["none"] = "none"
+
+
+class MMPPBurstiness(Section):
+    """Two-state Markov-modulated Poisson process; the long-run mean rate is kept."""
+
+    type: Literal["mmpp"] = "mmpp"
+    burst_rate_multiplier: float = Field(3.0, gt=1.0, description="Rate multiplier while in a burst.")
+    mean_burst_s: PosDuration = Field(60.0, description="Mean length of a burst (exponential).")
+    mean_calm_s: PosDuration = Field(600.0, description="Mean time between bursts (exponential).")
+
+    @model_validator(mode="after")
+    def _calm_rate_non_negative(self):
+        p_burst = self.mean_burst_s / (self.mean_burst_s + self.mean_calm_s)
+        if p_burst * self.burst_rate_multiplier > 1.0:
+            raise ValueError("burst_rate_multiplier x burst share exceeds 1: the mean rate cannot be kept; "
+                             "shorten mean_burst_s or lower burst_rate_multiplier")
+        return self
+
+
+Burstiness = Annotated[Union[NoBurstiness, MMPPBurstiness], Field(discriminator="type")]
+
+
+class CallsPerRequest(Section):
+    kind: Literal["fixed", "geometric"] = Field("fixed", description="Fixed count, or geometric (agent loops).")
+    mean: float = Field(1.0, ge=1.0, description="Mean LLM calls per user request.")
+
+
+class StepLatency(Section):
+    type: Literal["fixed", "exponential"] = "exponential"
+    mean_s: NonNegDuration = Field(0.1, description="Mean latency of the step.")
+
+
+class StepConfig(Section):
+    """A non-LLM step of the request (retrieval, a tool call) with its own latency and cost."""
+
+    probability: Probability = Field(1.0, description="Share of requests that run the step.")
+    latency: StepLatency = Field(default_factory=StepLatency)
+    cost_usd: float = Field(0.0, ge=0, description="Cost of one execution of the step.")
+
+
+class TraceConfig(Section):
+    """Replay a real request trace: its arrival times and token counts drive the workload."""
+
+    path: str = Field(description="Trace file (relative paths are relative to the scenario file).")
+    format: Literal["azure", "mooncake", "csv"] = Field("azure", description="azure CSV, mooncake JSONL, or csv.")
+    time_column: str = Field("arrival_s", description="csv format: arrival-time column.")
+    time_unit: Literal["s", "ms", "datetime"] = Field("s", description="csv format: unit of time_column.")
+    input_column: str = Field("input_tokens", description="csv format: input-token column.")
+    output_column: str = Field("output_tokens", description="csv format: output-token column.")
+    speedup: float = Field(1.0, gt=0, description="Time compression: 2 replays the trace twice as fast.")
+    repeat: bool = Field(False, description="Tile the trace to fill the scenario duration.")
+
+    @field_validator("path")
+    @classmethod
+    def _exists(cls, v: str, info: ValidationInfo) -> str:
+        return _existing_path(v, info)
+
+
+class WorkloadConfig(Section):
+    dau: int | None = Field(None, gt=0, description="Daily active users (with requests_per_user_per_day).")
+    requests_per_user_per_day: float | None = Field(None, gt=0, description="Requests per active user per day.")
+    rate_per_s: float | None = Field(None, gt=0, description="Explicit mean arrival rate (instead of DAU).")
+    trace: TraceConfig | None = Field(None, description="Replay a trace instead of generating arrivals.")
+    profile: Profile = Field(default_factory=DiurnalProfile, description="Time-of-day shape of the rate.")
+    start_time_of_day: NonNegDuration = Field(0.0, description="Time of day at t=0 (e.g. '8h').")
+    burstiness: Burstiness = Field(default_factory=NoBurstiness)
+    n_users: int | None = Field(None, gt=0, description="Distinct users; default: dau, else 1000.")
+    user_skew: float = Field(0.5, ge=0, description="Zipf exponent of per-user activity (0 = uniform; 1 gives the top user ~10% of traffic at 10K users).")
+    input_tokens: TokenDistribution = Field(
+        default_factory=lambda: LognormalTokens(median=1500, p95=6000), description="Input tokens per LLM call.")
+    output_tokens: TokenDistribution = Field(
+        default_factory=lambda: LognormalTokens(median=300, p95=1200), description="Output tokens per LLM call.")
+    complexity_alpha: float = Field(2.0, gt=0, description="Beta(alpha, beta) shape of request complexity.")
+    complexity_beta: float = Field(5.0, gt=0, description="Beta(alpha, beta) shape of request complexity.")
+    n_intents: int = Field(10_000, gt=0, description="Distinct intents (what users ask), for the cache.")
+    intent_skew: float = Field(1.0, ge=0, description="Zipf exponent of intent popularity.")
+    llm_calls: CallsPerRequest = Field(default_factory=CallsPerRequest, description="LLM calls per request.")
+    retrieval: StepConfig | None = Field(None, description="Retrieval step before the LLM calls.")
+    tools: StepConfig | None = Field(None, description="Tool step after each LLM call but the last.")
+
+    @model_validator(mode="after")
+    def _one_volume(self):
+        by_dau = self.dau is not None or self.requests_per_user_per_day is not None
+        chosen = [by_dau, self.rate_per_s is not None, self.trace is not None]
+        if sum(chosen) != 1:
+            raise ValueError("give exactly one volume: dau + requests_per_user_per_day, rate_per_s, or trace")
+        if by_dau and (self.dau is None or self.requests_per_user_per_day is None):
+            raise ValueError("dau and requests_per_user_per_day go together")
+        return self
+
+    @property
+    def mean_rate_per_s(self) -> float | None:
+        """Daily mean arrival rate, or None for a trace."""
+        if self.rate_per_s is not None:
+            return self.rate_per_s
+        if self.dau is not None:
+            return self.dau * self.requests_per_user_per_day / 86400.0
+        return None
+
+
+# --------------------------------------------------------------------------------------------- gateway
+
+class UserRateLimit(Section):
+    requests_per_min: float = Field(gt=0, description="Sustained requests per minute per user.")
+    burst: int = Field(10, gt=0, description="Bucket size: requests a user may send at once.")
+
+
+class GatewayConfig(Section):
+    user_rate_limit: UserRateLimit | None = Field(None, description="Per-user token bucket; None = off.")
+    workers: int | None = Field(None, gt=0, description="Worker concurrency (requests in service); None = unbounded.")
+    max_queue: int | None = Field(None, ge=0, description="Queue capacity; arrivals beyond it are shed.")
+    max_queue_wait_s: PosDuration | None = Field(None, description="Longest wait before a queued request is shed.")
+    smooth_to_provider_limits: bool = Field(
+        True, description="Hold requests until the provider's RPM/TPM buckets have room (BullMQ limiter) "
+                          "instead of sending them and collecting 429s.")
+
+
+# --------------------------------------------------------------------------------------------- providers
+
+class TTFTThroughputLatency(Section):
+    """Call duration = (ttft_s + output_tokens / tokens_per_s) x lognormal noise of mean 1."""
+
+    type: Literal["ttft_throughput"] = "ttft_throughput"
+    ttft_s: NonNegDuration = Field(0.6, description="Mean time to first token.")
+    tokens_per_s: float = Field(60.0, gt=0, description="Output speed once streaming.")
+    sigma: float = Field(0.3, ge=0, description="Sigma of the mean-one lognormal noise factor.")
+
+
+class ExponentialLatency(Section):
+    """Call duration ~ Exponential(mean_s), independent of tokens: for queueing-theory validation."""
+
+    type: Literal["exponential"] = "exponential"
+    mean_s: PosDuration = Field(description="Mean call duration.")
+
+
+Latency = Annotated[Union[TTFTThroughputLatency, ExponentialLatency], Field(discriminator="type")]
+
+
+class ModelConfig(Section):
+    name: str = Field(description="Model name, unique within its provider.")
+    catalogue: str | None = Field(None, description="Catalogue entry to take prices and latency from.")
+    input_usd_per_mtok: float = Field(ge=0, description="Price per 1M input tokens.")
+    output_usd_per_mtok: float = Field(ge=0, description="Price per 1M output tokens.")
+    latency: Latency = Field(default_factory=TTFTThroughputLatency)
+    error_rate: Probability = Field(0.002, description="Share of calls failing with a 5xx.")
+    refusal_rate: Probability = Field(0.0, description="Share of calls refused by the content filter.")
+    timeout_s: PosDuration = Field(60.0, description="Client timeout of one call.")
+    hallucination_prob: Probability = Field(0.0, description="Share of answers that are wrong.")
+    parse_failure_prob: Probability = Field(0.0, description="Share of structured outputs that fail to parse.")
+
+    @model_validator(mode="before")
+    @classmethod
+    def _from_catalogue(cls, data: Any) -> Any:
+        if isinstance(data, dict) and data.get("catalogue"):
+            from sim.catalogue import load_catalogue, without_provenance
+            try:
+                entry = without_provenance(load_catalogue().model(data["catalogue"]))
+            except KeyError as err:
+                raise ValueError(err.args[0]) from None
+            base = {k: v for k, v in entry.items() if k in cls.model_fields}
+            data = {**base, **data}
+        return data
+
+
+class LimitsConfig(Section):
+    """Per-API-key limits, enforced as continuously refilling token buckets (as providers do)."""
+
+    preset: str | None = Field(None, description="Catalogue limit preset to start from.")
+    requests_per_min: float | None = Field(None, gt=0, description="RPM per key; None = unlimited.")
+    input_tokens_per_min: float | None = Field(None, gt=0, description="Input TPM per key; None = unlimited.")
+    output_tokens_per_min: float | None = Field(None, gt=0, description="Output TPM per key; None = unlimited.")
+    tokens_per_min: float | None = Field(None, gt=0, description="Combined input+output TPM per key (OpenAI "
+                                                                  "style); None = unlimited.")
+
+    @model_validator(mode="before")
+    @classmethod
+    def _from_preset(cls, data: Any) -> Any:
+        if isinstance(data, dict) and data.get("preset"):
+            from sim.catalogue import load_catalogue
+            try:
+                entry = load_catalogue().limit_preset(data["preset"])
+            except KeyError as err:
+                raise ValueError(err.args[0]) from None
+            base = {k: v for k, v in entry.items() if k in cls.model_fields}
+            data = {**base, **data}
+        return data
+
+    def per_minute(self, keys: int = 1) -> dict[str, float | None]:
+        """The limits of ``keys`` keys pooled, by bucket: rpm, itpm, otpm, tpm."""
+        pooled = lambda v: v * keys if v else None   # noqa: E731
+        return {"rpm": pooled(self.requests_per_min), "itpm": pooled(self.input_tokens_per_min),
+                "otpm": pooled(self.output_tokens_per_min), "tpm": pooled(self.tokens_per_min)}
+
+
+class ProviderConfig(Section):
+    name: str = Field(description="Provider name, unique in the scenario.")
+    api_keys: int = Field(1, gt=0, description="API keys; each multiplies the per-key limits.")
+    limits: LimitsConfig = Field(default_factory=LimitsConfig)
+    max_concurrency: int | None = Field(None, gt=0, description="Calls in flight at once; None = unbounded.")
+    models: list[ModelConfig] = Field(min_length=1)
+
+    @model_validator(mode="after")
+    def _unique_models(self):
+        names = [m.name for m in self.models]
+        if len(set(names)) != len(names):
+            raise ValueError(f"model names must be unique within a provider: {names}")
+        return self
+
+
+# --------------------------------------------------------------------------------------------- routing, resilience, output
+
+class RoutingConfig(Section):
+    strategy: Literal["fixed"] = Field("fixed", description="How a request picks its model.")
+    chain: list[str] = Field(default_factory=list,
+                             description="Ordered 'provider/model' targets; the first serves, later ones are "
+                                         "fallbacks. Empty = the first model of the first provider.")
+
+
+class RetrySettings(Section):
+    max_attempts: int = Field(3, ge=1, description="Attempts per call, the first included.")
+    base_delay_s: NonNegDuration = Field(0.5, description="Backoff before the first retry (before jitter).")
+    multiplier: float = Field(2.0, ge=1.0, description="Backoff growth per attempt.")
+    max_delay_s: NonNegDuration = Field(20.0, description="Backoff cap.")
+    jitter: Literal["full", "equal", "none"] = Field("full", description="Jitter on the backoff.")
+    honor_retry_after: bool = Field(True, description="Wait at least a 429's Retry-After.")
+    max_retry_after_s: NonNegDuration = Field(60.0, description="Give up when Retry-After exceeds this.")
+
+
+class ResilienceConfig(Section):
+    retry: RetrySettings = Field(default_factory=RetrySettings)
+
+
+class OutputConfig(Section):
+    interval_s: PosDuration = Field(60.0, description="Width of a timeseries interval.")
+    charts: bool = Field(True, description="Write PNG charts beside the frames.")
+
+
+# --------------------------------------------------------------------------------------------- the scenario
+
+class Scenario(Section):
+    name: str = Field(description="Short name; results are written under it.")
+    description: str = Field("", description="What the scenario is for.")
+    seed: int = Field(1, ge=0, description="Seed of every random stream.")
+    duration: PosDuration = Field(3600.0, description="Arrivals are generated in [0, duration).")
+    warmup: NonNegDuration = Field(0.0, description="Requests arriving before this are left out of the summary.")
+    workload: WorkloadConfig
+    gateway: GatewayConfig = Field(default_factory=GatewayConfig)
+    providers: list[ProviderConfig] = Field(min_length=1)
+    routing: RoutingConfig = Field(default_factory=RoutingConfig)
+    resilience: ResilienceConfig = Field(default_factory=ResilienceConfig)
+    output: OutputConfig = Field(default_factory=OutputConfig)
+    variants: dict[str, dict[str, Any]] = Field(default_factory=dict,
+                                                description="Named designs: dotted-path overrides of the base.")
+
+    @model_validator(mode="after")
+    def _consistent(self):
+        if self.warmup >= self.duration:
+            raise ValueError(f"warmup ({self.warmup:g} s) must end before duration ({self.duration:g} s)")
+        names = [p.name for p in self.providers]
+        if len(set(names)) != len(names):
+            raise ValueError(f"provider names must be unique: {names}")
+        known = {f"{p.name}/{m.name}" for p in self.providers for m in p.models}
+        for target in self.routing.chain:
+            if target not in known:
+                raise ValueError(f"routing.chain: unknown target {target!r}; known: {sorted(known)}")
+        return self
+
+    # ---- derived views the model uses
+    @property
+    def chain(self) -> list[tuple[str, str]]:
+        """The routing chain as (provider, model) pairs, defaulted."""
+        if self.routing.chain:
+            return [tuple(t.split("/", 1)) for t in self.routing.chain]
+        return [(self.providers[0].name, self.providers[0].models[0].name)]
+
+    def provider(self, name: str) -> ProviderConfig:
+        return next(p for p in self.providers if p.name == name)
+
+    def variant(self, name: str) -> "Scenario":
+        """This scenario with the named variant's overrides applied (variants themselves dropped)."""
+        if name not in self.variants:
+            raise ScenarioError(f"variants: no variant {name!r}; known: {sorted(self.variants)}")
+        data = self.model_dump(mode="json", exclude={"variants"})
+        apply_overrides(data, self.variants[name], where=f"variants.{name}")
+        return validate_scenario(data)
+
+    def with_overrides(self, overrides: dict[str, Any] | list[str]) -> "Scenario":
+        data = self.model_dump(mode="json")
+        apply_overrides(data, overrides)
+        return validate_scenario(data)
+
+    def to_yaml(self) -> str:
+        return yaml.safe_dump(self.model_dump(mode="json"), sort_keys=False)
+
+
+# --------------------------------------------------------------------------------------------- loading
+
+def _existing_path(value: str, info: ValidationInfo) -> str:
+    base = (info.context or {}).get("base_dir")
+    path = Path(value).expanduser()
+    if not path.is_absolute() and base is not None:
+        path = Path(base) / path
+    if not path.is_file():
+        raise ValueError(f"file not found: {path}")
+    return str(path.resolve())
+
+
+def _format_loc(loc: tuple) -> str:
+    # Drop the discriminator tags pydantic inserts ('lognormal', 'function-after[...]') from the path.
+    parts = [str(p) for p in loc if not (isinstance(p, str) and ("[" in p or p in _UNION_TAGS))]
+    return ".".join(parts) or "scenario"
+
+
+_UNION_TAGS = {"fixed", "lognormal", "empirical", "flat", "diurnal", "hourly", "none", "mmpp",
+               "ttft_throughput", "exponential"}
+
+
+def format_validation_error(err: ValidationError, where: str = "") -> str:
+    lines = []
+    for e in err.errors():
+        path = _format_loc(e["loc"])
+        msg = e["msg"].removeprefix("Value error, ")
+        if e["type"] == "extra_forbidden":
+            msg = "unknown field"
+        elif e["type"] == "missing":
+            msg = "required field is missing"
+        lines.append(f"{where + ': ' if where else ''}{path}: {msg}")
+    return "\n".join(lines)
+
+
+def validate_scenario(data: Any, base_dir: str | Path | None = None) -> Scenario:
+    """Validate a mapping into a Scenario, raising ScenarioError with field-named messages."""
+    if not isinstance(data, dict):
+        raise ScenarioError(f"scenario: expected a mapping of fields, got {type(data).__name__}")
+    try:
+        scenario = Scenario.model_validate(data, context={"base_dir": base_dir})
+    except ValidationError as err:
+        raise ScenarioError(format_validation_error(err)) from None
+    for name, overrides in scenario.variants.items():   # a broken variant is a load-time error
+        if not isinstance(overrides, dict):
+            raise ScenarioError(f"variants.{name}: expected a mapping of dotted-path overrides")
+        probe = scenario.model_dump(mode="json", exclude={"variants"})
+        apply_overrides(probe, overrides, where=f"variants.{name}")
+        try:
+            Scenario.model_validate(probe, context={"base_dir": base_dir})
+        except ValidationError as err:
+            raise ScenarioError(format_validation_error(err, where=f"variants.{name}")) from None
+    return scenario
+
+
+def read_scenario_data(path: str | Path) -> dict:
+    path = Path(path)
+    if not path.is_file():
+        raise ScenarioError(f"{path}: scenario file not found")
+    try:
+        data = yaml.safe_load(path.read_text())
+    except yaml.YAMLError as err:
+        mark = getattr(err, "problem_mark", None)
+        where = f" (line {mark.line + 1}, column {mark.column + 1})" if mark else ""
+        raise ScenarioError(f"{path}: not valid YAML{where}: {getattr(err, 'problem', err)}") from None
+    except UnicodeDecodeError:
+        raise ScenarioError(f"{path}: not a text file") from None
+    if not isinstance(data, dict):
+        raise ScenarioError(f"{path}: expected a YAML mapping of scenario fields, got {type(data).__name__}")
+    return data
+
+
+def load_scenario(path: str | Path, overrides: list[str] | dict[str, Any] | None = None) -> Scenario:
+    """Read, override (``--set`` style) and validate a scenario file."""
+    data = read_scenario_data(path)
+    if overrides:
+        apply_overrides(data, overrides)
+    try:
+        return validate_scenario(data, base_dir=Path(path).resolve().parent)
+    except ScenarioError as err:
+        raise ScenarioError(f"{path}: {err}") from None
+
+
+# --------------------------------------------------------------------------------------------- overrides
+
+def parse_set_options(items: list[str]) -> dict[str, Any]:
+    """``['a.b=3', 'c=2h']`` -> ``{'a.b': 3, 'c': '2h'}``; values are read as YAML scalars."""
+    out: dict[str, Any] = {}
+    for item in items:
+        key, sep, raw = item.partition("=")
+        if not sep or not key.strip():
+            raise ScenarioError(f"--set {item!r}: expected PATH=VALUE, e.g. workload.rate_per_s=3")
+        try:
+            out[key.strip()] = yaml.safe_load(raw) if raw.strip() else None
+        except yaml.YAMLError:
+            out[key.strip()] = raw
+    return out
+
+
+def apply_overrides(data: dict, overrides: dict[str, Any] | list[str], where: str = "--set") -> dict:
+    """Set each dotted path (list items by index) in the raw scenario mapping, in place."""
+    if isinstance(overrides, list):
+        overrides = parse_set_options(overrides)
+    for dotted, value in overrides.items():
+        keys = dotted.split(".")
+        node: Any = data
+        for depth, key in enumerate(keys):
+            last = depth == len(keys) - 1
+            here = ".".join(keys[:depth + 1])
+            if isinstance(node, list):
+                if not key.isdigit() or int(key) >= len(node):
+                    raise ScenarioError(f"{where} {dotted}: {here}: index out of range (list has {len(node)} items)")
+                key = int(key)
+            elif isinstance(node, dict):
+                if not last and node.get(key) is None:
+                    node[key] = {}
+            else:
+                raise ScenarioError(f"{where} {dotted}: {'.'.join(keys[:depth])} is a value, not a section")
+            if last:
+                node[key] = copy.deepcopy(value)
+            else:
+                node = node[key]
+    return data
+

@@ -1,0 +1,383 @@
+"""Closed-form load and cost estimates: the back-of-the-envelope numbers before any simulation.
+
+Given how many people use an LLM feature and how big its prompts and answers are, a few multiplications
+already answer the first capacity questions:
+
+* **Volume.** ``requests_per_day = dau * requests_per_user_per_day``. Each user request makes
+  ``llm_calls_per_request`` LLM API calls (1 for a plain chat turn, more for agents or retrieval chains), and each
+  call sends ``input_tokens`` and receives ``output_tokens``.
+* **Cost.** Providers bill per million tokens, input and output at different prices:
+  ``cost_per_day_usd = (input_tokens_per_day * input_usd_per_mtok + output_tokens_per_day * output_usd_per_mtok)
+  / 1e6``, and a month is ``days_per_month`` days (30 by default). Textbook check: 10,000 DAU x 15 requests x
+  2,000 input tokens at $3 per million input tokens is 300 M tokens = $900 a day, $27,000 a 30-day month.
+* **Rate.** Traffic is spread over 86,400 s a day on average, but it is not flat: ``peak_to_average`` (3 by
+  default) scales the average rate to the busy-hour rate that capacity must be sized for.
+* **Concurrency (Little's law).** The number of calls in flight is ``L = lambda * W``: the arrival rate of LLM
+  calls times how long each one takes (``latency_s``, seconds per LLM call). Textbook check: 5,000 DAU x 10
+  requests = 50,000 a day = 0.5787 req/s on average, 1.736 req/s at a 3x peak, and with 4 s per call about
+  6.94 requests in flight at peak. In-flight calls are what connection pools and provider concurrency caps see.
+  (If a request's calls run one after another, the same number counts the user requests in flight, because
+  each then lasts ``llm_calls_per_request * latency_s``.)
+* **Keys.** Providers rate-limit each API key (or organization) per minute: requests (RPM), input tokens
+  (ITPM), output tokens (OTPM) and, at OpenAI, input + output tokens together in one TPM bucket
+  (``tokens_per_min``). At peak, one key must absorb ``peak_requests_per_min`` API calls,
+  ``peak_input_tokens_per_min`` and ``peak_output_tokens_per_min``. With per-key ``limits``, the number of keys
+  needed to spread the peak load is ``ceil(max(need / limit))`` over the limits that are set, and the limit
+  giving that maximum is the one that binds. E.g. 100,000 input tokens per minute against a 40,000 TPM key
+  needs 3 keys.
+
+These are averages over a steady peak: bursts within the minute, retries and queueing delays are what the
+simulator is for. All functions are pure; bad input raises :class:`sim.errors.ScenarioError` (a
+``ValueError``) naming the parameter.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+from dataclasses import dataclass, field
+from typing import Any, Mapping
+
+from sim.errors import ScenarioError
+
+__all__ = ["Estimate", "estimate", "estimate_rate", "format_table", "SECONDS_PER_DAY", "LIMIT_KEYS"]
+
+SECONDS_PER_DAY = 86_400
+SECONDS_PER_MIN = 60
+TOKENS_PER_MTOK = 1_000_000
+#: Per-key limit fields understood in ``limits``; other keys (e.g. ``source``, ``note``) are ignored.
+LIMIT_KEYS = ("requests_per_min", "input_tokens_per_min", "output_tokens_per_min", "tokens_per_min")
+# A need/limit ratio within this of an integer counts as that integer (2.0000000001 keys is 2 keys, not 3).
+_RATIO_ROUNDING_DIGITS = 9
+
+
+@dataclass(frozen=True)
+class Estimate:
+    """Closed-form load, cost and capacity figures. Rates are per second unless the name says otherwise."""
+
+    # volume (per day)
+    requests_per_day: float  # user requests per day
+    llm_calls_per_request: float
+    llm_calls_per_day: float
+    input_tokens_per_day: float
+    output_tokens_per_day: float
+    # cost
+    cost_per_request_usd: float  # one user request, all its LLM calls
+    cost_per_day_usd: float
+    cost_per_month_usd: float
+    days_per_month: float
+    # rate and concurrency
+    average_rps: float  # user requests per second, daily average
+    peak_rps: float  # user requests per second at peak
+    peak_to_average: float
+    latency_s: float  # seconds one LLM call is in flight
+    average_concurrency: float  # LLM calls in flight on average (Little's law)
+    peak_concurrency: float  # LLM calls in flight at peak
+    # what one key would have to absorb at peak
+    peak_requests_per_min: float  # LLM API requests per minute
+    peak_input_tokens_per_min: float
+    peak_output_tokens_per_min: float
+    peak_tokens_per_min: float  # input + output, for combined (OpenAI-style) TPM limits
+    # against per-key limits (None when no limits were given)
+    keys_needed: int | None = None
+    binding_limit: str | None = None  # the limit key whose need/limit ratio is largest
+    limit_utilisation: dict[str, float] = field(default_factory=dict, hash=False)  # need / limit, per set limit
+
+    def to_dict(self) -> dict[str, Any]:
+        """A plain, JSON-serialisable dict of every field."""
+        return dataclasses.asdict(self)
+
+
+def estimate(
+    dau: float,
+    requests_per_user_per_day: float,
+    input_tokens: float,
+    output_tokens: float,
+    input_usd_per_mtok: float,
+    output_usd_per_mtok: float,
+    latency_s: float,
+    peak_to_average: float = 3.0,
+    llm_calls_per_request: float = 1.0,
+    limits: Mapping[str, Any] | None = None,
+    days_per_month: float = 30,
+) -> Estimate:
+    """Estimate load and cost from daily active users.
+
+    ``input_tokens`` / ``output_tokens`` are per LLM call, prices are USD per million tokens, ``latency_s`` is
+    seconds per LLM call. ``limits`` is one key's limits: a mapping with any of ``requests_per_min``,
+    ``input_tokens_per_min``, ``output_tokens_per_min``, ``tokens_per_min`` (combined input + output), each a
+    positive number or ``None`` for unlimited; a catalogue limit preset can be passed as it is.
+    """
+    _check("dau", dau)
+    _check("requests_per_user_per_day", requests_per_user_per_day)
+    return _estimate(
+        dau * requests_per_user_per_day,
+        input_tokens=input_tokens,
+        output_tokens=output_tokens,
+        input_usd_per_mtok=input_usd_per_mtok,
+        output_usd_per_mtok=output_usd_per_mtok,
+        latency_s=latency_s,
+        peak_to_average=peak_to_average,
+        llm_calls_per_request=llm_calls_per_request,
+        limits=limits,
+        days_per_month=days_per_month,
+    )
+
+
+def estimate_rate(
+    rate_per_s: float,
+    input_tokens: float,
+    output_tokens: float,
+    input_usd_per_mtok: float,
+    output_usd_per_mtok: float,
+    latency_s: float,
+    peak_to_average: float = 3.0,
+    llm_calls_per_request: float = 1.0,
+    limits: Mapping[str, Any] | None = None,
+    days_per_month: float = 30,
+) -> Estimate:
+    """Like :func:`estimate`, from an explicit average rate of user requests per second (``rate_per_s``)."""
+    _check("rate_per_s", rate_per_s)
+    return _estimate(
+        rate_per_s * SECONDS_PER_DAY,
+        input_tokens=input_tokens,
+        output_tokens=output_tokens,
+        input_usd_per_mtok=input_usd_per_mtok,
+        output_usd_per_mtok=output_usd_per_mtok,
+        latency_s=latency_s,
+        peak_to_average=peak_to_average,
+        llm_calls_per_request=llm_calls_per_request,
+        limits=limits,
+        days_per_month=days_per_month,
+    )
+
+
+def _estimate(
+    requests_per_day: float,
+    *,
+    input_tokens: float,
+    output_tokens: float,
+    input_usd_per_mtok: float,
+    output_usd_per_mtok: float,
+    latency_s: float,
+    peak_to_average: float,
+    llm_calls_per_request: float,
+    limits: Mapping[str, Any] | None,
+    days_per_month: float,
+) -> Estimate:
+    for name, value in (
+        ("input_tokens", input_tokens),
+        ("output_tokens", output_tokens),
+        ("input_usd_per_mtok", input_usd_per_mtok),
+        ("output_usd_per_mtok", output_usd_per_mtok),
+        ("latency_s", latency_s),
+        ("llm_calls_per_request", llm_calls_per_request),
+        ("days_per_month", days_per_month),
+    ):
+        _check(name, value)
+    _check("peak_to_average", peak_to_average, minimum=1.0)
+    per_key = _parse_limits(limits)
+
+    llm_calls_per_day = requests_per_day * llm_calls_per_request
+    input_tokens_per_day = llm_calls_per_day * input_tokens
+    output_tokens_per_day = llm_calls_per_day * output_tokens
+    # Cost from token totals (not per-request cost x count) so round textbook figures come out exact.
+    cost_per_day_usd = (
+        input_tokens_per_day * input_usd_per_mtok + output_tokens_per_day * output_usd_per_mtok
+    ) / TOKENS_PER_MTOK
+    cost_per_request_usd = (
+        llm_calls_per_request * (input_tokens * input_usd_per_mtok + output_tokens * output_usd_per_mtok)
+    ) / TOKENS_PER_MTOK
+
+    average_rps = requests_per_day / SECONDS_PER_DAY
+    peak_rps = average_rps * peak_to_average
+    average_calls_per_s = average_rps * llm_calls_per_request
+    peak_calls_per_s = peak_rps * llm_calls_per_request
+    peak_requests_per_min = peak_calls_per_s * SECONDS_PER_MIN
+    need = {
+        "requests_per_min": peak_requests_per_min,
+        "input_tokens_per_min": peak_requests_per_min * input_tokens,
+        "output_tokens_per_min": peak_requests_per_min * output_tokens,
+        "tokens_per_min": peak_requests_per_min * (input_tokens + output_tokens),
+    }
+
+    keys_needed: int | None = None
+    binding_limit: str | None = None
+    utilisation: dict[str, float] = {}
+    if per_key is not None:
+        utilisation = {key: need[key] / limit for key, limit in per_key.items() if limit is not None}
+        keys_needed = 1  # with no limit set (all unlimited) one key carries everything
+        if utilisation:
+            binding_limit = max(utilisation, key=lambda key: (utilisation[key], -LIMIT_KEYS.index(key)))
+            worst = round(utilisation[binding_limit], _RATIO_ROUNDING_DIGITS)
+            keys_needed = max(1, math.ceil(worst))
+
+    return Estimate(
+        requests_per_day=requests_per_day,
+        llm_calls_per_request=llm_calls_per_request,
+        llm_calls_per_day=llm_calls_per_day,
+        input_tokens_per_day=input_tokens_per_day,
+        output_tokens_per_day=output_tokens_per_day,
+        cost_per_request_usd=cost_per_request_usd,
+        cost_per_day_usd=cost_per_day_usd,
+        cost_per_month_usd=cost_per_day_usd * days_per_month,
+        days_per_month=days_per_month,
+        average_rps=average_rps,
+        peak_rps=peak_rps,
+        peak_to_average=peak_to_average,
+        latency_s=latency_s,
+        average_concurrency=average_calls_per_s * latency_s,
+        peak_concurrency=peak_calls_per_s * latency_s,
+        peak_requests_per_min=peak_requests_per_min,
+        peak_input_tokens_per_min=need["input_tokens_per_min"],
+        peak_output_tokens_per_min=need["output_tokens_per_min"],
+        peak_tokens_per_min=need["tokens_per_min"],
+        keys_needed=keys_needed,
+        binding_limit=binding_limit,
+        limit_utilisation=utilisation,
+    )
+
+
+def _is_number(value: Any) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool)
+
+
+def _check(name: str, value: Any, *, minimum: float = 0.0) -> None:
+    if not _is_number(value) or not math.isfinite(value):
+        raise ScenarioError(f"{name}: must be a finite number, got {value!r}")
+    if value < minimum:
+        raise ScenarioError(f"{name}: must be >= {minimum:g}, got {value!r}")
+
+
+def _parse_limits(limits: Mapping[str, Any] | None) -> dict[str, float | None] | None:
+    if limits is None:
+        return None
+    if not isinstance(limits, Mapping):
+        raise ScenarioError(f"limits: must be a mapping of {', '.join(LIMIT_KEYS)} (or None), got {limits!r}")
+    present = [key for key in LIMIT_KEYS if key in limits]
+    if not present:
+        raise ScenarioError(
+            f"limits: has none of {', '.join(LIMIT_KEYS)}; got keys {', '.join(map(str, limits)) or '(none)'}"
+        )
+    parsed: dict[str, float | None] = {}
+    for key in present:
+        value = limits[key]
+        if value is not None:
+            if not _is_number(value) or not math.isfinite(value) or value <= 0:
+                raise ScenarioError(f"limits.{key}: must be a finite number > 0 or None (unlimited), got {value!r}")
+        parsed[key] = value
+    return parsed
+
+
+# ----------------------------------------------------------------------------------------------- formatting
+
+
+def _fmt_num(value: float) -> str:
+    """Thousands separators for big numbers, four significant digits for small ones."""
+    if value == int(value) and abs(value) < 1e15:
+        return f"{int(value):,}"
+    if abs(value) >= 1000:
+        return f"{value:,.0f}"
+    if abs(value) >= 100:
+        return f"{value:.1f}"
+    return f"{value:.4g}"
+
+
+def _fmt_usd(value: float) -> str:
+    if value == 0 or abs(value) >= 1:
+        return f"${value:,.2f}"
+    return f"${value:.4g}"
+
+
+_Row = tuple[str, str, str]  # label, value, unit; a row with an empty value is a section heading
+
+
+def format_table(est: Estimate) -> str:
+    """A readable, aligned table of an :class:`Estimate`, with units and thousands separators."""
+    rows: list[_Row] = [
+        ("Volume", "", ""),
+        ("User requests per day", _fmt_num(est.requests_per_day), "req/day"),
+        ("LLM calls per request", _fmt_num(est.llm_calls_per_request), "calls/req"),
+        ("LLM calls per day", _fmt_num(est.llm_calls_per_day), "calls/day"),
+        ("Input tokens per day", _fmt_num(est.input_tokens_per_day), "tokens/day"),
+        ("Output tokens per day", _fmt_num(est.output_tokens_per_day), "tokens/day"),
+        ("Cost", "", ""),
+        ("Cost per request", _fmt_usd(est.cost_per_request_usd), "USD/req"),
+        ("Cost per day", _fmt_usd(est.cost_per_day_usd), "USD/day"),
+        ("Cost per month", _fmt_usd(est.cost_per_month_usd), f"USD/month ({_fmt_num(est.days_per_month)} days)"),
+        (f"Rate and concurrency (Little's law, {_fmt_num(est.latency_s)} s per LLM call)", "", ""),
+        ("Average request rate", _fmt_num(est.average_rps), "req/s"),
+        (f"Peak request rate ({_fmt_num(est.peak_to_average)}x average)", _fmt_num(est.peak_rps), "req/s"),
+        ("Average concurrency", _fmt_num(est.average_concurrency), "LLM calls in flight"),
+        ("Peak concurrency", _fmt_num(est.peak_concurrency), "LLM calls in flight"),
+        ("Needed per key at peak", "", ""),
+        ("API requests per minute", _fmt_num(est.peak_requests_per_min), "RPM"),
+        ("Input tokens per minute", _fmt_num(est.peak_input_tokens_per_min), "input TPM"),
+        ("Output tokens per minute", _fmt_num(est.peak_output_tokens_per_min), "output TPM"),
+        ("Input + output tokens per minute", _fmt_num(est.peak_tokens_per_min), "combined TPM"),
+    ]
+    if est.keys_needed is not None:
+        rows.append(("Against per-key limits", "", ""))
+        for key in LIMIT_KEYS:
+            if key in est.limit_utilisation:
+                rows.append((f"Load / limit: {key}", _fmt_num(est.limit_utilisation[key]), "keys' worth"))
+        binding = f"binding: {est.binding_limit}" if est.binding_limit else "no limit set"
+        rows.append(("Keys needed", f"{est.keys_needed:,}", f"keys ({binding})"))
+
+    label_width = max(len(label) for label, value, _ in rows if value)
+    value_width = max(len(value) for _, value, _ in rows)
+    lines = []
+    for label, value, unit in rows:
+        if not value:
+            lines.append(label)
+        else:
+            lines.append(f"  {label:<{label_width}}  {value:>{value_width}}  {unit}".rstrip())
+    return "\n".join(lines)
+
+
+def estimate_from_scenario(scenario) -> Estimate:
+    """The closed-form estimate of a scenario: its mean volume, mean tokens, first target's price and latency.
+
+    Means are those of the configured distributions (a lognormal's mean is median x exp(sigma^2 / 2)); for a
+    trace, the trace's own mean rate and tokens; the peak-to-average is the profile's.
+    """
+    import numpy as np
+
+    from sim.config import (DiurnalProfile, EmpiricalTokens, ExponentialLatency, FixedTokens, HourlyProfile)
+    from sim.model.arrivals import lognormal_params_from_median_p95
+    from sim.model.workload import read_trace
+
+    wl = scenario.workload
+
+    def mean_tokens(dist) -> float:
+        if isinstance(dist, FixedTokens):
+            return float(dist.value)
+        if isinstance(dist, EmpiricalTokens):
+            import pandas as pd
+            return float(pd.read_csv(dist.path)[dist.column].mean())
+        _, sigma = lognormal_params_from_median_p95(dist.median, dist.p95)
+        return dist.median * math.exp(sigma ** 2 / 2)
+
+    if wl.trace is not None:
+        frame = read_trace(wl.trace, scenario.duration)
+        rate = len(frame) / scenario.duration
+        input_tokens, output_tokens = frame["input_tokens"].mean(), frame["output_tokens"].mean()
+    else:
+        rate = wl.mean_rate_per_s
+        input_tokens, output_tokens = mean_tokens(wl.input_tokens), mean_tokens(wl.output_tokens)
+    if isinstance(wl.profile, DiurnalProfile):
+        peak_to_average = wl.profile.peak_to_average
+    elif isinstance(wl.profile, HourlyProfile):
+        weights = np.asarray(wl.profile.weights, dtype=float)
+        peak_to_average = float(weights.max() / weights.mean())
+    else:
+        peak_to_average = 1.0
+    provider, model_name = scenario.chain[0]
+    pconf = scenario.provider(provider)
+    model = next(m for m in pconf.models if m.name == model_name)
+    lat = model.latency
+    latency_s = lat.mean_s if isinstance(lat, ExponentialLatency) else lat.ttft_s + output_tokens / lat.tokens_per_s
+    limits = pconf.limits.model_dump(exclude={"preset"})
+    return estimate_rate(rate, input_tokens, output_tokens, model.input_usd_per_mtok, model.output_usd_per_mtok,
+                         latency_s, peak_to_average=peak_to_average,
+                         llm_calls_per_request=wl.llm_calls.mean, limits=limits)

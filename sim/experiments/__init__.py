@@ -1,0 +1,1 @@
+"""Experiments: many runs of a scenario (variants, replications, sweeps) and their comparison."""

@@ -1,0 +1,127 @@
+"""Metrics: the frames of a run turned into a timeseries and a summary.
+
+Every number here has a definition in ``docs/metrics.md``; the functions read frames only (never the SimPy
+model), so they apply equally to a saved run loaded back from disk.
+
+Time-averaged quantities (requests in flight, queue length) are computed exactly from the intervals each
+request spends in a state, not by sampling: the integral over ``[0, T]`` of the number of requests that have
+arrived is ``sum(max(0, T - a_i))``, so the mean in any interval follows from two cumulative sums.
+"""
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pandas as pd
+
+from sim.record import OUTCOMES
+
+SECONDS_PER_MONTH = 30 * 86400.0
+
+
+def _integral_of_count(times: np.ndarray, edges: np.ndarray) -> np.ndarray:
+    """For each edge T: integral over [0, T] of #{i: times_i <= t}, i.e. sum(max(0, T - times_i))."""
+    t = np.sort(times[np.isfinite(times)])
+    k = np.searchsorted(t, edges, side="right")
+    csum = np.concatenate([[0.0], np.cumsum(t)])
+    return k * edges - csum[k]
+
+
+def time_average_in_state(enter_s: np.ndarray, leave_s: np.ndarray, edges: np.ndarray) -> np.ndarray:
+    """Mean number of items in a state during each [edges[j], edges[j+1]), given enter/leave times."""
+    inside = _integral_of_count(enter_s, edges) - _integral_of_count(leave_s, edges)
+    return np.diff(inside) / np.diff(edges)
+
+
+def peak_in_state(enter_s: np.ndarray, leave_s: np.ndarray) -> int:
+    """Largest number of items simultaneously in a state (leaving before entering at equal times)."""
+    if len(enter_s) == 0:
+        return 0
+    times = np.concatenate([leave_s, enter_s])
+    steps = np.concatenate([-np.ones(len(leave_s)), np.ones(len(enter_s))])
+    order = np.lexsort((steps, times))
+    return int(np.max(np.cumsum(steps[order])))
+
+
+def _percentiles(values: pd.Series, by: pd.Series, qs=(50, 95, 99)) -> pd.DataFrame:
+    grouped = values.groupby(by, observed=True)
+    return pd.DataFrame({f"latency_p{q}_s": grouped.quantile(q / 100) for q in qs})
+
+
+def timeseries(requests: pd.DataFrame, calls: pd.DataFrame, interval_s: float,
+               provider_limits: dict[str, dict[str, float | None]], end_s: float) -> pd.DataFrame:
+    """One row per interval: traffic, outcomes, concurrency, latency, cost, errors, limit utilisation."""
+    n_bins = max(1, math.ceil(end_s / interval_s))
+    edges = np.arange(n_bins + 1) * interval_s
+    ts = pd.DataFrame({"t_s": edges[:-1]})
+    arrival_bin = (requests["arrival_s"] // interval_s).astype(int).clip(upper=n_bins - 1)
+    end_bin = (requests["end_s"] // interval_s).astype(int).clip(upper=n_bins - 1)
+    ts["arrivals"] = np.bincount(arrival_bin, minlength=n_bins)
+    for name in OUTCOMES:
+        mask = (requests["outcome"] == name).to_numpy()
+        ts[f"completed_{name}"] = np.bincount(end_bin[mask], minlength=n_bins)
+    arrive = requests["arrival_s"].to_numpy()
+    ts["in_flight"] = time_average_in_state(arrive, requests["end_s"].to_numpy(), edges)
+    ts["queue_length"] = time_average_in_state(arrive, arrive + requests["queue_wait_s"].to_numpy(), edges)
+    ok = requests["outcome"] == "ok"
+    pct = _percentiles(requests.loc[ok, "latency_s"], arrival_bin[ok])
+    ts = ts.join(pct.reindex(range(n_bins)))
+    call_bin = (calls["end_s"] // interval_s).astype(int).clip(upper=n_bins - 1)
+    step_cost = np.bincount(end_bin, weights=requests["step_cost_usd"], minlength=n_bins)
+    ts["cost_usd"] = np.bincount(call_bin, weights=calls["cost_usd"], minlength=n_bins) + step_cost
+    ts["calls"] = np.bincount(call_bin, minlength=n_bins)
+    failed_calls = np.bincount(call_bin[(calls["status"] != "ok").to_numpy()], minlength=n_bins)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        ts["error_rate"] = np.where(ts["calls"] > 0, failed_calls / ts["calls"], np.nan)
+    admitted = calls[calls["status"] != "rate_limited"]
+    start_bin = (admitted["start_s"] // interval_s).astype(int).clip(upper=n_bins - 1)
+    per_interval = interval_s / 60.0
+    for provider, limits in provider_limits.items():
+        mine = (admitted["provider"] == provider).to_numpy()
+        used = {"rpm": np.bincount(start_bin[mine], minlength=n_bins).astype(float),
+                "itpm": np.bincount(start_bin[mine], weights=admitted["input_tokens"][mine], minlength=n_bins),
+                "otpm": np.bincount(start_bin[mine], weights=admitted["output_tokens"][mine], minlength=n_bins)}
+        used["tpm"] = used["itpm"] + used["otpm"]
+        for kind, per_min in limits.items():
+            if per_min:
+                ts[f"{provider}.{kind}_util"] = used[kind] / (per_min * per_interval)
+    return ts
+
+
+def summary(requests: pd.DataFrame, calls: pd.DataFrame, warmup_s: float, duration_s: float) -> dict:
+    """Headline numbers over the requests that arrived after the warm-up (see docs/metrics.md)."""
+    measured = requests[requests["arrival_s"] >= warmup_s]
+    measured_calls = calls[calls["request_id"].isin(measured["request_id"])] if warmup_s > 0 else calls
+    n = len(measured)
+    span_s = duration_s - warmup_s
+    counts = measured["outcome"].value_counts()
+    ok = measured[measured["outcome"] == "ok"]
+    lat = ok["latency_s"].to_numpy()
+    q = (lambda a, p: float(np.quantile(a, p)) if len(a) else math.nan)
+    cost = float(measured["cost_usd"].sum())
+    n_calls = len(measured_calls)
+    out = {
+        "requests_total": n,
+        **{f"requests_{name}": int(counts.get(name, 0)) for name in OUTCOMES},
+        "availability": float(counts.get("ok", 0) / n) if n else math.nan,
+        "calls_total": n_calls,
+        "error_rate": float((measured_calls["status"] != "ok").mean()) if n_calls else math.nan,
+        "latency_mean_s": float(lat.mean()) if len(lat) else math.nan,
+        "latency_p50_s": q(lat, 0.50), "latency_p95_s": q(lat, 0.95), "latency_p99_s": q(lat, 0.99),
+        "ttft_p50_s": q(ok["ttft_s"].to_numpy(), 0.50), "ttft_p95_s": q(ok["ttft_s"].to_numpy(), 0.95),
+        "queue_wait_mean_s": float(measured["queue_wait_s"].mean()) if n else math.nan,
+        "queue_wait_p95_s": q(measured["queue_wait_s"].to_numpy(), 0.95),
+        "cost_usd": cost,
+        "llm_cost_usd": float(measured["llm_cost_usd"].sum()),
+        "cost_per_request_usd": cost / n if n else math.nan,
+        "projected_cost_per_month_usd": cost / span_s * SECONDS_PER_MONTH,
+        "mean_concurrency": float(measured["latency_s"].sum() / span_s),
+        "peak_concurrency": peak_in_state(measured["arrival_s"].to_numpy(), measured["end_s"].to_numpy()),
+        "mean_calls_in_flight": float((measured_calls["end_s"] - measured_calls["start_s"]).sum() / span_s),
+        "attempts_per_request": float(measured["attempts"].mean()) if n else math.nan,
+        "hallucination_rate": float(ok["hallucinated"].mean()) if len(ok) else math.nan,
+        "parse_failure_rate": float(ok["parse_failed"].mean()) if len(ok) else math.nan,
+        "input_tokens_total": int(measured["input_tokens"].sum()),
+        "output_tokens_total": int(measured["output_tokens"].sum()),
+    }
+    return out

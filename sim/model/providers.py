@@ -1,0 +1,155 @@
+"""The LLM layer: providers, their keys and limits, and the models that answer.
+
+A provider (Anthropic, OpenAI, ...) meters each API key with requests-per-minute and input/output
+tokens-per-minute limits, refilled continuously; N keys behind a perfect rotation give N times the limits.
+It may also cap calls in flight (``max_concurrency``). A model answers a call after its time to first token
+plus the output tokens at its streaming speed, with lognormal noise; some calls fail (5xx), some are refused
+by the content filter, some run past the client's timeout, and some answers are wrong (hallucination) or
+unparseable (structured output) although the call succeeded. Only successful calls are billed, at the
+model's price per million input and output tokens.
+
+:class:`ModelRuntime.draw` decides one attempt's fate from the model's named random streams, as a plain
+method; the SimPy request process only waits for the time it returns.
+"""
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+
+import simpy
+
+from sim.config import ExponentialLatency, ModelConfig, ProviderConfig
+from sim.model.streams import Streams
+from sim.policies.token_bucket import TokenBucket
+from sim.record import CALL_STATUS
+
+OK, ERROR, TIMEOUT, RATE_LIMITED, REFUSED = (CALL_STATUS[s] for s in
+                                             ("ok", "error", "timeout", "rate_limited", "refused"))
+
+
+class ProviderLimits:
+    """The RPM, input TPM, output TPM and combined TPM buckets of a provider, all keys pooled."""
+
+    def __init__(self, config: ProviderConfig):
+        per_min = config.limits.per_minute(config.api_keys)
+        # (bucket, which amount it meters: 0 requests, 1 input, 2 output, 3 input+output)
+        self._buckets = [(TokenBucket.per_minute(limit), kind)
+                         for kind, limit in enumerate(per_min.values()) if limit]
+
+    @property
+    def active(self) -> bool:
+        return bool(self._buckets)
+
+    @staticmethod
+    def _amounts(input_tokens, output_tokens):
+        return (1.0, input_tokens, output_tokens, input_tokens + output_tokens)
+
+    def try_admit(self, now: float, input_tokens: int, output_tokens: int) -> float:
+        """0.0 and the tokens taken, or the Retry-After (s) of a 429 and nothing taken."""
+        amounts = self._amounts(input_tokens, output_tokens)
+        wait = 0.0
+        for bucket, kind in self._buckets:
+            short = amounts[kind] - bucket.level(now)
+            if short > 0:
+                wait = max(wait, short / bucket.rate_per_s if amounts[kind] <= bucket.capacity else math.inf)
+        if wait > 0:
+            return wait
+        for bucket, kind in self._buckets:
+            bucket.try_take(now, amounts[kind])
+        return 0.0
+
+    def reserve(self, now: float, input_tokens: int, output_tokens: int) -> float:
+        """Reserve in every bucket (FIFO smoothing); the wait until all are covered."""
+        amounts = self._amounts(input_tokens, output_tokens)
+        return max(bucket.reserve(now, amounts[kind]) for bucket, kind in self._buckets)
+
+    def refund(self, now: float, input_tokens: int, output_tokens: int) -> None:
+        amounts = self._amounts(input_tokens, output_tokens)
+        for bucket, kind in self._buckets:
+            bucket.refund(now, amounts[kind])
+
+
+class ModelRuntime:
+    """One model of one provider: its price, latency, failure and quality draws."""
+
+    def __init__(self, provider: str, config: ModelConfig, streams: Streams):
+        self.provider = provider
+        self.name = config.name
+        self.label = f"{provider}/{config.name}"
+        self.config = config
+        self.input_usd_per_token = config.input_usd_per_mtok / 1e6
+        self.output_usd_per_token = config.output_usd_per_mtok / 1e6
+        lat = config.latency
+        self.exponential_mean_s = lat.mean_s if isinstance(lat, ExponentialLatency) else None
+        if self.exponential_mean_s is None:
+            self.ttft_s, self.seconds_per_token, self.sigma = lat.ttft_s, 1.0 / lat.tokens_per_s, lat.sigma
+            self.noise_shift = -0.5 * lat.sigma ** 2      # keeps the noise factor's mean at 1
+            self._noise = streams.normal(f"latency/{self.label}")
+        else:
+            self._noise = streams.exponential(f"latency/{self.label}")
+        self._status_u = streams.uniform(f"errors/{self.label}")
+        self._quality_u = streams.uniform(f"quality/{self.label}")
+        self.error_rate = config.error_rate
+        self.refusal_bound = config.error_rate + config.refusal_rate
+        self.timeout_s = config.timeout_s
+        self.hallucination_prob = config.hallucination_prob
+        self.parse_failure_prob = config.parse_failure_prob
+
+    def cost_usd(self, input_tokens: int, output_tokens: int) -> float:
+        return input_tokens * self.input_usd_per_token + output_tokens * self.output_usd_per_token
+
+    def draw(self, input_tokens: int, output_tokens: int):
+        """One attempt: (status, duration_s, ttft_s, cost_usd, hallucinated, parse_failed)."""
+        if self.exponential_mean_s is None:
+            factor = math.exp(self.sigma * self._noise() + self.noise_shift)
+            ttft = self.ttft_s * factor
+            duration = ttft + output_tokens * self.seconds_per_token * factor
+        else:
+            duration = self.exponential_mean_s * self._noise()
+            ttft = duration
+        u = self._status_u()
+        if u < self.refusal_bound:
+            status = ERROR if u < self.error_rate else REFUSED
+            return status, min(ttft, self.timeout_s), math.nan, 0.0, False, False
+        if duration > self.timeout_s:
+            return TIMEOUT, self.timeout_s, math.nan, 0.0, False, False
+        hallucinated = parse_failed = False
+        if self.hallucination_prob:
+            hallucinated = self._quality_u() < self.hallucination_prob
+        if self.parse_failure_prob:
+            parse_failed = self._quality_u() < self.parse_failure_prob
+        return OK, duration, ttft, self.cost_usd(input_tokens, output_tokens), hallucinated, parse_failed
+
+
+@dataclass
+class ProviderRuntime:
+    name: str
+    config: ProviderConfig
+    limits: ProviderLimits | None
+    slots: simpy.Resource | None
+    models: dict[str, ModelRuntime] = field(default_factory=dict)
+
+
+@dataclass
+class Target:
+    """A (provider, model) pair a request can be sent to; its index is its code in the frames."""
+
+    code: int
+    provider: ProviderRuntime
+    model: ModelRuntime
+
+    @property
+    def label(self) -> str:
+        return self.model.label
+
+
+def build_targets(env: simpy.Environment, providers: list[ProviderConfig], streams: Streams) -> list[Target]:
+    targets = []
+    for pconf in providers:
+        limits = ProviderLimits(pconf)
+        runtime = ProviderRuntime(pconf.name, pconf, limits if limits.active else None,
+                                  simpy.Resource(env, pconf.max_concurrency) if pconf.max_concurrency else None)
+        for mconf in pconf.models:
+            model = runtime.models[mconf.name] = ModelRuntime(pconf.name, mconf, streams)
+            targets.append(Target(len(targets), runtime, model))
+    return targets

@@ -1,0 +1,96 @@
+"""One run: build the model from a scenario, simulate until every request has ended, return the result.
+
+The arrivals are drawn first (the workload), the environment is wired (providers and their limits, the
+gateway, the request flow), and the SimPy environment runs to exhaustion: arrivals stop at ``duration`` but
+the run drains, so every request that arrived has an outcome. The recorder's columns then become frames.
+"""
+from __future__ import annotations
+
+import time
+
+import numpy as np
+import pandas as pd
+import simpy
+
+from sim import metrics
+from sim.config import Scenario
+from sim.model.providers import build_targets
+from sim.model.request import RequestFlow
+from sim.model.streams import Streams
+from sim.model.workload import generate_workload
+from sim.record import CALL_STATUSES, OUTCOMES, PENDING, Recorder
+from sim.results import Result
+
+
+def simulate(scenario: Scenario, seed: int | None = None, replication: int = 0) -> Result:
+    """Run the scenario once; ``seed`` defaults to the scenario's, ``replication`` picks a child stream."""
+    seed = scenario.seed if seed is None else int(seed)
+    wall_start = time.perf_counter()
+    streams = Streams(seed, replication)
+    workload = generate_workload(scenario, streams)
+    env = simpy.Environment()
+    recorder = Recorder(workload.n)
+    targets = build_targets(env, scenario.providers, streams)
+    flow = RequestFlow(env, scenario, workload, recorder, targets, streams)
+    recorder.event(0.0, "run_start", "scenario", scenario.name)
+    env.process(flow.source())
+    env.run()
+    recorder.event(env.now, "run_end", "scenario", f"{workload.n} requests")
+    pending = int(np.sum(recorder.outcome == PENDING))
+    if pending:
+        raise RuntimeError(f"{pending} requests ended without an outcome: a layer dropped them")
+    result = build_result(scenario, workload, recorder, targets, env.now)
+    result.summary.update({"seed": seed, "replication": replication, "simulated_time_s": float(env.now),
+                           "wall_time_s": time.perf_counter() - wall_start})
+    return result
+
+
+def _labelled(codes: np.ndarray, names) -> pd.Categorical:
+    return pd.Categorical.from_codes(codes.astype(np.int64), categories=list(names))
+
+
+def build_result(scenario: Scenario, workload, rec: Recorder, targets, end_s: float) -> Result:
+    providers = [t.provider.name for t in targets] + [""]
+    models = [t.model.name for t in targets] + [""]
+    target = rec.target.astype(np.int64)
+    target[target < 0] = len(targets)                 # requests that never reached a provider
+    requests = pd.DataFrame({
+        "request_id": np.arange(workload.n),
+        "arrival_s": workload.arrival_s,
+        "user_id": workload.user_id,
+        "outcome": _labelled(rec.outcome, OUTCOMES),
+        "latency_s": rec.end_s - workload.arrival_s,
+        "ttft_s": rec.first_token_s - workload.arrival_s,
+        "queue_wait_s": rec.queue_wait_s,
+        "input_tokens": rec.input_tokens,
+        "output_tokens": rec.output_tokens,
+        "cost_usd": rec.llm_cost_usd + rec.step_cost_usd,
+        "llm_cost_usd": rec.llm_cost_usd,
+        "step_cost_usd": rec.step_cost_usd,
+        "provider": pd.Categorical(np.array(providers, dtype=object)[target]),
+        "model": pd.Categorical(np.array(models, dtype=object)[target]),
+        "attempts": rec.attempts,
+        "llm_calls": workload.llm_calls,
+        "hallucinated": rec.hallucinated,
+        "parse_failed": rec.parse_failed,
+        "complexity": workload.complexity,
+        "intent_id": workload.intent_id,
+        "end_s": rec.end_s,
+    })
+    requests.loc[requests["outcome"] != "ok", "ttft_s"] = np.nan
+    c = rec.calls.frame()
+    calls = pd.DataFrame({
+        "request_id": c["request_id"], "call_index": c["call_index"], "attempt": c["attempt"],
+        "provider": pd.Categorical(np.array(providers, dtype=object)[c["target"].to_numpy(np.int64)]),
+        "model": pd.Categorical(np.array(models, dtype=object)[c["target"].to_numpy(np.int64)]),
+        "start_s": c["start_s"], "end_s": c["end_s"], "duration_s": c["end_s"] - c["start_s"],
+        "status": _labelled(c["status"].to_numpy(), CALL_STATUSES),
+        "input_tokens": c["input_tokens"], "output_tokens": c["output_tokens"], "cost_usd": c["cost_usd"],
+        "hallucinated": c["hallucinated"], "parse_failed": c["parse_failed"],
+    })
+    limits = {p.name: p.limits.per_minute(p.api_keys) for p in scenario.providers}
+    ts = metrics.timeseries(requests, calls, scenario.output.interval_s, limits, end_s)
+    summary = metrics.summary(requests, calls, scenario.warmup, scenario.duration)
+    return Result(scenario=scenario, requests=requests, calls=calls, timeseries=ts,
+                  events=rec.events_frame(), summary=summary)
+

@@ -1,0 +1,120 @@
+"""The workload: who asks what, and when.
+
+Before the simulation starts, every user request of the run is drawn at once, as columns: its arrival time,
+the user who sends it, its input and output tokens per LLM call, a complexity score in [0, 1] (what a router
+reads), the intent it expresses (what a semantic cache matches on), how many LLM calls it makes (an agent
+loop makes several) and whether it runs a retrieval step. Drawing them ahead, each column from its own named
+stream, keeps the per-request path of the simulation lean and gives two designs the same traffic.
+
+Volume comes from daily active users x requests per user per day, or an explicit mean rate, shaped by a
+time-of-day profile (flat, diurnal, or 24 hourly weights) and optionally made bursty; or it comes from a
+replayed trace, whose arrival times and token counts are used as they are.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from sim.config import (DiurnalProfile, EmpiricalTokens, FixedTokens, HourlyProfile, LognormalTokens,
+                        MMPPBurstiness, Scenario, TraceConfig)
+from sim.errors import ScenarioError
+from sim.model import arrivals as arr
+from sim.model.streams import Streams
+
+
+@dataclass
+class Workload:
+    """One row per user request, as numpy columns."""
+
+    arrival_s: np.ndarray        # float64, sorted
+    user_id: np.ndarray          # int32
+    input_tokens: np.ndarray     # int64, per LLM call
+    output_tokens: np.ndarray    # int64, per LLM call
+    complexity: np.ndarray       # float64 in [0, 1]
+    intent_id: np.ndarray        # int32
+    llm_calls: np.ndarray        # int32 >= 1
+    retrieval: np.ndarray        # bool
+
+    @property
+    def n(self) -> int:
+        return len(self.arrival_s)
+
+
+def hourly_weights(scenario: Scenario) -> np.ndarray | None:
+    profile = scenario.workload.profile
+    if isinstance(profile, DiurnalProfile):
+        return arr.diurnal_hourly_weights(profile.peak_to_average, profile.peak_hour)
+    if isinstance(profile, HourlyProfile):
+        w = np.asarray(profile.weights, dtype=float)
+        return w / w.mean()
+    return None
+
+
+def _arrival_times(scenario: Scenario, rng: np.random.Generator) -> np.ndarray:
+    wl = scenario.workload
+    weights = hourly_weights(scenario)
+    if isinstance(wl.burstiness, MMPPBurstiness):
+        b = wl.burstiness
+        return arr.mmpp_arrival_times(rng, scenario.duration, wl.mean_rate_per_s, weights,
+                                      b.burst_rate_multiplier, b.mean_burst_s, b.mean_calm_s,
+                                      start_offset_s=wl.start_time_of_day)
+    return arr.nhpp_arrival_times(rng, scenario.duration, wl.mean_rate_per_s, weights,
+                                  start_offset_s=wl.start_time_of_day)
+
+
+def _tokens(dist, n: int, rng: np.random.Generator, field: str) -> np.ndarray:
+    if isinstance(dist, FixedTokens):
+        return arr.sample_tokens_fixed(n, dist.value)
+    if isinstance(dist, LognormalTokens):
+        return arr.sample_tokens_lognormal(rng, n, dist.median, dist.p95, max_tokens=dist.max_tokens)
+    if isinstance(dist, EmpiricalTokens):
+        import pandas as pd
+        frame = pd.read_csv(dist.path)
+        if dist.column not in frame.columns:
+            raise ScenarioError(f"{field}.column: {dist.column!r} is not a column of {dist.path} "
+                                f"(columns: {', '.join(map(str, frame.columns))})")
+        return arr.sample_tokens_empirical(rng, n, frame[dist.column].to_numpy())
+    raise TypeError(dist)
+
+
+def read_trace(trace: TraceConfig, duration_s: float):
+    """The trace as a frame (arrival_s, input_tokens, output_tokens), sped up, tiled and cut to duration."""
+    try:
+        if trace.format == "azure":
+            frame = arr.read_azure_trace(trace.path)
+        elif trace.format == "mooncake":
+            frame = arr.read_mooncake_trace(trace.path)
+        else:
+            frame = arr.read_trace_csv(trace.path, trace.time_column, trace.input_column,
+                                       trace.output_column, time_unit=trace.time_unit)
+    except (ValueError, FileNotFoundError, KeyError) as err:
+        raise ScenarioError(f"workload.trace: {err}") from None
+    frame = arr.scale_trace(frame, speedup=trace.speedup, repeat_to_s=duration_s if trace.repeat else None)
+    return frame[frame["arrival_s"] < duration_s].reset_index(drop=True)
+
+
+def generate_workload(scenario: Scenario, streams: Streams) -> Workload:
+    """Draw every request of the run, each column from its own named stream."""
+    wl = scenario.workload
+    if wl.trace is not None:
+        frame = read_trace(wl.trace, scenario.duration)
+        arrival_s = frame["arrival_s"].to_numpy(dtype=float)
+        input_tokens = frame["input_tokens"].to_numpy(dtype=np.int64)
+        output_tokens = frame["output_tokens"].to_numpy(dtype=np.int64)
+        n = len(arrival_s)
+    else:
+        arrival_s = _arrival_times(scenario, streams.generator("arrivals"))
+        n = len(arrival_s)
+        input_tokens = _tokens(wl.input_tokens, n, streams.generator("tokens.input"), "workload.input_tokens")
+        output_tokens = _tokens(wl.output_tokens, n, streams.generator("tokens.output"), "workload.output_tokens")
+    n_users = wl.n_users or wl.dau or 1000
+    user_id = arr.zipf_user_ids(streams.generator("users"), n, n_users, wl.user_skew)
+    complexity = arr.sample_complexity(streams.generator("complexity"), n, wl.complexity_alpha, wl.complexity_beta)
+    intent_id = arr.zipf_user_ids(streams.generator("intents"), n, wl.n_intents, wl.intent_skew)
+    llm_calls = arr.sample_calls_per_request(streams.generator("llm_calls"), n, wl.llm_calls.mean,
+                                             wl.llm_calls.kind).astype(np.int32)
+    p_retrieval = wl.retrieval.probability if wl.retrieval else 0.0
+    retrieval = streams.generator("retrieval").random(n) < p_retrieval
+    return Workload(arrival_s, user_id.astype(np.int32), input_tokens.astype(np.int64),
+                    output_tokens.astype(np.int64), complexity, intent_id.astype(np.int32), llm_calls, retrieval)

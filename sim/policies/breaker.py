@@ -1,0 +1,484 @@
+"""Circuit breaker: stop calling a model deployment that is failing, then probe carefully before trusting it again.
+
+The picture is the fuse box in a house. When a circuit draws too much current the breaker trips and the
+circuit goes dark, so that one faulty kettle does not set the wiring on fire; after a while someone flips it
+back and watches whether it trips again. In an LLM gateway the "circuit" is one deployment (a provider's
+model behind one endpoint). When too many of its recent calls fail, are too slow, or -- particular to LLMs --
+come back as hallucinations, unparseable output or unexpectedly expensive answers, the gateway stops sending
+it traffic (the breaker is *open*) and lets the router fall back to another deployment instead of queueing
+users behind a sick one. After ``wait_in_open_s`` the breaker goes *half-open*: a few trial calls are let
+through; if they look healthy the breaker *closes* (normal service, a fresh window of statistics), otherwise
+it opens again for another wait.
+
+Vocabulary and semantics follow resilience4j's ``CircuitBreaker``:
+
+* ``closed`` -- calls flow; every result is recorded in a sliding window.
+* the sliding window is either the last ``window_size`` *calls* (``window_type="count"``) or the calls of
+  the last ``window_size`` *seconds* (``window_type="time"``), kept like resilience4j as one aggregate per
+  epoch second, so a call drops out between ``window_size - 1`` and ``window_size`` seconds after it was
+  recorded, depending on where in its second it fell;
+* rates are only judged once the window holds at least ``minimum_calls`` calls (for a count window at most
+  ``window_size`` can ever be held, so the effective minimum is ``min(minimum_calls, window_size)``);
+* the breaker trips when a rate is **greater than or equal to** its threshold; a call is *slow* when its
+  duration is strictly greater than ``slow_call_duration_s``; slow calls are counted whether they succeeded
+  or failed, exactly like resilience4j's "slow success" + "slow error";
+* ``open`` -- calls are refused until ``wait_in_open_s`` has passed; the first :meth:`CircuitBreaker.allow`
+  after that moves the breaker to ``half_open`` (resilience4j's default, with its automatic transition
+  disabled: nothing happens without traffic, and :attr:`CircuitBreaker.state` keeps reporting ``open``
+  until a caller asks);
+* ``half_open`` -- at most ``permitted_calls_in_half_open`` trial calls are admitted for the whole
+  half-open episode; once that many results are in, the trial is judged against the same thresholds
+  (``>=`` means failed -> ``open``, otherwise -> ``closed`` with a fresh window).
+
+The LLM-specific trip conditions are judged over the same window: the hallucination rate and the
+parse-failure rate (fractions of recorded calls flagged so by the caller, e.g. by a grader or a JSON schema
+check) and the mean cost per call in USD (a model that suddenly writes ten times longer answers is an
+incident even when every call "succeeds").
+
+A second, simpler ``mode="cooldown"`` imitates LiteLLM's router cooldown: ``cooldown_failures`` failed
+calls within ``cooldown_window_s`` put the deployment in ``open`` for ``cooldown_s``; when that time has
+passed it is simply back in ``closed`` -- no half-open probing, and the failure count starts again from
+zero. (LiteLLM's ``allowed_fails = k`` cools down on the ``k + 1``-th failure, i.e. ``cooldown_failures =
+k + 1`` here.) The cooldown ends at a fixed instant, so that transition is stamped with the exact expiry
+time ``opened_at + cooldown_s`` whenever it is first noticed (by ``allow``, ``record`` or ``state``).
+
+Results that arrive while the breaker is open -- calls admitted while it was still closed that finish
+after it tripped -- are *not* added to any window and trigger nothing: the window that caused the trip is
+frozen as evidence, and a fresh window starts when the breaker closes again. They are counted in
+:attr:`CircuitBreaker.ignored_results` so they are not silently lost. In ``half_open`` only as many results
+are accepted as trial permits were issued; extra ones are stragglers from before the trip and are ignored
+the same way. (A straggler that happens to finish while a trial permit is outstanding cannot be told apart
+from the trial call with a plain ``bool`` permit; resilience4j has the same property.)
+
+Time comes from an injected ``clock`` (a callable returning seconds), so the class is plain Python: a
+simulation passes ``lambda: env.now``, a real gateway ``time.monotonic``, a unit test a fake clock.
+"""
+from __future__ import annotations
+
+import math
+from collections import deque
+from dataclasses import dataclass
+from typing import Callable, NamedTuple, Optional
+
+Clock = Callable[[], float]
+TransitionCallback = Callable[[float, str, str, str], None]
+
+CLOSED = "closed"
+OPEN = "open"
+HALF_OPEN = "half_open"
+
+_MODES = ("breaker", "cooldown")
+_WINDOW_TYPES = ("count", "time")
+
+
+def _check_int(owner: str, name: str, value: object, minimum: int) -> None:
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise ValueError(f"{owner}.{name}: must be an integer, got {value!r}")
+    if value < minimum:
+        raise ValueError(f"{owner}.{name}: must be >= {minimum}, got {value}")
+
+
+def _check_number(owner: str, name: str, value: object, *, low: float, low_inclusive: bool,
+                  high: float = math.inf, high_inclusive: bool = True) -> None:
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or math.isnan(value):
+        raise ValueError(f"{owner}.{name}: must be a number, got {value!r}")
+    too_low = value < low if low_inclusive else value <= low
+    too_high = value > high if high_inclusive else value >= high
+    if too_low or too_high or math.isinf(value):
+        left = "[" if low_inclusive else "("
+        right = "]" if high_inclusive else ")"
+        raise ValueError(f"{owner}.{name}: must be in {left}{low:g}, {high:g}{right}, got {value!r}")
+
+
+def _check_rate(owner: str, name: str, value: object, *, optional: bool = False) -> None:
+    if optional and value is None:
+        return
+    _check_number(owner, name, value, low=0.0, low_inclusive=False, high=1.0, high_inclusive=True)
+
+
+@dataclass(frozen=True)
+class BreakerConfig:
+    """Settings of one :class:`CircuitBreaker`; defaults are resilience4j's where it has one.
+
+    Rates are fractions in (0, 1], not percents. ``window_size`` counts calls for a count window and whole
+    seconds for a time window. The ``hallucination_rate_threshold``, ``parse_failure_rate_threshold`` and
+    ``cost_per_request_threshold_usd`` conditions are off when ``None``. The ``cooldown_*`` fields are only
+    used in ``mode="cooldown"``; the other rate/window fields only in ``mode="breaker"``.
+    """
+
+    mode: str = "breaker"
+    window_type: str = "count"
+    window_size: int = 100
+    minimum_calls: int = 100
+    failure_rate_threshold: float = 0.5
+    slow_call_rate_threshold: float = 1.0
+    slow_call_duration_s: float = 60.0
+    wait_in_open_s: float = 60.0
+    permitted_calls_in_half_open: int = 10
+    hallucination_rate_threshold: Optional[float] = None
+    parse_failure_rate_threshold: Optional[float] = None
+    cost_per_request_threshold_usd: Optional[float] = None
+    cooldown_failures: int = 3
+    cooldown_window_s: float = 60.0
+    cooldown_s: float = 60.0
+
+    def __post_init__(self) -> None:
+        owner = "BreakerConfig"
+        if self.mode not in _MODES:
+            raise ValueError(f"{owner}.mode: must be one of {_MODES}, got {self.mode!r}")
+        if self.window_type not in _WINDOW_TYPES:
+            raise ValueError(f"{owner}.window_type: must be one of {_WINDOW_TYPES}, got {self.window_type!r}")
+        _check_int(owner, "window_size", self.window_size, 1)
+        _check_int(owner, "minimum_calls", self.minimum_calls, 1)
+        _check_rate(owner, "failure_rate_threshold", self.failure_rate_threshold)
+        _check_rate(owner, "slow_call_rate_threshold", self.slow_call_rate_threshold)
+        _check_number(owner, "slow_call_duration_s", self.slow_call_duration_s, low=0.0, low_inclusive=True)
+        _check_number(owner, "wait_in_open_s", self.wait_in_open_s, low=0.0, low_inclusive=True)
+        _check_int(owner, "permitted_calls_in_half_open", self.permitted_calls_in_half_open, 1)
+        _check_rate(owner, "hallucination_rate_threshold", self.hallucination_rate_threshold, optional=True)
+        _check_rate(owner, "parse_failure_rate_threshold", self.parse_failure_rate_threshold, optional=True)
+        if self.cost_per_request_threshold_usd is not None:
+            _check_number(owner, "cost_per_request_threshold_usd", self.cost_per_request_threshold_usd,
+                          low=0.0, low_inclusive=False)
+        _check_int(owner, "cooldown_failures", self.cooldown_failures, 1)
+        _check_number(owner, "cooldown_window_s", self.cooldown_window_s, low=0.0, low_inclusive=False)
+        _check_number(owner, "cooldown_s", self.cooldown_s, low=0.0, low_inclusive=True)
+
+    @property
+    def effective_minimum_calls(self) -> int:
+        """Calls the window must hold before rates are judged (a count window can never hold more than its size)."""
+        if self.window_type == "count":
+            return min(self.minimum_calls, self.window_size)
+        return self.minimum_calls
+
+
+class Transition(NamedTuple):
+    """One state change: when, from what, to what, and why (e.g. ``"failure_rate 0.62 >= 0.50"``)."""
+
+    time_s: float
+    from_state: str
+    to_state: str
+    reason: str
+
+
+@dataclass(frozen=True)
+class WindowStats:
+    """What the breaker currently sees in its window (closed) or trial (half-open)."""
+
+    calls: int
+    failure_rate: float
+    slow_call_rate: float
+    hallucination_rate: float
+    parse_failure_rate: float
+    mean_cost_usd: float
+
+
+class _Tally:
+    """Running sums of call outcomes; the unit that windows add and subtract."""
+
+    __slots__ = ("calls", "failures", "slow", "hallucinated", "parse_failed", "cost_usd")
+
+    def __init__(self) -> None:
+        self.calls = 0
+        self.failures = 0
+        self.slow = 0
+        self.hallucinated = 0
+        self.parse_failed = 0
+        self.cost_usd = 0.0
+
+    def add(self, outcome: "_Outcome") -> None:
+        self.calls += 1
+        self.failures += outcome.failed
+        self.slow += outcome.slow
+        self.hallucinated += outcome.hallucinated
+        self.parse_failed += outcome.parse_failed
+        self.cost_usd += outcome.cost_usd
+
+    def add_tally(self, other: "_Tally") -> None:
+        self.calls += other.calls
+        self.failures += other.failures
+        self.slow += other.slow
+        self.hallucinated += other.hallucinated
+        self.parse_failed += other.parse_failed
+        self.cost_usd += other.cost_usd
+
+    def subtract_outcome(self, outcome: "_Outcome") -> None:
+        self.calls -= 1
+        self.failures -= outcome.failed
+        self.slow -= outcome.slow
+        self.hallucinated -= outcome.hallucinated
+        self.parse_failed -= outcome.parse_failed
+        self._subtract_cost(outcome.cost_usd)
+
+    def subtract_tally(self, other: "_Tally") -> None:
+        self.calls -= other.calls
+        self.failures -= other.failures
+        self.slow -= other.slow
+        self.hallucinated -= other.hallucinated
+        self.parse_failed -= other.parse_failed
+        self._subtract_cost(other.cost_usd)
+
+    def _subtract_cost(self, cost_usd: float) -> None:
+        # Running float sums drift by a few ulps; an empty window must read exactly zero.
+        self.cost_usd = 0.0 if self.calls == 0 else max(0.0, self.cost_usd - cost_usd)
+
+    def stats(self) -> WindowStats:
+        if self.calls == 0:
+            return WindowStats(0, 0.0, 0.0, 0.0, 0.0, 0.0)
+        n = self.calls
+        return WindowStats(n, self.failures / n, self.slow / n, self.hallucinated / n,
+                           self.parse_failed / n, self.cost_usd / n)
+
+
+class _Outcome(NamedTuple):
+    failed: int
+    slow: int
+    hallucinated: int
+    parse_failed: int
+    cost_usd: float
+
+
+class _CountWindow:
+    """The last ``size`` outcomes in a ring buffer, with running sums: O(1) per call."""
+
+    def __init__(self, size: int) -> None:
+        self._ring: list[Optional[_Outcome]] = [None] * size
+        self._next = 0
+        self.totals = _Tally()
+
+    def add(self, outcome: _Outcome, now_s: float) -> None:
+        evicted = self._ring[self._next]
+        if evicted is not None:
+            self.totals.subtract_outcome(evicted)
+        self._ring[self._next] = outcome
+        self._next = (self._next + 1) % len(self._ring)
+        self.totals.add(outcome)
+
+    def current(self, now_s: float) -> _Tally:
+        return self.totals
+
+
+class _TimeWindow:
+    """Outcomes of the last ``size_s`` epoch seconds, one aggregate per second (resilience4j's layout).
+
+    Only seconds that saw calls are stored, oldest first, in a deque; each second is added once and evicted
+    once, so recording is O(1) amortised however long the gaps between calls.
+    """
+
+    def __init__(self, size_s: int) -> None:
+        self._size_s = size_s
+        self._buckets: deque[tuple[int, _Tally]] = deque()
+        self.totals = _Tally()
+
+    def _evict(self, now_s: float) -> None:
+        oldest_kept = math.floor(now_s) - self._size_s + 1
+        while self._buckets and self._buckets[0][0] < oldest_kept:
+            _, tally = self._buckets.popleft()
+            self.totals.subtract_tally(tally)
+
+    def add(self, outcome: _Outcome, now_s: float) -> None:
+        self._evict(now_s)
+        second = math.floor(now_s)
+        if not self._buckets or self._buckets[-1][0] != second:
+            self._buckets.append((second, _Tally()))
+        self._buckets[-1][1].add(outcome)
+        self.totals.add(outcome)
+
+    def current(self, now_s: float) -> _Tally:
+        self._evict(now_s)
+        return self.totals
+
+
+class CircuitBreaker:
+    """A per-deployment circuit breaker (resilience4j semantics) with LLM-specific trip conditions.
+
+    Usage, once per call::
+
+        if breaker.allow():
+            ...make the call...
+            breaker.record(ok, duration_s, hallucinated=..., parse_failed=..., cost_usd=...)
+        else:
+            ...fall back / fail fast...
+
+    ``clock`` returns the current time in seconds. ``on_transition(time_s, from_state, to_state, reason)``
+    is called after every state change, which is also appended to :attr:`transitions`.
+    """
+
+    def __init__(self, config: BreakerConfig, clock: Clock, *,
+                 on_transition: Optional[TransitionCallback] = None) -> None:
+        self.config = config
+        self._clock = clock
+        self._on_transition = on_transition
+        self._state = CLOSED
+        self.transitions: list[Transition] = []
+        self.ignored_results = 0
+        """Results recorded while open, or beyond the issued trial permits while half-open (see module doc)."""
+        self._opened_at_s = 0.0
+        self._evidence = WindowStats(0, 0.0, 0.0, 0.0, 0.0, 0.0)
+        self._window = self._new_window()
+        self._recent_failures_s: deque[float] = deque()   # cooldown mode: times of failures in the window
+        self._trial = _Tally()
+        self._trial_permits_issued = 0
+
+    # ------------------------------------------------------------------------------------------ public API
+
+    @property
+    def state(self) -> str:
+        """``"closed"``, ``"open"`` or ``"half_open"``.
+
+        Reading it never admits a call. An expired *cooldown* is applied (it ends at a fixed instant), but
+        an expired breaker wait is not: like resilience4j, the breaker stays ``open`` until :meth:`allow`
+        is next asked.
+        """
+        self._end_cooldown_if_due(self._clock())
+        return self._state
+
+    def allow(self) -> bool:
+        """Ask to make one call now; ``True`` admits it (and, in half-open, uses up one trial permit)."""
+        now_s = self._clock()
+        self._end_cooldown_if_due(now_s)
+        if self._state == CLOSED:
+            return True
+        if self._state == OPEN:
+            if self.config.mode == "cooldown":
+                return False
+            if now_s - self._opened_at_s < self.config.wait_in_open_s:
+                return False
+            self._transition(now_s, HALF_OPEN, "wait_in_open elapsed")
+        # half-open
+        if self._trial_permits_issued < self.config.permitted_calls_in_half_open:
+            self._trial_permits_issued += 1
+            return True
+        return False
+
+    def release(self) -> None:
+        """Give back a permit from :meth:`allow` whose call was never made (e.g. the retry budget said no).
+
+        Only matters in half-open, where permits are scarce; elsewhere it does nothing.
+        """
+        if self._state == HALF_OPEN and self._trial_permits_issued > self._trial.calls:
+            self._trial_permits_issued -= 1
+
+    def record(self, ok: bool, duration_s: float, *, hallucinated: bool = False, parse_failed: bool = False,
+               cost_usd: float = 0.0) -> None:
+        """Record the result of a finished call.
+
+        ``ok`` is False for an error or timeout; ``duration_s`` is the call's latency (compared strictly
+        against ``slow_call_duration_s``); ``hallucinated``/``parse_failed`` are quality verdicts on an
+        answer; ``cost_usd`` is what the call was billed.
+        """
+        if not (duration_s >= 0.0) or math.isinf(duration_s):
+            raise ValueError(f"record.duration_s: must be a finite number >= 0, got {duration_s!r}")
+        if not (cost_usd >= 0.0) or math.isinf(cost_usd):
+            raise ValueError(f"record.cost_usd: must be a finite number >= 0, got {cost_usd!r}")
+        now_s = self._clock()
+        self._end_cooldown_if_due(now_s)
+        if self._state == OPEN:
+            self.ignored_results += 1
+            return
+        outcome = _Outcome(failed=int(not ok), slow=int(duration_s > self.config.slow_call_duration_s),
+                           hallucinated=int(bool(hallucinated)), parse_failed=int(bool(parse_failed)),
+                           cost_usd=float(cost_usd))
+        if self._state == HALF_OPEN:
+            self._record_trial(outcome, now_s)
+        elif self.config.mode == "cooldown":
+            self._record_cooldown(outcome, now_s)
+        else:
+            self._record_closed(outcome, now_s)
+
+    def window_stats(self) -> WindowStats:
+        """Rates over the sliding window (closed), the trial results so far (half-open), or -- while open --
+        the statistics that tripped it (the window, or the failed trial), frozen as evidence."""
+        now_s = self._clock()
+        self._end_cooldown_if_due(now_s)
+        if self._state == HALF_OPEN:
+            return self._trial.stats()
+        if self._state == OPEN:
+            return self._evidence
+        return self._window.current(now_s).stats()
+
+    # ------------------------------------------------------------------------------------------ internals
+
+    def _new_window(self):
+        if self.config.window_type == "count":
+            return _CountWindow(self.config.window_size)
+        return _TimeWindow(self.config.window_size)
+
+    def _trip_reason(self, tally: _Tally) -> Optional[str]:
+        """The first threshold the tally meets or exceeds, as a human-readable reason; None if healthy."""
+        cfg = self.config
+        stats = tally.stats()
+        checks = (
+            ("failure_rate", stats.failure_rate, cfg.failure_rate_threshold, ".2f"),
+            ("slow_call_rate", stats.slow_call_rate, cfg.slow_call_rate_threshold, ".2f"),
+            ("hallucination_rate", stats.hallucination_rate, cfg.hallucination_rate_threshold, ".2f"),
+            ("parse_failure_rate", stats.parse_failure_rate, cfg.parse_failure_rate_threshold, ".2f"),
+            ("cost_per_request", stats.mean_cost_usd, cfg.cost_per_request_threshold_usd, ".6f"),
+        )
+        for name, value, threshold, fmt in checks:
+            if threshold is not None and value >= threshold:
+                return f"{name} {value:{fmt}} >= {threshold:{fmt}}"
+        return None
+
+    def _record_closed(self, outcome: _Outcome, now_s: float) -> None:
+        self._window.add(outcome, now_s)
+        tally = self._window.current(now_s)
+        if tally.calls < self.config.effective_minimum_calls:
+            return
+        reason = self._trip_reason(tally)
+        if reason is not None:
+            self._open(now_s, reason, tally.stats())
+
+    def _record_trial(self, outcome: _Outcome, now_s: float) -> None:
+        if self._trial.calls >= self._trial_permits_issued:
+            self.ignored_results += 1       # a straggler admitted before the breaker opened
+            return
+        self._trial.add(outcome)
+        if self._trial.calls < self.config.permitted_calls_in_half_open:
+            return
+        reason = self._trip_reason(self._trial)
+        if reason is None:
+            self._close(now_s, "half_open trial passed")
+        else:
+            self._open(now_s, f"half_open trial failed: {reason}", self._trial.stats())
+
+    def _record_cooldown(self, outcome: _Outcome, now_s: float) -> None:
+        self._window.add(outcome, now_s)          # observability only: cooldown mode judges failures alone
+        if not outcome.failed:
+            return
+        failures = self._recent_failures_s
+        failures.append(now_s)
+        horizon_s = now_s - self.config.cooldown_window_s
+        while failures and failures[0] <= horizon_s:
+            failures.popleft()
+        if len(failures) >= self.config.cooldown_failures:
+            self._open(now_s, f"cooldown_failures {len(failures)} >= {self.config.cooldown_failures} "
+                              f"within {self.config.cooldown_window_s:g}s", self._window.totals.stats())
+
+    def _end_cooldown_if_due(self, now_s: float) -> None:
+        if self.config.mode != "cooldown" or self._state != OPEN:
+            return
+        expires_at_s = self._opened_at_s + self.config.cooldown_s
+        if now_s >= expires_at_s:
+            self._close(expires_at_s, "cooldown elapsed")
+
+    def _open(self, now_s: float, reason: str, evidence: WindowStats) -> None:
+        self._opened_at_s = now_s
+        self._evidence = evidence
+        self._transition(now_s, OPEN, reason)
+
+    def _close(self, now_s: float, reason: str) -> None:
+        self._window = self._new_window()
+        self._recent_failures_s.clear()
+        self._transition(now_s, CLOSED, reason)
+
+    def _transition(self, now_s: float, to_state: str, reason: str) -> None:
+        from_state = self._state
+        self._state = to_state
+        if to_state == HALF_OPEN:
+            self._trial = _Tally()
+            self._trial_permits_issued = 0
+        record = Transition(now_s, from_state, to_state, reason)
+        self.transitions.append(record)
+        if self._on_transition is not None:
+            self._on_transition(*record)

@@ -1,0 +1,181 @@
+"""Retries with exponential backoff, jitter, Retry-After and a retry budget.
+
+Picture a busy phone line. If everyone who gets a busy tone redials instantly, the line stays jammed
+forever; if everyone waits a random, growing time before redialling, callers spread out and the line
+clears. An LLM provider that answers 429 ("rate limited") or 503 is that busy line, and a gateway that
+retries is the caller:
+
+* **Exponential backoff** -- wait ``base_delay_s``, then ``multiplier`` times longer after each further
+  failure, never more than ``max_delay_s``: ``cap(attempt) = min(max_delay_s, base_delay_s *
+  multiplier ** (attempt - 1))`` where ``attempt`` is how many attempts have already been made.
+* **Jitter** -- randomise the wait so that clients which failed together do not retry together
+  (the "thundering herd"). With ``u`` uniform in [0, 1): ``full`` waits ``u * cap`` (mean ``cap / 2``),
+  ``equal`` waits ``cap / 2 + u * cap / 2`` (mean ``3 cap / 4``, never less than half), ``none`` waits
+  ``cap``. The draw ``u`` is supplied by the caller so the randomness stays in the caller's named random
+  stream and a run can be reproduced.
+* **Retry-After** -- a 429 often says how long to wait. Honouring it waits ``max(retry_after,
+  backoff)``; a Retry-After beyond ``max_retry_after_s`` means "not any time soon", so the call gives up
+  (and can fall back to another model) instead of holding a user for minutes.
+* **Retry budget** -- during an outage every call fails, and with three attempts each the provider sees
+  three times the traffic just when it can least take it (a retry storm). Like Envoy's and gRPC's retry
+  budgets, retries are allowed only while they are less than ``retry_budget_ratio`` of all calls made
+  through this policy (first attempts plus retries), with ``retry_budget_min_retries`` always allowed so a
+  cold start can still retry. The counts are cumulative over the policy's life; the caller reports each
+  call with :meth:`RetryPolicy.record_call`.
+
+Everything here is arithmetic on arguments: no clock, no sleeping, no random generator.
+"""
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from typing import Optional
+
+_JITTERS = ("full", "none", "equal")
+
+
+def _check_number(name: str, value: object, *, minimum: float, inclusive: bool = True,
+                  maximum: float = math.inf) -> None:
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or math.isnan(value) or math.isinf(value):
+        raise ValueError(f"RetryConfig.{name}: must be a finite number, got {value!r}")
+    if (value < minimum if inclusive else value <= minimum) or value > maximum:
+        low = "[" if inclusive else "("
+        raise ValueError(f"RetryConfig.{name}: must be in {low}{minimum:g}, {maximum:g}], got {value!r}")
+
+
+@dataclass(frozen=True)
+class RetryConfig:
+    """How one logical call is retried; ``max_attempts`` includes the first attempt.
+
+    ``retry_on`` lists the attempt outcomes (statuses) worth retrying; anything else (``"ok"``, a
+    ``"bad_request"`` ...) is final. ``retry_budget_ratio=None`` means no budget (unlimited retries).
+    """
+
+    max_attempts: int = 3
+    base_delay_s: float = 0.5
+    multiplier: float = 2.0
+    max_delay_s: float = 20.0
+    jitter: str = "full"
+    honor_retry_after: bool = True
+    max_retry_after_s: float = 60.0
+    retry_budget_ratio: Optional[float] = None
+    retry_budget_min_retries: int = 10
+    retry_on: tuple[str, ...] = ("error", "timeout", "rate_limited")
+
+    def __post_init__(self) -> None:
+        if isinstance(self.max_attempts, bool) or not isinstance(self.max_attempts, int) or self.max_attempts < 1:
+            raise ValueError(f"RetryConfig.max_attempts: must be an integer >= 1, got {self.max_attempts!r}")
+        _check_number("base_delay_s", self.base_delay_s, minimum=0.0)
+        _check_number("multiplier", self.multiplier, minimum=1.0)
+        _check_number("max_delay_s", self.max_delay_s, minimum=0.0)
+        if self.jitter not in _JITTERS:
+            raise ValueError(f"RetryConfig.jitter: must be one of {_JITTERS}, got {self.jitter!r}")
+        if not isinstance(self.honor_retry_after, bool):
+            raise ValueError(f"RetryConfig.honor_retry_after: must be a bool, got {self.honor_retry_after!r}")
+        _check_number("max_retry_after_s", self.max_retry_after_s, minimum=0.0)
+        if self.retry_budget_ratio is not None:
+            _check_number("retry_budget_ratio", self.retry_budget_ratio, minimum=0.0, maximum=1.0)
+        if (isinstance(self.retry_budget_min_retries, bool) or not isinstance(self.retry_budget_min_retries, int)
+                or self.retry_budget_min_retries < 0):
+            raise ValueError("RetryConfig.retry_budget_min_retries: must be an integer >= 0, "
+                             f"got {self.retry_budget_min_retries!r}")
+        if isinstance(self.retry_on, str) or not all(isinstance(s, str) for s in self.retry_on):
+            raise ValueError(f"RetryConfig.retry_on: must be a sequence of status strings, got {self.retry_on!r}")
+        object.__setattr__(self, "retry_on", tuple(self.retry_on))
+
+
+def _check_attempt(attempt: object) -> None:
+    if isinstance(attempt, bool) or not isinstance(attempt, int) or attempt < 1:
+        raise ValueError(f"attempt: must be an integer >= 1 (attempts already made), got {attempt!r}")
+
+
+def backoff_cap_s(config: RetryConfig, attempt: int) -> float:
+    """The exponential backoff before jitter after ``attempt`` attempts: ``min(max, base * mult**(attempt-1))``."""
+    _check_attempt(attempt)
+    # Compare exponents in log space so a large attempt number cannot overflow the float.
+    if config.base_delay_s == 0.0:
+        return 0.0
+    if config.multiplier > 1.0:
+        room = math.log(config.max_delay_s / config.base_delay_s) if config.max_delay_s > 0 else -math.inf
+        if (attempt - 1) * math.log(config.multiplier) >= room:
+            return config.max_delay_s
+    return min(config.max_delay_s, config.base_delay_s * config.multiplier ** (attempt - 1))
+
+
+def expected_backoff_s(config: RetryConfig, attempt: int) -> float:
+    """Mean backoff after ``attempt`` attempts for the configured jitter (``u`` uniform on [0, 1)).
+
+    full: ``cap / 2``; equal: ``3 cap / 4``; none: ``cap``. Retry-After is not included.
+    """
+    cap_s = backoff_cap_s(config, attempt)
+    if config.jitter == "full":
+        return cap_s / 2.0
+    if config.jitter == "equal":
+        return 0.75 * cap_s
+    return cap_s
+
+
+class RetryPolicy:
+    """Decides whether and when to retry; one instance per retry budget (e.g. per deployment or per gateway).
+
+    Usage in a caller's loop, where ``attempt`` counts attempts already made::
+
+        policy.record_call(is_retry=attempt > 1)
+        status, retry_after_s = make_attempt()
+        delay_s = policy.delay_s(attempt, status, u=rng.random(), retry_after_s=retry_after_s)
+        if delay_s is None: give up (or fall back); else wait delay_s and try again.
+    """
+
+    def __init__(self, config: RetryConfig) -> None:
+        self.config = config
+        self.calls_total = 0
+        """Attempts reported through :meth:`record_call` (first attempts and retries)."""
+        self.retries_total = 0
+        """Of which retries."""
+
+    def backoff_s(self, attempt: int, u: float) -> float:
+        """Jittered exponential backoff after ``attempt`` attempts, given a uniform draw ``u`` in [0, 1)."""
+        if isinstance(u, bool) or not isinstance(u, (int, float)) or not (0.0 <= u <= 1.0):
+            raise ValueError(f"u: must be a uniform draw in [0, 1), got {u!r}")
+        cap_s = backoff_cap_s(self.config, attempt)
+        if self.config.jitter == "full":
+            return u * cap_s
+        if self.config.jitter == "equal":
+            return cap_s / 2.0 + u * cap_s / 2.0
+        return cap_s
+
+    def budget_allows_retry(self) -> bool:
+        """True while retries are under ``retry_budget_ratio`` of all calls, or under the minimum allowance."""
+        ratio = self.config.retry_budget_ratio
+        if ratio is None or self.retries_total < self.config.retry_budget_min_retries:
+            return True
+        return self.calls_total > 0 and self.retries_total / self.calls_total < ratio
+
+    def delay_s(self, attempt: int, status: str, u: float, retry_after_s: Optional[float] = None) -> Optional[float]:
+        """Seconds to wait before the next attempt, or ``None`` when there should be no further attempt.
+
+        ``None`` when: ``attempt >= max_attempts``; ``status`` is not in ``retry_on``; Retry-After is
+        honoured and exceeds ``max_retry_after_s``; or the retry budget is spent. Otherwise the jittered
+        backoff, or ``max(retry_after_s, backoff)`` when a Retry-After is given and honoured. This is a
+        question, not a booking: report the retry with :meth:`record_call` when it is actually made.
+        """
+        _check_attempt(attempt)
+        if retry_after_s is not None and (not (retry_after_s >= 0.0) or math.isinf(retry_after_s)):
+            raise ValueError(f"retry_after_s: must be a finite number >= 0 or None, got {retry_after_s!r}")
+        if attempt >= self.config.max_attempts:
+            return None
+        if status not in self.config.retry_on:
+            return None
+        use_retry_after = retry_after_s is not None and self.config.honor_retry_after
+        if use_retry_after and retry_after_s > self.config.max_retry_after_s:
+            return None
+        if not self.budget_allows_retry():
+            return None
+        backoff = self.backoff_s(attempt, u)
+        return max(retry_after_s, backoff) if use_retry_after else backoff
+
+    def record_call(self, is_retry: bool) -> None:
+        """Count one attempt actually made (``is_retry`` for every attempt after a call's first)."""
+        self.calls_total += 1
+        if is_retry:
+            self.retries_total += 1

@@ -1,0 +1,85 @@
+"""A run's results: four frames, a summary, and the scenario that produced them.
+
+``requests`` has one row per user request, ``calls`` one per provider attempt, ``timeseries`` one per
+interval and ``events`` one per state change; ``summary`` holds the headline numbers plus the seed, the
+replication, the simulated and the wall time. :meth:`Result.save` writes them as Parquet and JSON with the
+fully resolved scenario as YAML beside them; it writes into a temporary folder and renames it into place
+only when everything is written, so an interrupted save leaves no half-written results.
+"""
+from __future__ import annotations
+
+import json
+import math
+import os
+import shutil
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import pandas as pd
+
+from sim.config import Scenario, validate_scenario
+
+FRAMES = ("requests", "calls", "timeseries", "events")
+
+
+def _json_safe(value):
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    if hasattr(value, "item"):
+        return _json_safe(value.item())
+    return value
+
+
+@dataclass
+class Result:
+    scenario: Scenario
+    requests: pd.DataFrame
+    calls: pd.DataFrame
+    timeseries: pd.DataFrame
+    events: pd.DataFrame
+    summary: dict = field(default_factory=dict)
+
+    def save(self, out_dir: str | Path, charts: bool | None = None) -> Path:
+        """Write frames, summary.json, scenario.yaml (and charts) to ``out_dir``, atomically."""
+        out = Path(out_dir)
+        out.parent.mkdir(parents=True, exist_ok=True)
+        tmp = out.with_name(f"{out.name}.tmp-{os.getpid()}")
+        shutil.rmtree(tmp, ignore_errors=True)
+        tmp.mkdir()
+        try:
+            self.write_into(tmp, charts=self.scenario.output.charts if charts is None else charts)
+            replace_dir(tmp, out)
+        except BaseException:
+            shutil.rmtree(tmp, ignore_errors=True)
+            raise
+        return out
+
+    def write_into(self, folder: Path, charts: bool = True) -> None:
+        for name in FRAMES:
+            getattr(self, name).to_parquet(folder / f"{name}.parquet", index=False)
+        summary = {k: _json_safe(v) for k, v in self.summary.items()}
+        (folder / "summary.json").write_text(json.dumps(summary, indent=2) + "\n")
+        (folder / "scenario.yaml").write_text(self.scenario.to_yaml())
+        if charts:
+            from sim.report.plots import write_run_charts
+            write_run_charts(self, folder)
+
+    @classmethod
+    def load(cls, folder: str | Path) -> "Result":
+        import yaml
+        folder = Path(folder)
+        scenario = validate_scenario(yaml.safe_load((folder / "scenario.yaml").read_text()))
+        frames = {name: pd.read_parquet(folder / f"{name}.parquet") for name in FRAMES}
+        summary = json.loads((folder / "summary.json").read_text())
+        return cls(scenario=scenario, summary=summary, **frames)
+
+
+def replace_dir(new: Path, target: Path) -> None:
+    """Move a completed folder into place, replacing an older one only after the new one is complete."""
+    old = None
+    if target.exists():
+        old = target.with_name(f"{target.name}.tmp-old-{os.getpid()}")
+        target.rename(old)
+    new.rename(target)
+    if old is not None:
+        shutil.rmtree(old, ignore_errors=True)
