@@ -107,7 +107,7 @@ def cmd_estimate(args) -> int:
     from sim.estimate import estimate, format_table
     if args.scenario:
         from sim.config import load_scenario
-        from sim.experiments.estimate_inputs import estimate_from_scenario
+        from sim.estimate import estimate_from_scenario
         est = estimate_from_scenario(load_scenario(args.scenario, args.overrides))
     else:
         if args.dau is None or args.requests_per_user_per_day is None:

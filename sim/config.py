@@ -280,8 +280,9 @@ class ModelConfig(Section):
                 entry = without_provenance(load_catalogue().model(data["catalogue"]))
             except KeyError as err:
                 raise ValueError(err.args[0]) from None
-            base = {k: v for k, v in entry.items() if k in cls.model_fields}
-            data = {**base, **data}
+            data = deep_merge({k: v for k, v in entry.items() if k in cls.model_fields}, data)
+        if isinstance(data, dict) and isinstance(data.get("latency"), dict):
+            data = {**data, "latency": {"type": "ttft_throughput", **data["latency"]}}
         return data
 
 
@@ -500,6 +501,17 @@ def load_scenario(path: str | Path, overrides: list[str] | dict[str, Any] | None
 
 
 # --------------------------------------------------------------------------------------------- overrides
+
+def deep_merge(base: dict, top: dict) -> dict:
+    """``base`` updated by ``top``, merging nested mappings (a catalogue entry under the user's fields)."""
+    merged = dict(base)
+    for key, value in top.items():
+        if isinstance(value, dict) and isinstance(merged.get(key), dict) and "type" not in value:
+            merged[key] = deep_merge(merged[key], value)
+        else:
+            merged[key] = value
+    return merged
+
 
 def parse_set_options(items: list[str]) -> dict[str, Any]:
     """``['a.b=3', 'c=2h']`` -> ``{'a.b': 3, 'c': '2h'}``; values are read as YAML scalars."""

@@ -381,3 +381,25 @@ def estimate_from_scenario(scenario) -> Estimate:
     return estimate_rate(rate, input_tokens, output_tokens, model.input_usd_per_mtok, model.output_usd_per_mtok,
                          latency_s, peak_to_average=peak_to_average,
                          llm_calls_per_request=wl.llm_calls.mean, limits=limits)
+
+
+def erlang_c(servers: int, offered_load: float) -> float:
+    """Erlang C: the probability that an arrival to an M/M/c queue has to wait.
+
+    ``offered_load`` is a = lambda / mu (in Erlangs); requires a < servers. Computed with the numerically
+    stable recurrence for Erlang B, then C = B / (1 - rho (1 - B)).
+    """
+    if servers < 1 or not 0 <= offered_load < servers:
+        raise ScenarioError(f"erlang_c: need servers >= 1 and 0 <= offered_load < servers, "
+                            f"got servers={servers}, offered_load={offered_load}")
+    blocking = 1.0
+    for k in range(1, servers + 1):
+        blocking = offered_load * blocking / (k + offered_load * blocking)
+    rho = offered_load / servers
+    return blocking / (1.0 - rho * (1.0 - blocking))
+
+
+def mmc_mean_wait_s(arrival_rate_per_s: float, servers: int, mean_service_s: float) -> float:
+    """Mean time in queue (before service) of an M/M/c queue: C(c, a) / (c mu - lambda)."""
+    mu = 1.0 / mean_service_s
+    return erlang_c(servers, arrival_rate_per_s / mu) / (servers * mu - arrival_rate_per_s)

@@ -84,11 +84,12 @@ class ModelRuntime:
         if self.exponential_mean_s is None:
             self.ttft_s, self.seconds_per_token, self.sigma = lat.ttft_s, 1.0 / lat.tokens_per_s, lat.sigma
             self.noise_shift = -0.5 * lat.sigma ** 2      # keeps the noise factor's mean at 1
-            self._noise = streams.normal(f"latency/{self.label}")
-        else:
-            self._noise = streams.exponential(f"latency/{self.label}")
-        self._status_u = streams.uniform(f"errors/{self.label}")
-        self._quality_u = streams.uniform(f"quality/{self.label}")
+        noise = streams.exponential if self.exponential_mean_s is not None else streams.normal
+        # First attempts and retries draw from separate streams, so a design that retries more does not
+        # shift the draws of later requests' first attempts (common random numbers across variants).
+        self._noise = (noise(f"latency/{self.label}"), noise(f"latency/{self.label}/retry"))
+        self._status_u = (streams.uniform(f"errors/{self.label}"), streams.uniform(f"errors/{self.label}/retry"))
+        self._quality_u = (streams.uniform(f"quality/{self.label}"), streams.uniform(f"quality/{self.label}/retry"))
         self.error_rate = config.error_rate
         self.refusal_bound = config.error_rate + config.refusal_rate
         self.timeout_s = config.timeout_s
@@ -98,16 +99,17 @@ class ModelRuntime:
     def cost_usd(self, input_tokens: int, output_tokens: int) -> float:
         return input_tokens * self.input_usd_per_token + output_tokens * self.output_usd_per_token
 
-    def draw(self, input_tokens: int, output_tokens: int):
+    def draw(self, input_tokens: int, output_tokens: int, retry: bool = False):
         """One attempt: (status, duration_s, ttft_s, cost_usd, hallucinated, parse_failed)."""
+        noise, status_u, quality_u = self._noise[retry], self._status_u[retry], self._quality_u[retry]
         if self.exponential_mean_s is None:
-            factor = math.exp(self.sigma * self._noise() + self.noise_shift)
+            factor = math.exp(self.sigma * noise() + self.noise_shift)
             ttft = self.ttft_s * factor
             duration = ttft + output_tokens * self.seconds_per_token * factor
         else:
-            duration = self.exponential_mean_s * self._noise()
+            duration = self.exponential_mean_s * noise()
             ttft = duration
-        u = self._status_u()
+        u = status_u()
         if u < self.refusal_bound:
             status = ERROR if u < self.error_rate else REFUSED
             return status, min(ttft, self.timeout_s), math.nan, 0.0, False, False
@@ -115,9 +117,9 @@ class ModelRuntime:
             return TIMEOUT, self.timeout_s, math.nan, 0.0, False, False
         hallucinated = parse_failed = False
         if self.hallucination_prob:
-            hallucinated = self._quality_u() < self.hallucination_prob
+            hallucinated = quality_u() < self.hallucination_prob
         if self.parse_failure_prob:
-            parse_failed = self._quality_u() < self.parse_failure_prob
+            parse_failed = quality_u() < self.parse_failure_prob
         return OK, duration, ttft, self.cost_usd(input_tokens, output_tokens), hallucinated, parse_failed
 
 

@@ -158,7 +158,7 @@ class RequestFlow:
                 if k == 0 and attempt == 1:
                     rec.queue_wait_s[i] += env.now - t_ask
                 start = env.now
-                status, duration, ttft, cost, halluc, parse_failed = model.draw(in_tok, out_tok)
+                status, duration, ttft, cost, halluc, parse_failed = model.draw(in_tok, out_tok, attempt > 1)
                 yield env.timeout(duration)
                 if slot is not None:
                     provider.slots.release(slot)

@@ -1,0 +1,118 @@
+"""The scenario model: durations, overrides, variants, catalogue references and bad-input messages."""
+import json
+import textwrap
+
+import pytest
+
+import sim
+from sim.cli import main
+from sim.config import apply_overrides, parse_duration_s
+from tests.conftest import EXPERIMENTS, small_scenario
+
+
+@pytest.mark.parametrize("text, seconds", [
+    (90, 90.0), ("90s", 90.0), ("15m", 900.0), ("2h", 7200.0), ("1d", 86400.0), ("1h30m", 5400.0),
+    ("250ms", 0.25), ("12.5", 12.5), ("15min", 900.0)])
+def test_durations_accept_seconds_and_unit_strings(text, seconds):
+    assert parse_duration_s(text) == seconds
+
+
+def test_set_overrides_by_dotted_path_with_list_indices():
+    s = sim.load_scenario(EXPERIMENTS / "demo.yaml", ["workload.dau=3", "providers.0.max_concurrency=8",
+                                                        "providers.0.models.0.latency.ttft_s=2", "duration=12h"])
+    assert s.workload.dau == 3 and s.providers[0].max_concurrency == 8
+    assert s.providers[0].models[0].latency.ttft_s == 2.0 and s.duration == 43200.0
+
+
+def test_catalogue_entries_fill_prices_and_latency_and_can_be_overridden():
+    s = sim.load_scenario(EXPERIMENTS / "demo.yaml", ["providers.0.models.0.input_usd_per_mtok=1.5"])
+    m = s.providers[0].models[0]
+    assert (m.input_usd_per_mtok, m.output_usd_per_mtok) == (1.5, 15.0)
+    limits = s.providers[0].limits
+    assert limits.requests_per_min == 4000 and limits.input_tokens_per_min == 2_000_000
+
+
+def test_variants_apply_on_top_of_the_base():
+    s = small_scenario(variants={"no_retry": {"resilience.retry.max_attempts": 1},
+                                 "slow": {"providers.1.models.0.latency.ttft_s": 5}})
+    assert s.variant("no_retry").resilience.retry.max_attempts == 1
+    assert s.variant("no_retry").providers[1].models[0].latency.ttft_s == 0.6
+    assert s.variant("slow").providers[1].models[0].latency.ttft_s == 5
+    with pytest.raises(sim.ScenarioError, match="no variant 'nope'"):
+        s.variant("nope")
+
+
+def test_the_resolved_scenario_round_trips_through_yaml(tmp_path):
+    s = sim.load_scenario(EXPERIMENTS / "demo.yaml")
+    (tmp_path / "s.yaml").write_text(s.to_yaml())
+    assert sim.load_scenario(tmp_path / "s.yaml") == s
+
+
+def test_schema_is_json_with_descriptions(capsys):
+    assert main(["schema"]) == 0
+    schema = json.loads(capsys.readouterr().out)
+    assert "workload" in schema["properties"]
+    assert schema["$defs"]["GatewayConfig"]["properties"]["max_queue"]["description"]
+
+
+BASE = """
+name: bad
+duration: 1h
+workload: {rate_per_s: 1, profile: {type: flat}}
+providers:
+  - name: p
+    models: [{name: m, input_usd_per_mtok: 1, output_usd_per_mtok: 2}]
+"""
+
+BAD_INPUTS = [
+    # (what, yaml text (None = use BASE), --set options, expected message fragment)
+    ("unknown field", BASE.replace("rate_per_s: 1", "rate_per_s: 1, rate_per_sec: 2"), [],
+     "workload.rate_per_sec: unknown field"),
+    ("wrong type", BASE + "seed: abc\n", [], "seed: Input should be a valid integer"),
+    ("negative rate", BASE, ["workload.rate_per_s=-1"], "workload.rate_per_s: Input should be greater than 0"),
+    ("warm-up past the end", BASE + "warmup: 2h\n", [], "warmup (7200 s) must end before duration (3600 s)"),
+    ("bad duration", BASE.replace("duration: 1h", "duration: 15 minutes"), [],
+     "duration: '15 minutes' is not a duration"),
+    ("not YAML", "name: [unclosed\n", [], "not valid YAML"),
+    ("not a mapping", "- just\n- a list\n", [], "expected a YAML mapping"),
+    ("missing trace", BASE.replace("rate_per_s: 1, ", "trace: {path: nowhere.csv}, "), [],
+     "workload.trace.path: file not found"),
+    ("two volumes", BASE.replace("rate_per_s: 1", "rate_per_s: 1, dau: 5"), [], "give exactly one volume"),
+    ("unknown catalogue model", BASE.replace("name: m,", "name: m, catalogue: gpt-9,"), [],
+     "unknown model 'gpt-9' in catalogue; known:"),
+    ("index out of range", BASE, ["providers.3.max_concurrency=2"], "index out of range"),
+    ("malformed --set", BASE, ["duration"], "expected PATH=VALUE"),
+    ("unknown chain target", BASE + "routing: {chain: [p/x]}\n", [], "routing.chain: unknown target 'p/x'"),
+    ("broken variant", BASE + "variants: {v: {gateway.workers: -2}}\n", [],
+     "variants.v: gateway.workers: Input should be greater than 0"),
+    ("missing required", BASE.replace("name: bad\n", ""), [], "name: required field is missing"),
+    ("p95 below median", BASE.replace("profile: {type: flat}",
+                                      "input_tokens: {type: lognormal, median: 10, p95: 5}"), [],
+     "p95 (5.0) must be greater than median (10.0)"),
+]
+
+
+@pytest.mark.parametrize("what, text, sets, message", BAD_INPUTS, ids=[b[0] for b in BAD_INPUTS])
+def test_bad_input_exits_2_with_a_message_naming_the_field(tmp_path, capsys, what, text, sets, message):
+    path = tmp_path / "scenario.yaml"
+    path.write_text(textwrap.dedent(text))
+    out = tmp_path / "out"
+    argv = ["run", str(path), "--out", str(out)] + [x for s in sets for x in ("--set", s)]
+    assert main(argv) == 2
+    err = capsys.readouterr().err
+    assert message in err, err
+    assert "Traceback" not in err
+    assert not out.exists() and not list(tmp_path.glob("out*"))   # nothing half-written
+
+
+def test_a_missing_scenario_file_is_named(capsys):
+    assert main(["check", "no/such/file.yaml"]) == 2
+    assert "no/such/file.yaml: scenario file not found" in capsys.readouterr().err
+
+
+def test_set_creates_a_missing_section_but_not_through_a_value():
+    data = {"a": 1}
+    apply_overrides(data, {"b.c": 2})
+    assert data == {"a": 1, "b": {"c": 2}}
+    with pytest.raises(sim.ScenarioError, match="a is a value, not a section"):
+        apply_overrides(data, {"a.x": 1})
