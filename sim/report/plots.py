@@ -102,6 +102,8 @@ def _usd(value: float) -> str:
     v = abs(v)
     if v == 0:
         return "$0"
+    if v >= 1000:
+        return f"{sign}${v:,.0f}"
     if v >= 1:
         return f"{sign}${v:,.2f}"
     return f"{sign}${_sig3(v)}"
@@ -168,7 +170,8 @@ def _metric_label(name: str) -> str:
 
 def _usd_tick(value: float, _pos=None) -> str:
     v = float(value)
-    return f"-${-v:,.4g}" if v < 0 else (f"${v:,.0f}" if v >= 1000 else f"${v:.4g}")
+    text = f"{abs(v):,.0f}" if abs(v) >= 1000 else f"{abs(v):,.6f}".rstrip("0").rstrip(".")
+    return ("-$" if v < 0 else "$") + (text or "0")
 
 
 def _axis_formatter(name: str):
@@ -178,6 +181,45 @@ def _axis_formatter(name: str):
     if kind == "usd":
         return ticker.FuncFormatter(_usd_tick)
     return ticker.FuncFormatter(lambda v, _: f"{v:,g}")
+
+
+def _wrap_label(text: str, width: int) -> str:
+    """Break a label into lines of at most ~width characters, after spaces, '_', '-' or '/'."""
+    lines, line = [], ""
+    for token in re.split(r"(?<=[ _\-/])", text):
+        while len(token) > width:                     # a word longer than a line is cut
+            if line:
+                lines.append(line)
+                line = ""
+            lines.append(token[:width])
+            token = token[width:]
+        if line and len(line) + len(token.rstrip()) > width:
+            lines.append(line)
+            line = ""
+        line += token
+    if line:
+        lines.append(line)
+    return "\n".join(ln.rstrip() for ln in lines)
+
+
+def _pad_flat_axis(ax, values: np.ndarray, metric: str) -> None:
+    """Give a metric that does not vary a sensible y range instead of matplotlib's +-tiny ticks."""
+    finite = np.asarray(values, dtype=float)
+    finite = finite[np.isfinite(finite)]
+    if not len(finite):
+        return
+    lo, hi = finite.min(), finite.max()
+    if hi - lo > 1e-9 * max(abs(hi), abs(lo), 1e-12):
+        return
+    if hi > 0:
+        top = hi * 1.2
+        if _metric_kind(metric) == "pct" and hi <= 1:
+            top = min(top, 1.05) if hi > 0.5 else top
+        ax.set_ylim(0, top)
+    elif hi < 0:
+        ax.set_ylim(hi * 1.2, 0)
+    else:
+        ax.set_ylim(-1, 1)
 
 
 def _seconds_text(value: float) -> str:
@@ -736,11 +778,15 @@ def build_comparison_figure(summaries: Mapping[str, Mapping], metrics: Sequence[
     names = [str(n) for n in summaries]
     metrics = list(metrics)
     n_var = len(names)
-    panel_w = max(3.6, 0.75 * n_var + 1.4)
+    panel_w = max(3.8, 1.05 * n_var + 1.2)
     fig, axes = plt.subplots(1, len(metrics), figsize=(max(8.0, panel_w * len(metrics)), 4.8), dpi=DPI,
                              layout="constrained", squeeze=False)
     colors = [f"C{i % 10}" for i in range(n_var)]
-    long_names = n_var > 3 and max((len(n) for n in names), default=0) * n_var > 8 * panel_w
+    chars_per_bar = max(6, int(panel_w * 0.8 / max(n_var, 1) * 13))
+    tick_labels = [_wrap_label(n, chars_per_bar) for n in names]
+    rotate = max((t.count("\n") for t in tick_labels), default=0) >= 3
+    if rotate:
+        tick_labels = names
     for ax, metric in zip(axes[0], metrics):
         vals = np.array([_value(s, metric) for s in summaries.values()], dtype=float)
         bars = ax.bar(range(n_var), np.nan_to_num(vals), color=colors, width=0.7)
@@ -751,7 +797,7 @@ def build_comparison_figure(summaries: Mapping[str, Mapping], metrics: Sequence[
         ax.set_ylim(lo - (0.12 * span if lo < 0 else 0), hi + 0.14 * span)
         ax.yaxis.set_major_formatter(_axis_formatter(metric))
         ax.set_title(_metric_label(metric), fontsize=11)
-        ax.set_xticks(range(n_var), names, rotation=30 if long_names else 0, ha="right" if long_names else "center",
+        ax.set_xticks(range(n_var), tick_labels, rotation=30 if rotate else 0, ha="right" if rotate else "center",
                       fontsize=9.5)
         ax.grid(True, axis="y", color="0.9", linewidth=0.7)
         ax.set_axisbelow(True)
@@ -804,11 +850,11 @@ def build_sweep_figure(runs: pd.DataFrame, x: str, ys: Sequence[str], hue: str |
     missing = [c for c in [x, *ys] + ([hue] if hue else []) if c not in runs.columns]
     if missing:
         raise KeyError(f"sweep runs have no column(s) {missing}; columns are {list(runs.columns)}")
-    ncols = min(len(ys), 3)
+    ncols = 2 if len(ys) == 4 else min(len(ys), 3)
     nrows = math.ceil(len(ys) / ncols)
     groups = [(None, runs)] if hue is None else list(runs.groupby(hue, sort=True, observed=True))
     legend_w = 1.8 if hue is not None else 0.0
-    fig, axes = plt.subplots(nrows, ncols, figsize=(4.6 * ncols + legend_w, 3.5 * nrows + 0.8), dpi=DPI,
+    fig, axes = plt.subplots(nrows, ncols, figsize=(max(6.0, 4.6 * ncols) + legend_w, 3.5 * nrows + 0.8), dpi=DPI,
                              layout="constrained", squeeze=False, sharex=True)
     xv = runs[x]
     numeric_x = pd.api.types.is_numeric_dtype(xv)
@@ -818,14 +864,10 @@ def build_sweep_figure(runs: pd.DataFrame, x: str, ys: Sequence[str], hue: str |
             color = f"C{i % 10}"
             mean = g.groupby(x, sort=True, observed=True)[y].mean()
             ax.plot(mean.index, mean.to_numpy(float), marker="o", markersize=4.5, linewidth=1.5, color=color,
-                    label=None if hue is None else f"{hue} = {key}")
+                    label=None if hue is None else str(key))
             if g[x].duplicated().any():
                 ax.scatter(g[x], g[y], color=color, alpha=0.25, s=14, linewidths=0)
-        if knee is not None:
-            ax.axvline(knee, color="0.25", linestyle=(0, (5, 3)), linewidth=1.1)
-            ax.text(knee, 0.98, f" knee {x} = {knee:g}", transform=blended_transform_factory(
-                ax.transData, ax.transAxes), ha="left", va="top", fontsize=8.5, color="0.2",
-                    bbox=dict(boxstyle="round,pad=0.15", facecolor="white", edgecolor="none", alpha=0.8))
+        _pad_flat_axis(ax, runs[y].to_numpy(float) if pd.api.types.is_numeric_dtype(runs[y]) else [], y)
         ax.set_title(_metric_label(y), fontsize=11)
         ax.yaxis.set_major_formatter(_axis_formatter(y))
         if log_x:
@@ -835,6 +877,13 @@ def build_sweep_figure(runs: pd.DataFrame, x: str, ys: Sequence[str], hue: str |
         ax.set_axisbelow(True)
     for ax in axes.flat[len(ys):]:
         ax.set_visible(False)
+    knee_handles = []
+    if knee is not None:                   # named in the legend: a label on the panels would cover data
+        for ax in axes.flat[:len(ys)]:
+            line = ax.axvline(knee, color="0.25", linestyle=(0, (5, 3)), linewidth=1.1, gid="knee")
+        knee_text = f"{knee:g}" if isinstance(knee, (int, float, np.number)) else str(knee)
+        line.set_label(f"knee: {x} = {knee_text}")
+        knee_handles = [line]
     for ax in axes[-1]:
         ax.set_xlabel(x)
     for col in range(ncols):                       # panels above a hidden one carry the x label themselves
@@ -842,12 +891,16 @@ def build_sweep_figure(runs: pd.DataFrame, x: str, ys: Sequence[str], hue: str |
             if not axes[row + 1, col].get_visible() and axes[row, col].get_visible():
                 axes[row, col].set_xlabel(x)
                 axes[row, col].xaxis.set_tick_params(labelbottom=True)
-    if hue is not None:
-        handles, labels = axes.flat[0].get_legend_handles_labels()
-        fig.legend(handles, labels, loc="outside right upper", frameon=False, fontsize=9.5, title=hue)
+    handles = axes.flat[0].get_legend_handles_labels()[0] if hue is not None else []
+    handles = [h for h in handles if h not in knee_handles] + knee_handles
+    if handles:
+        fig.legend(handles, [h.get_label() for h in handles], loc="outside right upper" if hue is not None
+                   else "outside lower center", frameon=False, fontsize=9.5, title=hue, alignment="left")
     n_runs = len(runs)
-    fig.suptitle(title or f"Sweep over {x} ({n_runs} run{'s' if n_runs != 1 else ''})", fontsize=12,
-                 x=0.01, ha="left")
+    heading = title or f"Sweep over {x} ({n_runs} run{'s' if n_runs != 1 else ''})"
+    repeated = any(g[x].duplicated().any() for _, g in groups)
+    fig.suptitle(heading + ("\nlines: mean of the runs at each point; dots: single runs" if repeated else ""),
+                 fontsize=12, x=0.01, ha="left")
     return fig
 
 
