@@ -42,6 +42,19 @@ def build_parser() -> argparse.ArgumentParser:
 
     sub.add_parser("schema", help="print the scenario JSON Schema")
 
+    sw = sub.add_parser("sweep", help="run the full factorial of parameter values (with replications)")
+    _add_scenario_args(sw)
+    sw.add_argument("--param", action="append", default=[], metavar="PATH=V1,V2,...", required=True,
+                    help="a parameter and its values (repeatable; the grid is their full factorial)")
+    sw.add_argument("--variant", help="sweep on top of this variant of the scenario")
+    sw.add_argument("--replications", type=int, default=1, help="runs per combination (replication streams)")
+    sw.add_argument("--seed", type=int, help="seed (default: the scenario's)")
+    sw.add_argument("--executor", default="serial", choices=["serial", "processes", "dask"])
+    sw.add_argument("--workers", type=int, help="processes or Dask workers (default: CPU count)")
+    sw.add_argument("--scheduler", help="address of a running Dask scheduler (with --executor dask)")
+    sw.add_argument("--out", help="output folder (default: results/<scenario name>_sweep)")
+    sw.add_argument("--no-charts", action="store_true")
+
     est = sub.add_parser("estimate", help="closed-form load and cost estimate (no simulation)")
     est.add_argument("scenario", nargs="?", help="scenario YAML file (instead of the flags)")
     est.add_argument("--set", dest="overrides", action="append", default=[], metavar="PATH=VALUE")
@@ -61,7 +74,8 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
-        return {"run": cmd_run, "check": cmd_check, "schema": cmd_schema, "estimate": cmd_estimate}[
+        return {"run": cmd_run, "check": cmd_check, "schema": cmd_schema, "estimate": cmd_estimate,
+                "sweep": cmd_sweep}[
             args.command](args)
     except ScenarioError as err:
         print(f"error: {err}", file=sys.stderr)
@@ -100,6 +114,29 @@ def cmd_run(args) -> int:
     report = run_variants(scenario, names, out, seed=args.seed, charts=not args.no_charts)
     print(report)
     print(f"\nresults: {out}/")
+    return 0
+
+
+def cmd_sweep(args) -> int:
+    from sim.config import load_scenario
+    from sim.experiments.sweep import aggregate, make_executor, parse_params, sweep, write_sweep
+    scenario = load_scenario(args.scenario, args.overrides)
+    if args.variant:
+        scenario = scenario.variant(args.variant)
+    if args.replications < 1:
+        raise ScenarioError("--replications: must be at least 1")
+    params = parse_params(args.param)
+    out = Path(args.out) if args.out else Path("results") / f"{scenario.name}_sweep"
+    executor, close = make_executor(args.executor, args.workers, args.scheduler)
+    try:
+        runs = sweep(scenario, params, replications=args.replications, seed=args.seed, executor=executor)
+    finally:
+        close()
+    write_sweep(runs, params, out, charts=not args.no_charts and scenario.output.charts)
+    shown = [m for m in ("availability", "latency_p95_s", "cost_per_request_usd", "failed_during_faults")
+             if m in runs.columns]
+    print(aggregate(runs, list(params), shown).to_string(index=False))
+    print(f"\nresults: {out}/ ({len(runs)} runs)")
     return 0
 
 

@@ -341,17 +341,124 @@ class RoutingConfig(Section):
 
 
 class RetrySettings(Section):
-    max_attempts: int = Field(3, ge=1, description="Attempts per call, the first included.")
+    max_attempts: int = Field(3, ge=1, description="Attempts per call on one target, the first included.")
     base_delay_s: NonNegDuration = Field(0.5, description="Backoff before the first retry (before jitter).")
     multiplier: float = Field(2.0, ge=1.0, description="Backoff growth per attempt.")
     max_delay_s: NonNegDuration = Field(20.0, description="Backoff cap.")
     jitter: Literal["full", "equal", "none"] = Field("full", description="Jitter on the backoff.")
     honor_retry_after: bool = Field(True, description="Wait at least a 429's Retry-After.")
     max_retry_after_s: NonNegDuration = Field(60.0, description="Give up when Retry-After exceeds this.")
+    retry_budget_ratio: float | None = Field(None, gt=0, le=1, description="Retries may be at most this share "
+                                             "of all calls (Envoy/gRPC retry budget); None = no budget.")
+    retry_budget_min_retries: int = Field(10, ge=0, description="Retries always allowed before the budget "
+                                                                 "applies (so a cold start can retry).")
+
+
+class BreakerSettings(Section):
+    """A circuit breaker per target (provider/model), in resilience4j's vocabulary, plus AI signals."""
+
+    mode: Literal["breaker", "cooldown"] = Field("breaker", description="resilience4j state machine, or "
+                                                 "LiteLLM-style cooldown (N fails in a window -> out for T s).")
+    window_type: Literal["count", "time"] = Field("count", description="Sliding window over calls or seconds.")
+    window_size: int = Field(100, gt=0, description="Calls (count window) or seconds (time window).")
+    minimum_calls: int = Field(100, gt=0, description="Calls in the window before rates are evaluated.")
+    failure_rate_threshold: Probability = Field(0.5, description="Open when the failure rate is >= this.")
+    slow_call_rate_threshold: Probability = Field(1.0, description="Open when the slow-call rate is >= this.")
+    slow_call_duration_s: PosDuration = Field(60.0, description="A call slower than this is slow.")
+    wait_in_open_s: PosDuration = Field(60.0, description="Time open before half-open probing.")
+    permitted_calls_in_half_open: int = Field(10, gt=0, description="Trial calls in half-open.")
+    hallucination_rate_threshold: Probability | None = Field(None, description="Open when the share of wrong "
+                                                             "answers in the window is >= this.")
+    parse_failure_rate_threshold: Probability | None = Field(None, description="Open on parse failures.")
+    cost_per_request_threshold_usd: float | None = Field(None, gt=0, description="Open when the mean cost "
+                                                         "per call in the window is >= this.")
+    cooldown_failures: int = Field(3, gt=0, description="cooldown mode: failures that start a cooldown.")
+    cooldown_window_s: PosDuration = Field(60.0, description="cooldown mode: window counting failures.")
+    cooldown_s: PosDuration = Field(60.0, description="cooldown mode: how long a target sits out.")
+    record_rate_limited: bool = Field(False, description="Count 429s as failures (resilience4j would; most "
+                                                         "gateways do not, since a 429 is not a broken target).")
+
+
+class KillSwitchSettings(Section):
+    """Spend limits; soft -> cheapest model and no shadow traffic, hard -> no new LLM calls."""
+
+    per_hour_usd: float | None = Field(None, gt=0, description="Spend limit over a sliding hour.")
+    per_day_usd: float | None = Field(None, gt=0, description="Spend limit over a sliding day.")
+    per_month_usd: float | None = Field(None, gt=0, description="Spend limit over a sliding 30 days.")
+    per_user_per_day_usd: float | None = Field(None, gt=0, description="Spend limit per user per day.")
+    soft_fraction: float = Field(0.8, gt=0, le=1, description="Soft limit as a share of each limit.")
+
+
+class ShadowSettings(Section):
+    """Mirror a share of traffic to a candidate model; a noisy judge compares quality."""
+
+    target: str = Field(description="Candidate 'provider/model'.")
+    share: Probability = Field(0.1, description="Share of successful requests mirrored.")
+    judge_noise: Probability = Field(0.05, description="Probability that the judge misreads one answer.")
+    margin: float = Field(0.02, gt=0, lt=1, description="Non-inferiority margin on the failure rate.")
+    confidence: float = Field(0.95, gt=0.5, lt=1, description="Confidence of the promotion decision.")
 
 
 class ResilienceConfig(Section):
     retry: RetrySettings = Field(default_factory=RetrySettings)
+    breaker: BreakerSettings | None = Field(None, description="Circuit breaker per target; None = none.")
+    fallback: bool = Field(False, description="On failure (or an open breaker) move down routing.chain.")
+    when_all_open: Literal["fail_fast", "wait"] = Field(
+        "fail_fast", description="When every target's breaker is open: fail at once, or wait (within the "
+                                 "gateway's max_queue_wait_s) for the first to half-open.")
+    kill_switch: KillSwitchSettings | None = Field(None, description="Budget kill switch; None = none.")
+    shadow: ShadowSettings | None = Field(None, description="Shadow evaluation of a candidate; None = none.")
+
+
+# --------------------------------------------------------------------------------------------- faults
+
+FaultKind = Literal["outage", "error_rate", "latency", "rate_limit", "degradation", "cost_spike"]
+
+
+class FaultConfig(Section):
+    """One injected fault: what breaks, for whom, from when, for how long and how badly.
+
+    ``targets`` lists providers (``openai``) or models (``openai/gpt-4o``); one fault with several targets
+    is a shared cause (a cloud region failing takes them down together). ``ramp`` scales the fault's
+    magnitude over its life: (offset from start, factor) points, linear between, factor 1 if absent.
+    """
+
+    kind: FaultKind = Field(description="outage | error_rate | latency | rate_limit | degradation | cost_spike")
+    targets: list[str] = Field(default_factory=list, description="Providers or provider/model; empty = all.")
+    start: NonNegDuration = Field(description="Start, seconds from the run's start.")
+    duration: PosDuration = Field(description="How long it lasts.")
+    name: str = Field("", description="Label in events and charts (e.g. the incident id).")
+    cause: str = Field("", description="Shared cause, for the record (e.g. 'azure-southcentralus power').")
+    source: str = Field("", description="Where the numbers come from (an incident page).")
+    mode: Literal["fail_fast", "hang"] = Field("fail_fast", description="outage: fail at once, or hang until "
+                                                                        "the client's timeout.")
+    share: Probability = Field(1.0, description="outage, error_rate, rate_limit: share of calls affected; "
+                                                "cost_spike: share of requests affected.")
+    fail_after_s: NonNegDuration = Field(0.2, description="outage fail_fast / error_rate: time to the error.")
+    latency_multiplier: float = Field(1.0, ge=1.0, description="latency: calls take this many times longer.")
+    limit_factor: float = Field(1.0, gt=0, le=1, description="rate_limit: provider limits multiplied by this.")
+    hallucination_prob: Probability = Field(0.0, description="degradation: added probability of a wrong answer.")
+    parse_failure_prob: Probability = Field(0.0, description="degradation: added parse-failure probability.")
+    token_multiplier: float = Field(1.0, ge=1.0, description="cost_spike: tokens of an affected request x this.")
+    extra_llm_calls: int = Field(0, ge=0, description="cost_spike: extra LLM calls of an affected request "
+                                                      "(a runaway agent loop).")
+    ramp: list[tuple[NonNegDuration, float]] = Field(default_factory=list,
+                                                     description="(offset, factor) points scaling the magnitude.")
+
+    @model_validator(mode="after")
+    def _ramp_inside(self):
+        offsets = [o for o, _ in self.ramp]
+        if offsets != sorted(offsets):
+            raise ValueError("ramp offsets must be increasing")
+        if any(o > self.duration for o in offsets):
+            raise ValueError(f"ramp offsets must lie within the fault's duration ({self.duration:g} s)")
+        if any(f < 0 for _, f in self.ramp):
+            raise ValueError("ramp factors must be >= 0")
+        return self
+
+    @property
+    def end(self) -> float:
+        return self.start + self.duration
 
 
 class OutputConfig(Section):
@@ -372,6 +479,7 @@ class Scenario(Section):
     providers: list[ProviderConfig] = Field(min_length=1)
     routing: RoutingConfig = Field(default_factory=RoutingConfig)
     resilience: ResilienceConfig = Field(default_factory=ResilienceConfig)
+    faults: list[FaultConfig] = Field(default_factory=list, description="Injected faults (the timeline).")
     output: OutputConfig = Field(default_factory=OutputConfig)
     variants: dict[str, dict[str, Any]] = Field(default_factory=dict,
                                                 description="Named designs: dotted-path overrides of the base.")
@@ -387,6 +495,14 @@ class Scenario(Section):
         for target in self.routing.chain:
             if target not in known:
                 raise ValueError(f"routing.chain: unknown target {target!r}; known: {sorted(known)}")
+        shadow = self.resilience.shadow
+        if shadow is not None and shadow.target not in known:
+            raise ValueError(f"resilience.shadow.target: unknown target {shadow.target!r}; known: {sorted(known)}")
+        for i, fault in enumerate(self.faults):
+            for target in fault.targets:
+                if target not in known and target not in names:
+                    raise ValueError(f"faults.{i}.targets: unknown provider or model {target!r}; "
+                                     f"known: {sorted(set(names) | known)}")
         return self
 
     # ---- derived views the model uses

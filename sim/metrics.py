@@ -48,9 +48,16 @@ def _percentiles(values: pd.Series, by: pd.Series, qs=(50, 95, 99)) -> pd.DataFr
     return pd.DataFrame({f"latency_p{q}_s": grouped.quantile(q / 100) for q in qs})
 
 
+BREAKER_STATE_CODE = {"closed": 0, "half_open": 1, "open": 2}
+
+
 def timeseries(requests: pd.DataFrame, calls: pd.DataFrame, interval_s: float,
-               provider_limits: dict[str, dict[str, float | None]], end_s: float) -> pd.DataFrame:
-    """One row per interval: traffic, outcomes, concurrency, latency, cost, errors, limit utilisation."""
+               provider_limits: dict[str, dict[str, float | None]], end_s: float,
+               events: pd.DataFrame | None = None) -> pd.DataFrame:
+    """One row per interval: traffic, outcomes, concurrency, latency, cost, errors, limit utilisation,
+    breaker states and spend."""
+    all_calls = calls
+    calls = calls[~calls["shadow"]] if "shadow" in calls else calls
     n_bins = max(1, math.ceil(end_s / interval_s))
     edges = np.arange(n_bins + 1) * interval_s
     ts = pd.DataFrame({"t_s": edges[:-1]})
@@ -66,14 +73,23 @@ def timeseries(requests: pd.DataFrame, calls: pd.DataFrame, interval_s: float,
     ok = requests["outcome"] == "ok"
     pct = _percentiles(requests.loc[ok, "latency_s"], arrival_bin[ok])
     ts = ts.join(pct.reindex(range(n_bins)))
+    ok_per_bin = np.bincount(arrival_bin[ok], minlength=n_bins)
+    wrong_per_bin = np.bincount(arrival_bin[ok & requests["hallucinated"]], minlength=n_bins)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        ts["hallucination_rate"] = np.where(ok_per_bin > 0, wrong_per_bin / ok_per_bin, np.nan)
     call_bin = (calls["end_s"] // interval_s).astype(int).clip(upper=n_bins - 1)
     step_cost = np.bincount(end_bin, weights=requests["step_cost_usd"], minlength=n_bins)
     ts["cost_usd"] = np.bincount(call_bin, weights=calls["cost_usd"], minlength=n_bins) + step_cost
+    ts["spend_usd"] = ts["cost_usd"].cumsum()
+    if len(all_calls) > len(calls):
+        shadow = all_calls[all_calls["shadow"]]
+        shadow_bin = (shadow["end_s"] // interval_s).astype(int).clip(upper=n_bins - 1)
+        ts["shadow_cost_usd"] = np.bincount(shadow_bin, weights=shadow["cost_usd"], minlength=n_bins)
     ts["calls"] = np.bincount(call_bin, minlength=n_bins)
     failed_calls = np.bincount(call_bin[(calls["status"] != "ok").to_numpy()], minlength=n_bins)
     with np.errstate(invalid="ignore", divide="ignore"):
         ts["error_rate"] = np.where(ts["calls"] > 0, failed_calls / ts["calls"], np.nan)
-    admitted = calls[calls["status"] != "rate_limited"]
+    admitted = all_calls[all_calls["status"] != "rate_limited"]      # shadow calls use the limits too
     start_bin = (admitted["start_s"] // interval_s).astype(int).clip(upper=n_bins - 1)
     per_interval = interval_s / 60.0
     for provider, limits in provider_limits.items():
@@ -85,12 +101,27 @@ def timeseries(requests: pd.DataFrame, calls: pd.DataFrame, interval_s: float,
         for kind, per_min in limits.items():
             if per_min:
                 ts[f"{provider}.{kind}_util"] = used[kind] / (per_min * per_interval)
+    if events is not None:
+        for subject, states in breaker_states(events, edges[1:]).items():
+            ts[f"{subject}.breaker"] = states
     return ts
+
+
+def breaker_states(events: pd.DataFrame, times_s: np.ndarray) -> dict[str, np.ndarray]:
+    """Each breaker's state (0 closed, 1 half-open, 2 open) at each of ``times_s``, from its events."""
+    out = {}
+    rows = events[events["kind"] == "breaker"]
+    for subject, group in rows.groupby("subject", sort=True):
+        to_state = group["detail"].str.extract(r"->(\w+):", expand=False).map(BREAKER_STATE_CODE).to_numpy()
+        k = np.searchsorted(group["time_s"].to_numpy(), times_s, side="right")
+        out[subject] = np.where(k > 0, to_state[np.maximum(k - 1, 0)], 0)
+    return out
 
 
 def summary(requests: pd.DataFrame, calls: pd.DataFrame, warmup_s: float, duration_s: float) -> dict:
     """Headline numbers over the requests that arrived after the warm-up (see docs/metrics.md)."""
     measured = requests[requests["arrival_s"] >= warmup_s]
+    calls = calls[~calls["shadow"]] if "shadow" in calls else calls
     measured_calls = calls[calls["request_id"].isin(measured["request_id"])] if warmup_s > 0 else calls
     n = len(measured)
     span_s = duration_s - warmup_s
@@ -124,4 +155,59 @@ def summary(requests: pd.DataFrame, calls: pd.DataFrame, warmup_s: float, durati
         "input_tokens_total": int(measured["input_tokens"].sum()),
         "output_tokens_total": int(measured["output_tokens"].sum()),
     }
+    return out
+
+
+SERVICE_FAULTS = ("outage", "error_rate", "latency", "rate_limit")
+
+
+def _matches(subject: str, targets) -> bool:
+    return not targets or any(subject == t or subject.startswith(t + "/") for t in targets)
+
+
+def _first_after(rows: pd.DataFrame, t: float, targets, pattern: str) -> float:
+    hits = rows[(rows["time_s"] >= t) & rows["detail"].str.contains(pattern, regex=True)
+                & rows["subject"].map(lambda s: _matches(s, targets))]
+    return float(hits["time_s"].iloc[0] - t) if len(hits) else math.nan
+
+
+def resilience_summary(requests: pd.DataFrame, calls: pd.DataFrame, events: pd.DataFrame, warmup_s: float,
+                       windows, spend_overshoot_usd: float | None = None) -> dict:
+    """What the faults did and how fast the resilience layer reacted (see docs/metrics.md)."""
+    measured = requests[requests["arrival_s"] >= warmup_s]
+    arrival = measured["arrival_s"].to_numpy()
+    in_fault = np.zeros(len(measured), dtype=bool)
+    for w in windows:
+        in_fault |= (arrival >= w.start_s) & (arrival < w.end_s)
+    breaker = events[events["kind"] == "breaker"].sort_values("time_s", kind="stable")
+    out = {
+        "requests_during_faults": int(in_fault.sum()),
+        "failed_during_faults": int((in_fault & (measured["outcome"] != "ok").to_numpy()).sum()),
+        "breaker_transitions": int(len(breaker)),
+        "time_to_open_s": math.nan, "time_to_recover_s": math.nan, "degradation_detected_after_s": math.nan,
+        "spend_overshoot_usd": spend_overshoot_usd if spend_overshoot_usd is not None else math.nan,
+        "spend_overshoot_bound_usd": math.nan,
+        "kill_switch_soft_after_s": math.nan, "kill_switch_hard_after_s": math.nan,
+    }
+    if spend_overshoot_usd is not None and len(calls):
+        # calls already in flight when a hard limit trips still finish and are billed (sim.policies.kill_switch)
+        production = calls[~calls["shadow"]] if "shadow" in calls else calls
+        out["spend_overshoot_bound_usd"] = float(
+            peak_in_state(production["start_s"].to_numpy(), production["end_s"].to_numpy())
+            * production["cost_usd"].max())
+    service = sorted((w for w in windows if w.kind in SERVICE_FAULTS), key=lambda w: w.start_s)
+    if service:
+        first = service[0]
+        out["time_to_open_s"] = _first_after(breaker, first.start_s, first.targets, "->open")
+        out["time_to_recover_s"] = _first_after(breaker, first.end_s, first.targets, "->closed")
+    spikes = sorted((w for w in windows if w.kind == "cost_spike"), key=lambda w: w.start_s)
+    if spikes:
+        trips = events[events["kind"] == "kill_switch"]
+        out["kill_switch_soft_after_s"] = _first_after(trips, spikes[0].start_s, (), "^soft")
+        out["kill_switch_hard_after_s"] = _first_after(trips, spikes[0].start_s, (), "^hard")
+    degradations = sorted((w for w in windows if w.kind == "degradation"), key=lambda w: w.start_s)
+    if degradations:
+        first = degradations[0]
+        out["degradation_detected_after_s"] = _first_after(breaker, first.start_s, first.targets,
+                                                           r"->open: .*(hallucination|parse_failure)")
     return out

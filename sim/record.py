@@ -49,6 +49,7 @@ CALL_COLUMNS = {
     "request_id": "int64", "call_index": "int32", "attempt": "int32", "target": "int16",
     "start_s": "float64", "end_s": "float64", "status": "int8", "input_tokens": "int64",
     "output_tokens": "int64", "cost_usd": "float64", "hallucinated": "bool", "parse_failed": "bool",
+    "shadow": "bool",
 }
 
 
@@ -74,7 +75,7 @@ class Recorder:
         self.events: list[tuple[float, str, str, str]] = []
 
     def call(self, request_id, call_index, attempt, target, start_s, end_s, status, input_tokens,
-             output_tokens, cost_usd, hallucinated, parse_failed) -> None:
+             output_tokens, cost_usd, hallucinated, parse_failed, shadow) -> None:
         calls = self.calls
         j = calls.next_row()
         c = calls.columns
@@ -90,6 +91,7 @@ class Recorder:
         c["cost_usd"][j] = cost_usd
         c["hallucinated"][j] = hallucinated
         c["parse_failed"][j] = parse_failed
+        c["shadow"][j] = shadow
 
     def event(self, time_s: float, kind: str, subject: str, detail: str = "") -> None:
         self.events.append((float(time_s), kind, subject, detail))

@@ -39,11 +39,14 @@ def run_variants(scenario: Scenario, names: list[str], out: Path, seed: int | No
         else:
             summaries = {}
             for name in names:
-                result = simulate(scenario.variant(name), seed=seed)
+                variant = scenario.variant(name)
+                result = simulate(variant, seed=seed)
                 (tmp / name).mkdir()
                 result.write_into(tmp / name, charts=charts)
                 summaries[name] = result.summary
-            table = comparison_frame(summaries)
+                if variant.faults:
+                    add_fault_cost(summaries[name], variant, seed)
+            table = comparison_frame(summaries, COMPARED + FAULT_COMPARED if scenario.faults else COMPARED)
             table.to_csv(tmp / "comparison.csv")
             if charts:
                 from sim.report.plots import comparison_chart
@@ -54,6 +57,18 @@ def run_variants(scenario: Scenario, names: list[str], out: Path, seed: int | No
         shutil.rmtree(tmp, ignore_errors=True)
         raise
     return report
+
+
+FAULT_COMPARED = ("failed_during_faults", "time_to_open_s", "time_to_recover_s", "extra_cost_usd")
+
+
+def add_fault_cost(summary: dict, scenario: Scenario, seed: int | None) -> None:
+    """What the faults cost this design: its cost minus the cost of the same design and traffic without them."""
+    from sim.model.run import simulate
+    calm = simulate(scenario.with_overrides({"faults": []}), seed=seed).summary
+    summary["extra_cost_usd"] = summary["cost_usd"] - calm["cost_usd"]
+    summary["extra_failed"] = (summary["requests_total"] - summary["requests_ok"]
+                               - (calm["requests_total"] - calm["requests_ok"]))
 
 
 def comparison_frame(summaries: dict[str, dict], metrics=COMPARED) -> pd.DataFrame:
@@ -68,8 +83,8 @@ def format_comparison(table: pd.DataFrame) -> str:
         if col in ("availability", "error_rate"):
             shown[col] = shown[col].map(lambda v: f"{v:.3%}")
         elif col.endswith("_s"):
-            shown[col] = shown[col].map(lambda v: f"{v:.2f}")
-        elif col == "cost_usd":
+            shown[col] = shown[col].map(lambda v: "-" if v is None or v != v else f"{v:.2f}")
+        elif col in ("cost_usd", "extra_cost_usd"):
             shown[col] = shown[col].map(lambda v: f"${v:,.2f}")
         elif col.endswith("_usd"):
             shown[col] = shown[col].map(lambda v: f"${v:.5f}")

@@ -41,12 +41,16 @@ class ProviderLimits:
         return bool(self._buckets)
 
     @staticmethod
-    def _amounts(input_tokens, output_tokens):
-        return (1.0, input_tokens, output_tokens, input_tokens + output_tokens)
+    def _amounts(input_tokens, output_tokens, requests):
+        return (requests, input_tokens, output_tokens, input_tokens + output_tokens)
 
-    def try_admit(self, now: float, input_tokens: int, output_tokens: int) -> float:
-        """0.0 and the tokens taken, or the Retry-After (s) of a 429 and nothing taken."""
-        amounts = self._amounts(input_tokens, output_tokens)
+    def try_admit(self, now: float, input_tokens: float, output_tokens: float, requests: float = 1.0) -> float:
+        """0.0 and the tokens taken, or the Retry-After (s) of a 429 and nothing taken.
+
+        ``requests`` is the request count to charge: more than 1 while a fault cuts the limits (a limit
+        cut to 1/4 is the same as every call costing 4 times as much of it).
+        """
+        amounts = self._amounts(input_tokens, output_tokens, requests)
         wait = 0.0
         for bucket, kind in self._buckets:
             short = amounts[kind] - bucket.level(now)
@@ -58,13 +62,13 @@ class ProviderLimits:
             bucket.try_take(now, amounts[kind])
         return 0.0
 
-    def reserve(self, now: float, input_tokens: int, output_tokens: int) -> float:
+    def reserve(self, now: float, input_tokens: float, output_tokens: float, requests: float = 1.0) -> float:
         """Reserve in every bucket (FIFO smoothing); the wait until all are covered."""
-        amounts = self._amounts(input_tokens, output_tokens)
+        amounts = self._amounts(input_tokens, output_tokens, requests)
         return max(bucket.reserve(now, amounts[kind]) for bucket, kind in self._buckets)
 
-    def refund(self, now: float, input_tokens: int, output_tokens: int) -> None:
-        amounts = self._amounts(input_tokens, output_tokens)
+    def refund(self, now: float, input_tokens: float, output_tokens: float, requests: float = 1.0) -> None:
+        amounts = self._amounts(input_tokens, output_tokens, requests)
         for bucket, kind in self._buckets:
             bucket.refund(now, amounts[kind])
 
@@ -85,23 +89,30 @@ class ModelRuntime:
             self.ttft_s, self.seconds_per_token, self.sigma = lat.ttft_s, 1.0 / lat.tokens_per_s, lat.sigma
             self.noise_shift = -0.5 * lat.sigma ** 2      # keeps the noise factor's mean at 1
         noise = streams.exponential if self.exponential_mean_s is not None else streams.normal
-        # First attempts and retries draw from separate streams, so a design that retries more does not
-        # shift the draws of later requests' first attempts (common random numbers across variants).
-        self._noise = (noise(f"latency/{self.label}"), noise(f"latency/{self.label}/retry"))
-        self._status_u = (streams.uniform(f"errors/{self.label}"), streams.uniform(f"errors/{self.label}/retry"))
-        self._quality_u = (streams.uniform(f"quality/{self.label}"), streams.uniform(f"quality/{self.label}/retry"))
+        # First attempts, retries and shadow calls ("lanes" 0, 1, 2) draw from separate streams, so a design
+        # that retries or mirrors more does not shift the draws of later first attempts (common random
+        # numbers across variants).
+        lanes = ("", "/retry", "/shadow")
+        self._noise = tuple(noise(f"latency/{self.label}{lane}") for lane in lanes)
+        self._status_u = tuple(streams.uniform(f"errors/{self.label}{lane}") for lane in lanes)
+        self._quality_u = tuple(streams.uniform(f"quality/{self.label}{lane}") for lane in lanes)
         self.error_rate = config.error_rate
         self.refusal_bound = config.error_rate + config.refusal_rate
         self.timeout_s = config.timeout_s
         self.hallucination_prob = config.hallucination_prob
         self.parse_failure_prob = config.parse_failure_prob
+        self.price_rank = self.cost_usd(1000, 250)     # a reference call, to find the cheapest model
 
     def cost_usd(self, input_tokens: int, output_tokens: int) -> float:
         return input_tokens * self.input_usd_per_token + output_tokens * self.output_usd_per_token
 
-    def draw(self, input_tokens: int, output_tokens: int, retry: bool = False):
-        """One attempt: (status, duration_s, ttft_s, cost_usd, hallucinated, parse_failed)."""
-        noise, status_u, quality_u = self._noise[retry], self._status_u[retry], self._quality_u[retry]
+    def draw(self, input_tokens: int, output_tokens: int, lane: int = 0, effect=None):
+        """One attempt: (status, duration_s, ttft_s, cost_usd, hallucinated, parse_failed).
+
+        ``lane`` 0 is a first attempt, 1 a retry, 2 a shadow call. ``effect`` is the fault timeline's verdict for this attempt (None when no fault applies): a forced
+        failure, a latency multiplier, added hallucination and parse-failure probabilities.
+        """
+        noise, status_u, quality_u = self._noise[lane], self._status_u[lane], self._quality_u[lane]
         if self.exponential_mean_s is None:
             factor = math.exp(self.sigma * noise() + self.noise_shift)
             ttft = self.ttft_s * factor
@@ -110,16 +121,26 @@ class ModelRuntime:
             duration = self.exponential_mean_s * noise()
             ttft = duration
         u = status_u()
+        hallucination_prob, parse_failure_prob = self.hallucination_prob, self.parse_failure_prob
+        if effect is not None:
+            if effect.forced_status is not None:
+                if effect.forced_status == TIMEOUT or effect.forced_after_s >= self.timeout_s:
+                    return TIMEOUT, self.timeout_s, math.nan, 0.0, False, False
+                return effect.forced_status, effect.forced_after_s, math.nan, 0.0, False, False
+            duration *= effect.latency_multiplier
+            ttft *= effect.latency_multiplier
+            hallucination_prob = min(1.0, hallucination_prob + effect.hallucination_add)
+            parse_failure_prob = min(1.0, parse_failure_prob + effect.parse_failure_add)
         if u < self.refusal_bound:
             status = ERROR if u < self.error_rate else REFUSED
             return status, min(ttft, self.timeout_s), math.nan, 0.0, False, False
         if duration > self.timeout_s:
             return TIMEOUT, self.timeout_s, math.nan, 0.0, False, False
         hallucinated = parse_failed = False
-        if self.hallucination_prob:
-            hallucinated = quality_u() < self.hallucination_prob
-        if self.parse_failure_prob:
-            parse_failed = quality_u() < self.parse_failure_prob
+        if hallucination_prob:
+            hallucinated = quality_u() < hallucination_prob
+        if parse_failure_prob:
+            parse_failed = quality_u() < parse_failure_prob
         return OK, duration, ttft, self.cost_usd(input_tokens, output_tokens), hallucinated, parse_failed
 
 

@@ -2,10 +2,14 @@
 
 A request arrives at the gateway (per-user rate limit, then a bounded queue in front of a pool of workers),
 optionally runs a retrieval step, then makes its LLM calls, one after the other (an agent loop makes several,
-with a tool step between them). Each LLM call is sent to a target (provider/model); an attempt first passes
-the provider's admission (its RPM/TPM buckets, either waited for by the gateway's smoothing limiter or
-answered with a 429, and its concurrency cap), then takes the time the model draws; a failed attempt is
-retried after a backoff while the retry policy allows. The request ends in exactly one outcome.
+with a tool step between them). Each LLM call asks the budget kill switch first (hard limit: no call, the
+request is ``killed``; soft limit: the cheapest model), then walks the routing chain: a target whose circuit
+breaker is open is skipped; on a target, an attempt passes the provider's admission (its RPM/TPM buckets,
+either waited for by the gateway's smoothing limiter or answered with a 429, and its concurrency cap), then
+takes the time the model draws, with whatever the fault timeline imposes; a failed attempt is retried after
+a backoff while the retry policy allows, and with fallback on, a target that gave up hands the call to the
+next one. The request ends in exactly one outcome. A share of successful requests is mirrored to a shadow
+candidate whose answer is judged but never returned.
 
 The process is a plain generator with as few yields as the path needs: policies are called as methods and
 results are written straight into the recorder's columns.
@@ -28,13 +32,16 @@ _STATUS_NAME = {ERROR: "error", TIMEOUT: "timeout", RATE_LIMITED: "rate_limited"
 _GIVE_UP_OUTCOME = {ERROR: OUTCOME["failed"], TIMEOUT: OUTCOME["timeout"], RATE_LIMITED: OUTCOME["failed"],
                     REFUSED: OUTCOME["refused"]}
 O_OK, O_SHED, O_RATE_LIMITED = OUTCOME["ok"], OUTCOME["shed"], OUTCOME["rate_limited"]
+O_FAILED, O_REFUSED, O_KILLED = OUTCOME["failed"], OUTCOME["refused"], OUTCOME["killed"]
+ALL_OPEN_POLL_S = 0.5       # re-check interval while every breaker is open and a half-open trial is full
 
 
 class RequestFlow:
     """Wires the layers of one run together and runs each request through them."""
 
     def __init__(self, env: simpy.Environment, scenario: Scenario, workload: Workload, recorder: Recorder,
-                 targets: list[Target], streams: Streams):
+                 targets: list[Target], streams: Streams, *, faults=None, breakers=None, kill_switch=None,
+                 shadow=None):
         self.env = env
         self.rec = recorder
         gw = scenario.gateway
@@ -46,11 +53,24 @@ class RequestFlow:
         self.user_limit = KeyedTokenBuckets(url.requests_per_min / 60.0, url.burst) if url else None
         by_label = {t.label: t for t in targets}
         self.chain = [by_label[f"{p}/{m}"] for p, m in scenario.chain]
-        r = scenario.resilience.retry
+        self.cheapest_first = sorted(self.chain, key=lambda t: t.model.price_rank)
+        res = scenario.resilience
+        r = res.retry
         self.retry = RetryPolicy(RetryConfig(
             max_attempts=r.max_attempts, base_delay_s=r.base_delay_s, multiplier=r.multiplier,
             max_delay_s=r.max_delay_s, jitter=r.jitter, honor_retry_after=r.honor_retry_after,
-            max_retry_after_s=r.max_retry_after_s))
+            max_retry_after_s=r.max_retry_after_s, retry_budget_ratio=r.retry_budget_ratio,
+            retry_budget_min_retries=r.retry_budget_min_retries))
+        self.fallback = res.fallback
+        self.wait_when_all_open = res.when_all_open == "wait"
+        self.record_rate_limited = res.breaker.record_rate_limited if res.breaker else False
+        self.faults = faults                  # FaultTimeline or None
+        self.breakers = breakers or {}        # target code -> CircuitBreaker
+        self.kill_switch = kill_switch        # BudgetKillSwitch or None
+        self.kill_limits = {w: getattr(res.kill_switch, f"per_{w}_usd") for w in ("hour", "day", "month")
+                            if res.kill_switch and getattr(res.kill_switch, f"per_{w}_usd")}
+        self.spend_overshoot_usd = 0.0
+        self.shadow = shadow                  # ShadowRun or None
         self._jitter_u = streams.uniform("retry.jitter")
         wl = scenario.workload
         self.retrieval = wl.retrieval
@@ -98,16 +118,25 @@ class RequestFlow:
                         return
             rec.queue_wait_s[i] = env.now - t0
         try:
+            in_tok, out_tok, n_calls = self.input_tokens[i], self.output_tokens[i], self.llm_calls[i]
+            if self.faults is not None:
+                spike = self.faults.request_effect(t0)
+                if spike is not None:
+                    multiplier, extra_calls = spike
+                    in_tok, out_tok = round(in_tok * multiplier), round(out_tok * multiplier)
+                    n_calls += extra_calls
             if self.has_retrieval[i]:
                 yield from self._step(i, self.retrieval)
             outcome = O_OK
-            for k in range(self.llm_calls[i]):
+            for k in range(n_calls):
                 if k and self.tools is not None and self._step_u() < self.tools.probability:
                     yield from self._step(i, self.tools)
-                outcome = yield from self._llm_call(i, k, t0)
+                outcome = yield from self._llm_call(i, k, t0, in_tok, out_tok)
                 if outcome != O_OK:
                     break
             self._finish(i, outcome)
+            if outcome == O_OK and self.shadow is not None and self._shadow_allowed(i):
+                self.shadow.maybe_mirror(i, in_tok, out_tok)
         finally:
             if slot is not None:
                 workers.release(slot)
@@ -116,6 +145,9 @@ class RequestFlow:
         self.rec.outcome[i] = outcome
         self.rec.end_s[i] = self.env.now
 
+    def _shadow_allowed(self, i: int) -> bool:
+        return self.kill_switch is None or self.kill_switch.state(self.user_id[i]) == "normal"
+
     def _step(self, i: int, step):
         mean = step.latency.mean_s
         duration = mean if step.latency.type == "fixed" else -mean * math.log1p(-self._step_u())
@@ -123,29 +155,70 @@ class RequestFlow:
             yield self.env.timeout(duration)
         self.rec.step_cost_usd[i] += step.cost_usd
 
-    # ------------------------------------------------------------------ one LLM call, with retries
-    def _llm_call(self, i: int, k: int, t0: float):
+    # ------------------------------------------------------------------ one LLM call: budget, chain, breakers
+    def _llm_call(self, i: int, k: int, t0: float, in_tok: int, out_tok: int):
+        chain = self.chain
+        if self.kill_switch is not None:
+            level = self.kill_switch.state(self.user_id[i])
+            if level == "hard":
+                return O_KILLED
+            if level == "soft":
+                chain = self.cheapest_first
+        breakers = self.breakers
+        while True:
+            outcome, tried = O_FAILED, False
+            for target in chain:
+                breaker = breakers.get(target.code)
+                if breaker is not None and not breaker.allow():
+                    continue
+                tried = True
+                outcome = yield from self._attempts(i, k, t0, in_tok, out_tok, target, breaker)
+                if outcome in (O_OK, O_REFUSED, O_SHED) or not self.fallback:
+                    return outcome
+            if tried or not self.wait_when_all_open:
+                return outcome
+            # every breaker is open: wait for the first to admit again, within the queue's patience
+            now = self.env.now
+            deadline = t0 + (self.max_wait_s if self.max_wait_s is not None else 0.0)
+            earliest = min(breakers[t.code].next_admission_s() for t in chain)
+            if earliest <= now:
+                earliest = now + ALL_OPEN_POLL_S
+            if earliest > deadline:
+                return O_FAILED
+            yield self.env.timeout(earliest - now)
+
+    # ------------------------------------------------------------------ attempts on one target, with retries
+    def _attempts(self, i: int, k: int, t0: float, in_tok: int, out_tok: int, target: Target, breaker):
         env, rec = self.env, self.rec
-        target = self.chain[0]
         provider, model = target.provider, target.model
-        in_tok, out_tok = self.input_tokens[i], self.output_tokens[i]
+        faults = self.faults
         attempt = 0
         while True:
             attempt += 1
+            if attempt > 1 and breaker is not None and not breaker.allow():
+                return O_FAILED
             self.retry.record_call(attempt > 1)
+            effect = faults.call_effect(provider.name, target.label, env.now) if faults is not None else None
             t_ask = env.now
             retry_after = None
             limits = provider.limits
             if limits is not None:
+                scale = 1.0 if effect is None else 1.0 / effect.limit_factor
                 if self.smooth:
-                    wait = limits.reserve(t_ask, in_tok, out_tok)
+                    wait = limits.reserve(t_ask, in_tok * scale, out_tok * scale, scale)
                     if wait > 0:
                         if self.max_wait_s is not None and t_ask + wait - t0 > self.max_wait_s:
-                            limits.refund(t_ask, in_tok, out_tok)
+                            limits.refund(t_ask, in_tok * scale, out_tok * scale, scale)
+                            if breaker is not None:
+                                breaker.release()
                             return O_SHED
                         yield env.timeout(wait)
+                        if faults is not None:
+                            effect = faults.call_effect(provider.name, target.label, env.now)
                 else:
-                    retry_after = limits.try_admit(t_ask, in_tok, out_tok)
+                    retry_after = limits.try_admit(t_ask, in_tok * scale, out_tok * scale, scale)
+            if not retry_after and effect is not None and effect.forced_status == RATE_LIMITED:
+                retry_after = 1.0                      # a spurious 429 from a sick rate-limit service
             if retry_after:
                 status, duration, ttft, cost, halluc, parse_failed = RATE_LIMITED, 0.0, 0.0, 0.0, False, False
                 start = env.now
@@ -158,14 +231,20 @@ class RequestFlow:
                 if k == 0 and attempt == 1:
                     rec.queue_wait_s[i] += env.now - t_ask
                 start = env.now
-                status, duration, ttft, cost, halluc, parse_failed = model.draw(in_tok, out_tok, attempt > 1)
+                status, duration, ttft, cost, halluc, parse_failed = model.draw(in_tok, out_tok, 1 if attempt > 1 else 0, effect)
                 yield env.timeout(duration)
                 if slot is not None:
                     provider.slots.release(slot)
             rec.call(i, k, attempt, target.code, start, start + duration, status,
-                     in_tok, out_tok, cost, halluc, parse_failed)
+                     in_tok, out_tok, cost, halluc, parse_failed, False)
             rec.attempts[i] += 1
             rec.target[i] = target.code
+            if breaker is not None:
+                if status == RATE_LIMITED and not self.record_rate_limited or status == REFUSED:
+                    breaker.release()
+                else:
+                    breaker.record(status == OK, duration, hallucinated=halluc, parse_failed=parse_failed,
+                                   cost_usd=cost)
             if status == OK:
                 rec.input_tokens[i] += in_tok
                 rec.output_tokens[i] += out_tok
@@ -175,6 +254,8 @@ class RequestFlow:
                     rec.hallucinated[i] = True
                 if parse_failed:
                     rec.parse_failed[i] = True
+                if self.kill_switch is not None and cost > 0:
+                    self._spend(i, cost)
                 return O_OK
             delay = self.retry.delay_s(attempt, _STATUS_NAME[status], self._jitter_u(), retry_after)
             if delay is None:
@@ -182,3 +263,11 @@ class RequestFlow:
             if delay > 0:
                 yield env.timeout(delay)
 
+    def _spend(self, i: int, cost: float) -> None:
+        """Count a finished call's cost against the budget; note how far past a hard limit spend has gone."""
+        switch = self.kill_switch
+        switch.record_spend(cost, self.user_id[i])
+        for window, limit in self.kill_limits.items():
+            over = switch.spend_usd(window) - limit
+            if over > self.spend_overshoot_usd:
+                self.spend_overshoot_usd = over

@@ -14,9 +14,12 @@ import simpy
 
 from sim import metrics
 from sim.config import Scenario
+from sim.faults import FaultTimeline
 from sim.model.providers import build_targets
 from sim.model.request import RequestFlow
 from sim.model.streams import Streams
+from sim.policies.breaker import BreakerConfig, CircuitBreaker
+from sim.policies.kill_switch import BudgetKillSwitch, KillSwitchConfig
 from sim.model.workload import generate_workload
 from sim.record import CALL_STATUSES, OUTCOMES, PENDING, Recorder
 from sim.results import Result
@@ -31,21 +34,71 @@ def simulate(scenario: Scenario, seed: int | None = None, replication: int = 0) 
     env = simpy.Environment()
     recorder = Recorder(workload.n)
     targets = build_targets(env, scenario.providers, streams)
-    flow = RequestFlow(env, scenario, workload, recorder, targets, streams)
+    resilience = build_resilience(env, scenario, targets, recorder, streams)
+    flow = RequestFlow(env, scenario, workload, recorder, targets, streams, **resilience)
     recorder.event(0.0, "run_start", "scenario", scenario.name)
+    if resilience["faults"] is not None:
+        for event in resilience["faults"].events():
+            recorder.event(*event)
     env.process(flow.source())
     loop_start = time.perf_counter()
     env.run()
     loop_wall_s = time.perf_counter() - loop_start
     recorder.event(env.now, "run_end", "scenario", f"{workload.n} requests")
+    record_policy_events(recorder, targets, resilience)
     pending = int(np.sum(recorder.outcome == PENDING))
     if pending:
         raise RuntimeError(f"{pending} requests ended without an outcome: a layer dropped them")
     result = build_result(scenario, workload, recorder, targets, env.now)
+    result.summary.update(metrics.resilience_summary(
+        result.requests, result.calls, result.events, scenario.warmup,
+        resilience["faults"].windows() if resilience["faults"] is not None else [],
+        spend_overshoot_usd=flow.spend_overshoot_usd if resilience["kill_switch"] is not None else None))
+    if resilience["shadow"] is not None:
+        result.summary.update(shadow_summary(resilience["shadow"]))
     result.summary.update({"seed": seed, "replication": replication, "simulated_time_s": float(env.now),
                            "event_loop_wall_s": loop_wall_s,
                            "wall_time_s": time.perf_counter() - wall_start})
     return result
+
+
+def build_resilience(env, scenario: Scenario, targets, recorder, streams) -> dict:
+    """The policies of the run: fault timeline, a breaker per target, the kill switch, shadow mode."""
+    res = scenario.resilience
+    clock = lambda: env.now    # noqa: E731  (the policies' injected clock is the simulation's)
+    faults = FaultTimeline(scenario.faults, streams.uniform) if scenario.faults else None
+    breakers = {}
+    if res.breaker is not None:
+        settings = res.breaker.model_dump(exclude={"record_rate_limited"})
+        breakers = {t.code: CircuitBreaker(BreakerConfig(**settings), clock) for t in targets}
+    kill_switch = None
+    if res.kill_switch is not None:
+        kill_switch = BudgetKillSwitch(KillSwitchConfig(**res.kill_switch.model_dump()), clock)
+    shadow = None
+    if res.shadow is not None:
+        from sim.model.shadow import ShadowRun
+        candidate = next(t for t in targets if t.label == res.shadow.target)
+        shadow = ShadowRun(env, res.shadow, candidate, recorder, streams)
+    return {"faults": faults, "breakers": breakers, "kill_switch": kill_switch, "shadow": shadow}
+
+
+def record_policy_events(recorder: Recorder, targets, resilience: dict) -> None:
+    """Breaker transitions and kill-switch trips, each with its reason, as rows of ``events``."""
+    for code, breaker in resilience["breakers"].items():
+        for tr in breaker.transitions:
+            recorder.event(tr.time_s, "breaker", targets[code].label,
+                           f"{tr.from_state}->{tr.to_state}: {tr.reason}")
+    if resilience["kill_switch"] is not None:
+        for trip in resilience["kill_switch"].trips:
+            recorder.event(trip.time_s, "kill_switch", trip.window,
+                           f"{trip.level}: spend ${trip.spend_usd:,.2f} of ${trip.limit_usd:,.2f}")
+
+
+def shadow_summary(shadow) -> dict:
+    out = {f"shadow_{k}": v for k, v in shadow.evaluator.summary().items()}
+    out["shadow_cost_usd"] = shadow.cost_usd
+    out["shadow_lost_to_limits"] = shadow.lost_to_limits
+    return out
 
 
 def _labelled(codes: np.ndarray, names) -> pd.Categorical:
@@ -89,11 +142,12 @@ def build_result(scenario: Scenario, workload, rec: Recorder, targets, end_s: fl
         "start_s": c["start_s"], "end_s": c["end_s"], "duration_s": c["end_s"] - c["start_s"],
         "status": _labelled(c["status"].to_numpy(), CALL_STATUSES),
         "input_tokens": c["input_tokens"], "output_tokens": c["output_tokens"], "cost_usd": c["cost_usd"],
-        "hallucinated": c["hallucinated"], "parse_failed": c["parse_failed"],
+        "hallucinated": c["hallucinated"], "parse_failed": c["parse_failed"], "shadow": c["shadow"],
     })
     limits = {p.name: p.limits.per_minute(p.api_keys) for p in scenario.providers}
-    ts = metrics.timeseries(requests, calls, scenario.output.interval_s, limits, end_s)
+    events = rec.events_frame()
+    ts = metrics.timeseries(requests, calls, scenario.output.interval_s, limits, end_s, events)
     summary = metrics.summary(requests, calls, scenario.warmup, scenario.duration)
-    return Result(scenario=scenario, requests=requests, calls=calls, timeseries=ts,
-                  events=rec.events_frame(), summary=summary)
+    return Result(scenario=scenario, requests=requests, calls=calls, timeseries=ts, events=events,
+                  summary=summary)
 

@@ -351,6 +351,15 @@ class CircuitBreaker:
             return True
         return False
 
+    def next_admission_s(self) -> float:
+        """The earliest time at which :meth:`allow` could admit a call: now, unless the breaker is open."""
+        now_s = self._clock()
+        self._end_cooldown_if_due(now_s)
+        if self._state != OPEN:
+            return now_s
+        wait_s = self.config.cooldown_s if self.config.mode == "cooldown" else self.config.wait_in_open_s
+        return max(now_s, self._opened_at_s + wait_s)
+
     def release(self) -> None:
         """Give back a permit from :meth:`allow` whose call was never made (e.g. the retry budget said no).
 

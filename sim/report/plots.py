@@ -69,7 +69,7 @@ KILL_COLORS = {"soft": "#e6c229", "hard": "#3b3b3b"}
 BREAKER_STATES = {"closed": 0, "half_open": 1, "half-open": 1, "open": 2}
 _TRANSITION = re.compile(r"^\s*([A-Za-z_\-]+)\s*->\s*([A-Za-z_\-]+)")
 _UTIL_KINDS = {"rpm_util": ("requests/min", "-"), "itpm_util": ("input tok/min", "--"),
-               "otpm_util": ("output tok/min", ":")}
+               "otpm_util": ("output tok/min", ":"), "tpm_util": ("input+output tok/min", "-.")}
 _LEGEND_X = 1.085                    # legends sit right of the axes, clear of a twin axis' tick labels
 
 
@@ -85,7 +85,7 @@ def _is_missing(value) -> bool:
 
 
 def _sig3(value: float) -> str:
-    """3 significant digits without scientific notation: 0.000123, 7.17, 10.2, 123, 1,235."""
+    """3 significant digits without scientific notation: 0.000123, 7.17, 10.2, 123, 1,230."""
     v = float(value)
     if v == 0:
         return "0"
@@ -362,7 +362,8 @@ def _breaker_series(ts: pd.DataFrame, events: pd.DataFrame, interval_s: float, e
     series = {}
     cols = [c for c in ts.columns if isinstance(c, str) and c.endswith(".breaker")]
     if cols and len(ts):
-        t = np.append(ts["t_s"].to_numpy(float), float(ts["t_s"].iloc[-1]) + interval_s)
+        last = float(ts["t_s"].iloc[-1])
+        t = np.append(ts["t_s"].to_numpy(float), max(min(last + interval_s, float(end_s)), last))
         for col in cols:
             y = pd.to_numeric(ts[col], errors="coerce").ffill().fillna(0.0).to_numpy(float)
             series[col[: -len(".breaker")]] = (t, np.append(y, y[-1]))
@@ -411,7 +412,7 @@ def _draw_event_strip(ax, windows, fault_color, kill, unit_s) -> None:
                     fontweight="bold", clip_on=True)
 
     for w in windows.itertuples(index=False):
-        bar(lane_of[w.subject], w.start_s, w.end_s, fault_color[w.kind], w.kind, 0.8)
+        bar(lane_of[w.subject], w.start_s, w.end_s, fault_color[w.kind], w.kind.replace("_", " "), 0.8)
     for start_s, end_s, level in kill:
         bar(lane_of["kill switch"], start_s, end_s, KILL_COLORS.get(level, "0.4"), level, 0.9)
     handles = [Patch(facecolor=c, alpha=0.8, label=k.replace("_", " ")) for k, c in fault_color.items()]
@@ -510,7 +511,7 @@ def _plot_errors(ax, ts, x_mid) -> None:
     _legend_outside(ax)
 
 
-def _plot_cost(ax, ts, edges, interval_s, unit_label) -> None:
+def _plot_cost(ax, ts, edges, interval_s) -> None:
     per = ts["cost_usd"].to_numpy(float) if "cost_usd" in ts else np.zeros(len(ts))
     y = np.append(per, per[-1] if len(per) else 0.0)
     ax.fill_between(edges, y, step="post", color="#1f77b4", alpha=0.35, linewidth=0,
@@ -638,7 +639,7 @@ def build_timeline_figure(result, title=None):
                       float(_scenario_attr(result, "duration", default=0.0) or 0.0))
         _plot_latency(ax_of["latency"], ts, x_mid)
         _plot_errors(ax_of["errors"], ts, x_mid)
-        _plot_cost(ax_of["cost"], ts, edges, interval_s, unit_name)
+        _plot_cost(ax_of["cost"], ts, edges, interval_s)
         if breakers:
             _plot_breakers(ax_of["breaker"], breakers, unit_s)
         if util_cols:
@@ -651,8 +652,8 @@ def build_timeline_figure(result, title=None):
         _draw_event_strip(ax, windows, fault_color, kill, unit_s)
     if warmup_s > 0:
         top_ax = ax_of["traffic"]
-        top_ax.text(0.004, 0.97, "warm-up", transform=top_ax.transAxes, ha="left", va="top", fontsize=8.5, color="0.3",
-            rotation=0, bbox=dict(boxstyle="round,pad=0.2", facecolor="white", edgecolor="none", alpha=0.8))
+        top_ax.text(0.004, 0.97, "warm-up", transform=top_ax.transAxes, ha="left", va="top", fontsize=8.5,
+                    color="0.3", bbox=dict(boxstyle="round,pad=0.2", facecolor="white", edgecolor="none", alpha=0.8))
     axes[-1].set_xlabel(f"time since start ({unit_name})")
     name = _scenario_attr(result, "name", default="run")
     heading = title or f"{name}: timeline"

@@ -1,0 +1,48 @@
+"""Shadow traffic: mirror a share of production requests to a candidate model, judge, never answer.
+
+After a request has been answered, with probability ``share`` the same prompt is sent to the candidate
+target as well, off the user's path (its own SimPy process: the user does not wait for it). The candidate's
+call passes its provider's limits (a 429 loses the sample rather than queueing production behind it), is
+recorded in ``calls`` with ``shadow=True`` and billed separately (it is not part of any request's cost), and
+a noisy judge compares the two answers (:class:`sim.policies.shadow.ShadowEvaluator`), which decides when
+the candidate may be promoted. The kill switch's soft limit stops shadow traffic.
+"""
+from __future__ import annotations
+
+from sim.model.providers import OK
+from sim.model.streams import Streams
+from sim.policies.shadow import ShadowEvaluator
+
+
+class ShadowRun:
+    def __init__(self, env, settings, target, recorder, streams: Streams):
+        self.env = env
+        self.target = target
+        self.share = settings.share
+        self.rec = recorder
+        self.evaluator = ShadowEvaluator(margin=settings.margin, confidence=settings.confidence,
+                                         judge_noise=settings.judge_noise)
+        self._pick_u = streams.uniform("shadow.pick")
+        self._judge_u = streams.uniform("shadow.judge")
+        self.cost_usd = 0.0
+        self.lost_to_limits = 0
+
+    def maybe_mirror(self, i: int, in_tok: int, out_tok: int) -> None:
+        if self._pick_u() < self.share:
+            self.env.process(self._mirror(i, in_tok, out_tok))
+
+    def _mirror(self, i: int, in_tok: int, out_tok: int):
+        env, target = self.env, self.target
+        limits = target.provider.limits
+        if limits is not None and limits.try_admit(env.now, in_tok, out_tok):
+            self.lost_to_limits += 1
+            return
+        start = env.now
+        status, duration, _ttft, cost, halluc, parse_failed = target.model.draw(in_tok, out_tok, lane=2)
+        yield env.timeout(duration)
+        self.rec.call(i, -1, 1, target.code, start, start + duration, status, in_tok, out_tok, cost,
+                      halluc, parse_failed, True)
+        self.cost_usd += cost
+        baseline_failed = bool(self.rec.hallucinated[i] or self.rec.parse_failed[i])
+        candidate_failed = status != OK or halluc or parse_failed
+        self.evaluator.record(baseline_failed, candidate_failed, self._judge_u(), self._judge_u(), env.now)
