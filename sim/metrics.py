@@ -166,8 +166,9 @@ def _matches(subject: str, targets) -> bool:
 
 
 def _first_after(rows: pd.DataFrame, t: float, targets, pattern: str) -> float:
-    hits = rows[(rows["time_s"] >= t) & rows["detail"].str.contains(pattern, regex=True)
-                & rows["subject"].map(lambda s: _matches(s, targets))]
+    mask = ((rows["time_s"] >= t).to_numpy() & rows["detail"].str.contains(pattern, regex=True).to_numpy(dtype=bool)
+            & np.array([_matches(s, targets) for s in rows["subject"]], dtype=bool))
+    hits = rows[mask]
     return float(hits["time_s"].iloc[0] - t) if len(hits) else math.nan
 
 
@@ -209,5 +210,5 @@ def resilience_summary(requests: pd.DataFrame, calls: pd.DataFrame, events: pd.D
     if degradations:
         first = degradations[0]
         out["degradation_detected_after_s"] = _first_after(breaker, first.start_s, first.targets,
-                                                           r"->open: .*(hallucination|parse_failure)")
+                                                           r"->open: .*(?:hallucination|parse_failure)")
     return out
