@@ -13,7 +13,7 @@ $(STAMP): pyproject.toml
 	touch $(STAMP)
 
 demo: $(STAMP)  ## the main job: writes frames, charts and a comparison under results/demo/
-	$(PY) -m sim run experiments/outage_replay.yaml --out results/demo
+	$(PY) -m sim experiment outage_replay --out results/demo
 
 test: $(STAMP)  ## the whole test suite
 	$(PY) -m pytest -q

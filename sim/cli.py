@@ -55,6 +55,19 @@ def build_parser() -> argparse.ArgumentParser:
     sw.add_argument("--out", help="output folder (default: results/<scenario name>_sweep)")
     sw.add_argument("--no-charts", action="store_true")
 
+    exp = sub.add_parser("experiment", help="run a catalogued experiment (see sim/experiments/catalogue.py)")
+    exp.add_argument("name", help="outage_replay | silent_degradation | kill_switch | breaker_tuning | "
+                                  "provider_redundancy")
+    exp.add_argument("--scenario", help="scenario file (default: experiments/<name>.yaml)")
+    exp.add_argument("--set", dest="overrides", action="append", default=[], metavar="PATH=VALUE")
+    exp.add_argument("--out", help="output folder (default: results/<name>)")
+    exp.add_argument("--seed", type=int)
+    exp.add_argument("--replications", type=int, help="replications (sweeps and redundancy)")
+    exp.add_argument("--executor", default="serial", choices=["serial", "processes", "dask"])
+    exp.add_argument("--workers", type=int)
+    exp.add_argument("--scheduler", help="address of a running Dask scheduler")
+    exp.add_argument("--no-charts", action="store_true")
+
     est = sub.add_parser("estimate", help="closed-form load and cost estimate (no simulation)")
     est.add_argument("scenario", nargs="?", help="scenario YAML file (instead of the flags)")
     est.add_argument("--set", dest="overrides", action="append", default=[], metavar="PATH=VALUE")
@@ -75,7 +88,7 @@ def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
         return {"run": cmd_run, "check": cmd_check, "schema": cmd_schema, "estimate": cmd_estimate,
-                "sweep": cmd_sweep}[
+                "sweep": cmd_sweep, "experiment": cmd_experiment}[
             args.command](args)
     except ScenarioError as err:
         print(f"error: {err}", file=sys.stderr)
@@ -113,6 +126,30 @@ def cmd_run(args) -> int:
         raise ScenarioError(f"--variant: unknown {', '.join(unknown)}; known: {', '.join(scenario.variants)}")
     report = run_variants(scenario, names, out, seed=args.seed, charts=not args.no_charts)
     print(report)
+    print(f"\nresults: {out}/")
+    return 0
+
+
+def cmd_experiment(args) -> int:
+    from sim.config import load_scenario
+    from sim.experiments.catalogue import EXPERIMENTS, SCENARIOS, run_experiment
+    from sim.experiments.sweep import make_executor
+    if args.name not in EXPERIMENTS:
+        raise ScenarioError(f"experiment: unknown {args.name!r}; known: {', '.join(EXPERIMENTS)}")
+    scenario = load_scenario(args.scenario or SCENARIOS / f"{args.name}.yaml", args.overrides)
+    out = Path(args.out) if args.out else Path("results") / args.name
+    options = {"seed": args.seed, "charts": not args.no_charts}
+    if args.replications is not None:
+        if args.replications < 1:
+            raise ScenarioError("--replications: must be at least 1")
+        options["replications"] = args.replications
+    executor, close = make_executor(args.executor, args.workers, args.scheduler)
+    if executor is not None:
+        options["executor"] = executor
+    try:
+        print(run_experiment(args.name, scenario, out, **options))
+    finally:
+        close()
     print(f"\nresults: {out}/")
     return 0
 

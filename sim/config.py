@@ -397,6 +397,10 @@ class ShadowSettings(Section):
     judge_noise: Probability = Field(0.05, description="Probability that the judge misreads one answer.")
     margin: float = Field(0.02, gt=0, lt=1, description="Non-inferiority margin on the failure rate.")
     confidence: float = Field(0.95, gt=0.5, lt=1, description="Confidence of the promotion decision.")
+    max_samples: int | None = Field(None, gt=0, description="Stop (reject) after this many samples without "
+                                                           "promotion; None = open-ended.")
+    look_every: int = Field(250, gt=0, description="Samples between looks at the data (fewer looks spend "
+                                                   "less of the error budget each).")
 
 
 class ResilienceConfig(Section):

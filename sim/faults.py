@@ -112,7 +112,8 @@ class _Fault:
     """One fault, unpacked for the hot path."""
 
     __slots__ = ("index", "config", "kind", "start_s", "end_s", "offsets", "factors", "name", "targets",
-                 "uniform", "forced_status", "forced_after_s")
+                 "uniform", "forced_status", "forced_after_s", "share", "latency_excess", "limit_factor",
+                 "hallucination_prob", "parse_failure_prob")
 
     def __init__(self, index: int, config: FaultConfig, uniform: Callable[[], float]):
         self.index = index
@@ -125,6 +126,11 @@ class _Fault:
         self.name = config.name or f"{config.kind}-{index}"
         self.targets = frozenset(config.targets)
         self.uniform = uniform
+        self.share = float(config.share)
+        self.latency_excess = float(config.latency_multiplier) - 1.0
+        self.limit_factor = float(config.limit_factor) if config.kind == "rate_limit" else 1.0
+        self.hallucination_prob = float(config.hallucination_prob)
+        self.parse_failure_prob = float(config.parse_failure_prob)
         if config.kind == "outage":
             self.forced_status = _OUTAGE_STATUS[config.mode]
             self.forced_after_s = math.inf if config.mode == "hang" else float(config.fail_after_s)
@@ -137,7 +143,7 @@ class _Fault:
 
     def forces(self, now: float) -> bool:
         """Whether this call is hit; draws from the fault's stream only when the outcome is uncertain."""
-        p = self.config.share * self.scale(now)
+        p = self.share * (_interpolate(self.offsets, self.factors, now - self.start_s) if self.offsets else 1.0)
         if p >= 1.0:
             return True
         if p <= 0.0:
@@ -202,23 +208,19 @@ class FaultTimeline:
 
     @staticmethod
     def _combine(faults: tuple, names: tuple, now: float) -> CallEffect:
-        effect = CallEffect(fault_names=names)
+        forced, after, latency, limit, halluc, parse = None, 0.0, 1.0, 1.0, 0.0, 0.0
         for f in faults:
-            kind, cfg = f.kind, f.config
-            if f.forced_status is not None:
-                if kind == "rate_limit":
-                    effect.limit_factor *= cfg.limit_factor
-                if effect.forced_status is None and f.forces(now):
-                    effect.forced_status, effect.forced_after_s = f.forced_status, f.forced_after_s
-            elif kind == "latency":
-                effect.latency_multiplier *= 1.0 + (cfg.latency_multiplier - 1.0) * f.scale(now)
-            elif kind == "degradation":
+            if f.forced_status is not None:                    # outage, error_rate, rate_limit
+                limit *= f.limit_factor                        # 1 unless rate_limit
+                if forced is None and f.forces(now):
+                    forced, after = f.forced_status, f.forced_after_s
+            elif f.kind == "latency":
+                latency *= 1.0 + f.latency_excess * f.scale(now)
+            else:                                              # degradation
                 s = f.scale(now)
-                effect.hallucination_add += cfg.hallucination_prob * s
-                effect.parse_failure_add += cfg.parse_failure_prob * s
-        effect.hallucination_add = min(1.0, effect.hallucination_add)
-        effect.parse_failure_add = min(1.0, effect.parse_failure_add)
-        return effect
+                halluc += f.hallucination_prob * s
+                parse += f.parse_failure_prob * s
+        return CallEffect(forced, after, latency, limit, min(1.0, halluc), min(1.0, parse), names)
 
     # ------------------------------------------------------------------ per user request
     def request_effect(self, now: float) -> tuple[float, int] | None:

@@ -172,6 +172,14 @@ def _first_after(rows: pd.DataFrame, t: float, targets, pattern: str) -> float:
     return float(hits["time_s"].iloc[0] - t) if len(hits) else math.nan
 
 
+def _false_trips(breaker: pd.DataFrame, windows) -> int:
+    """closed->open transitions outside every service fault window (and its breaker's matching targets)."""
+    trips = breaker[breaker["detail"].str.startswith("closed->open")]
+    service = [w for w in windows if w.kind in SERVICE_FAULTS]
+    return int(sum(not any(w.start_s <= t < w.end_s and _matches(subject, w.targets) for w in service)
+                   for t, subject in zip(trips["time_s"], trips["subject"])))
+
+
 def resilience_summary(requests: pd.DataFrame, calls: pd.DataFrame, events: pd.DataFrame, warmup_s: float,
                        windows, spend_overshoot_usd: float | None = None) -> dict:
     """What the faults did and how fast the resilience layer reacted (see docs/metrics.md)."""
@@ -185,6 +193,7 @@ def resilience_summary(requests: pd.DataFrame, calls: pd.DataFrame, events: pd.D
         "requests_during_faults": int(in_fault.sum()),
         "failed_during_faults": int((in_fault & (measured["outcome"] != "ok").to_numpy()).sum()),
         "breaker_transitions": int(len(breaker)),
+        "false_trips": _false_trips(breaker, windows),
         "time_to_open_s": math.nan, "time_to_recover_s": math.nan, "degradation_detected_after_s": math.nan,
         "spend_overshoot_usd": spend_overshoot_usd if spend_overshoot_usd is not None else math.nan,
         "spend_overshoot_bound_usd": math.nan,

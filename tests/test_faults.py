@@ -190,6 +190,8 @@ def test_latency_multipliers_multiply_and_limit_factors_multiply_without_the_ram
     assert e.latency_multiplier == pytest.approx(3.0 * 1.5)
     assert e.limit_factor == pytest.approx(0.2)
     assert e.forced_status is None
+    stray = timeline(fault("error_rate", share=0.0, limit_factor=0.5)).call_effect(*GPT, 120.0)
+    assert stray.limit_factor == 1.0                  # only rate_limit faults shrink the limits
 
 
 def test_degradations_add_up_and_are_capped_at_one():
@@ -198,6 +200,8 @@ def test_degradations_add_up_and_are_capped_at_one():
     e = tl.call_effect(*GPT, 120.0)
     assert e.hallucination_add == pytest.approx(0.25)
     assert e.parse_failure_add == 1.0
+    worse = timeline(fault("degradation", hallucination_prob=0.7), fault("degradation", hallucination_prob=0.6))
+    assert worse.call_effect(*GPT, 120.0).hallucination_add == 1.0
 
 
 def test_a_neutral_effect_when_matching_faults_do_not_fire():

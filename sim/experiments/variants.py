@@ -21,7 +21,7 @@ COMPARED = ("requests_total", "availability", "requests_failed", "requests_timeo
 
 
 def run_variants(scenario: Scenario, names: list[str], out: Path, seed: int | None = None,
-                 charts: bool = True) -> str:
+                 charts: bool = True, metrics: tuple[str, ...] | None = None) -> str:
     """Run the base (no names) or each named variant; save under ``out`` (``out/<variant>``); return a report."""
     from sim.cli import format_summary
     from sim.model.run import simulate
@@ -46,7 +46,9 @@ def run_variants(scenario: Scenario, names: list[str], out: Path, seed: int | No
                 summaries[name] = result.summary
                 if variant.faults:
                     add_fault_cost(summaries[name], variant, seed)
-            table = comparison_frame(summaries, COMPARED + FAULT_COMPARED if scenario.faults else COMPARED)
+            if metrics is None:
+                metrics = COMPARED + FAULT_COMPARED if scenario.faults else COMPARED
+            table = comparison_frame(summaries, metrics)
             table.to_csv(tmp / "comparison.csv")
             if charts:
                 from sim.report.plots import comparison_chart
@@ -88,6 +90,9 @@ def format_comparison(table: pd.DataFrame) -> str:
             shown[col] = shown[col].map(lambda v: f"${v:,.2f}")
         elif col.endswith("_usd"):
             shown[col] = shown[col].map(lambda v: f"${v:.5f}")
+        elif col.endswith("_rate_baseline") or col.endswith("_rate_candidate"):
+            shown[col] = shown[col].map(lambda v: f"{v:.2%}")
         else:
-            shown[col] = shown[col].map(lambda v: f"{int(v):,}")
+            shown[col] = shown[col].map(lambda v: v if isinstance(v, str) else "-" if v is None or v != v
+                                        else f"{int(v):,}")
     return shown.to_string()

@@ -95,7 +95,14 @@ def record_policy_events(recorder: Recorder, targets, resilience: dict) -> None:
 
 
 def shadow_summary(shadow) -> dict:
-    out = {f"shadow_{k}": v for k, v in shadow.evaluator.summary().items()}
+    """The shadow evaluation's verdict, and the samples the closed form says the observed rates need."""
+    from sim.policies.shadow import required_samples
+    ev = shadow.evaluator
+    out = {f"shadow_{k}": v for k, v in ev.summary().items()}
+    p_b, p_c = ev.true_failure_rate_baseline, ev.true_failure_rate_candidate
+    out["shadow_required_samples"] = (
+        required_samples(p_b, p_c, ev.margin, ev.confidence, judge_noise=ev.judge_noise)
+        if ev.samples and p_c - p_b < ev.margin else None)
     out["shadow_cost_usd"] = shadow.cost_usd
     out["shadow_lost_to_limits"] = shadow.lost_to_limits
     return out

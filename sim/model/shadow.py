@@ -5,7 +5,8 @@ target as well, off the user's path (its own SimPy process: the user does not wa
 call passes its provider's limits (a 429 loses the sample rather than queueing production behind it), is
 recorded in ``calls`` with ``shadow=True`` and billed separately (it is not part of any request's cost), and
 a noisy judge compares the two answers (:class:`sim.policies.shadow.ShadowEvaluator`), which decides when
-the candidate may be promoted. The kill switch's soft limit stops shadow traffic.
+the candidate may be promoted. Mirroring stops once the evaluator has decided (calls in flight then still
+finish), and the kill switch's soft limit stops it too.
 """
 from __future__ import annotations
 
@@ -21,14 +22,16 @@ class ShadowRun:
         self.share = settings.share
         self.rec = recorder
         self.evaluator = ShadowEvaluator(margin=settings.margin, confidence=settings.confidence,
-                                         judge_noise=settings.judge_noise)
+                                         judge_noise=settings.judge_noise, max_samples=settings.max_samples,
+                                         look_every=settings.look_every)
         self._pick_u = streams.uniform("shadow.pick")
         self._judge_u = streams.uniform("shadow.judge")
         self.cost_usd = 0.0
         self.lost_to_limits = 0
 
     def maybe_mirror(self, i: int, in_tok: int, out_tok: int) -> None:
-        if self._pick_u() < self.share:
+        """Mirror request ``i`` with probability ``share``, until the evaluator has decided."""
+        if self._pick_u() < self.share and not self.evaluator.decided:
             self.env.process(self._mirror(i, in_tok, out_tok))
 
     def _mirror(self, i: int, in_tok: int, out_tok: int):

@@ -60,9 +60,9 @@ k | H0) <= sum_k alpha_k <= alpha, whatever the correlation between looks -- no 
 approximation of the path is needed, only the per-look normal approximation of the score test.
 
 * With ``max_samples`` the number of looks ``K`` is known and ``alpha_k = alpha / K`` (plain Bonferroni).
-  It is conservative (it ignores that successive looks share most of their data; exact Pocock or
-  O'Brien-Fleming boundaries computed by numerical integration would stop ~10-15% sooner) but simple to
-  explain and audit, and the per-look threshold grows only like ``sqrt(2 ln K)``: 61 looks cost
+  It is conservative (it ignores that successive looks share most of their data, so exact Pocock or
+  O'Brien-Fleming boundaries computed by numerical integration would stop somewhat sooner; in simulation
+  the false-promotion rate at the margin comes out near 1%, not 5%) but simple to explain and audit, and the per-look threshold grows only like ``sqrt(2 ln K)``: 61 looks cost
   ``z = 3.15`` instead of ``1.645``.
 * Without ``max_samples`` the sequence of looks is open-ended and ``alpha_k = alpha * k**-1.5 / zeta(1.5)``
   (``zeta(1.5) = 2.612``, so the series sums to ``alpha``). Early looks get a larger share; the price of

@@ -1,0 +1,115 @@
+"""Charts that compare designs across runs: the pictures a design review asks for.
+
+* :func:`variant_overlay_chart` -- *how did each design live through the same incident?* One panel per
+  quantity (error rate, p95 latency, hallucination rate, cumulative spend...), one line per variant, the
+  fault windows shaded: the variants ran on the same traffic and the same faults, so the lines differ only
+  by design.
+* :func:`tradeoff_chart` -- *which settings are worth shipping?* One point per configuration of a sweep,
+  two costs against each other (requests failed in an outage vs false trips in normal noise), the Pareto
+  front drawn: points off the front are dominated by some other setting on both counts.
+* :func:`interval_bars_chart` -- *how much does each option buy, and how sure are we?* Means with 95%
+  confidence intervals over replications (availability with one, two and three providers).
+"""
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Mapping, Sequence
+
+import numpy as np
+import pandas as pd
+
+from sim.report.plots import DPI, fault_windows, plt
+
+VARIANT_COLORS = ("#1f77b4", "#d62728", "#2ca02c", "#ff7f0e", "#9467bd", "#8c564b", "#17becf", "#7f7f7f")
+
+
+def _save(fig, path) -> Path:
+    path = Path(path)
+    fig.savefig(path, dpi=DPI, bbox_inches="tight")
+    plt.close(fig)
+    return path
+
+
+def _shade_faults(ax, events: pd.DataFrame | None, end_s: float, unit_s: float) -> None:
+    if events is None or not len(events):
+        return
+    for row in fault_windows(events, end_s).itertuples():
+        ax.axvspan(row.start_s / unit_s, row.end_s / unit_s, color="#d62728", alpha=0.10, lw=0)
+
+
+def variant_overlay_chart(timeseries: Mapping[str, pd.DataFrame], panels: Sequence[tuple[str, str]], path,
+                          events: pd.DataFrame | None = None, title: str = "", smooth: int = 1) -> Path:
+    """``panels`` = [(timeseries column, y label)]; one line per variant; ``smooth`` = rolling intervals."""
+    end_s = max(float(ts["t_s"].iloc[-1]) + float(ts["t_s"].diff().median() or 60.0) for ts in timeseries.values())
+    unit_s, unit = (3600.0, "hours") if end_s > 6 * 3600 else (60.0, "minutes")
+    fig, axes = plt.subplots(len(panels), 1, figsize=(12, 2.6 * len(panels)), sharex=True, squeeze=False)
+    for ax, (column, label) in zip(axes[:, 0], panels):
+        for k, (name, ts) in enumerate(timeseries.items()):
+            if column not in ts:
+                continue
+            y = ts[column].astype(float)
+            if smooth > 1:
+                y = y.rolling(smooth, min_periods=1).mean()
+            ax.plot(ts["t_s"] / unit_s, y, color=VARIANT_COLORS[k % len(VARIANT_COLORS)], lw=1.4, label=name)
+        _shade_faults(ax, events, end_s, unit_s)
+        ax.set_ylabel(label)
+        ax.grid(alpha=0.3)
+    axes[0, 0].legend(loc="upper left", bbox_to_anchor=(1.01, 1.0), frameon=False, title="variant")
+    axes[-1, 0].set_xlabel(f"time since start ({unit}); faults shaded")
+    if title:
+        fig.suptitle(title, x=0.01, ha="left", fontsize=12)
+    fig.tight_layout()
+    return _save(fig, path)
+
+
+def pareto_front(frame: pd.DataFrame, x: str, y: str) -> pd.DataFrame:
+    """The rows not dominated by another (lower or equal on both, lower on one); sorted by x."""
+    values = frame[[x, y]].to_numpy(dtype=float)
+    keep = [not np.any(np.all(values <= v, axis=1) & np.any(values < v, axis=1)) for v in values]
+    return frame[keep].sort_values([x, y])
+
+
+def tradeoff_chart(frame: pd.DataFrame, x: str, y: str, label_columns: Sequence[str], path,
+                   x_label: str = "", y_label: str = "", title: str = "") -> Path:
+    """Scatter of configurations on two costs (lower is better on both) with the Pareto front drawn."""
+    fig, ax = plt.subplots(figsize=(10, 6.5))
+    ax.scatter(frame[x], frame[y], s=28, color="#7f7f7f", alpha=0.7, label="configuration")
+    front = pareto_front(frame, x, y)
+    ax.plot(front[x], front[y], "-o", color="#d62728", lw=1.5, ms=6, label="Pareto front")
+    for row in front.itertuples(index=False):
+        values = dict(zip(front.columns, row))
+        text = ", ".join(f"{c.rsplit('.', 1)[-1]}={values[c]:g}" for c in label_columns)
+        ax.annotate(text, (values[x], values[y]), textcoords="offset points", xytext=(6, 4), fontsize=8)
+    ax.set_xlabel(x_label or x)
+    ax.set_ylabel(y_label or y)
+    ax.grid(alpha=0.3)
+    ax.legend(frameon=False)
+    if title:
+        ax.set_title(title, loc="left")
+    fig.tight_layout()
+    return _save(fig, path)
+
+
+def interval_bars_chart(labels: Sequence[str], means: Sequence[float], halfwidths: Sequence[float], path,
+                        y_label: str = "", title: str = "", value_format: str = "{:.4%}",
+                        reference: tuple[float, str] | None = None) -> Path:
+    """Bars of shares in [0, 1] (means with 95% confidence intervals), zoomed to where they differ; an
+    optional horizontal reference line (value, label)."""
+    fig, ax = plt.subplots(figsize=(8, 5))
+    x = np.arange(len(labels))
+    ax.bar(x, means, yerr=halfwidths, capsize=6, color=VARIANT_COLORS[: len(labels)], alpha=0.85)
+    for xi, m, h in zip(x, means, halfwidths):
+        ax.annotate(value_format.format(m) + (f" ± {value_format.format(h)}" if np.isfinite(h) else ""),
+                    (xi, m), textcoords="offset points", xytext=(0, 8), ha="center", fontsize=9)
+    if reference is not None:
+        ax.axhline(reference[0], color="#d62728", ls="--", lw=1.2, label=reference[1])
+        ax.legend(frameon=False, loc="lower right")
+    lo = min(np.nanmin(np.asarray(means) - np.nan_to_num(halfwidths)), reference[0] if reference else 1.0)
+    ax.set_ylim(max(0.0, lo - (1 - lo) * 0.5), 1.0 + (1 - lo) * 0.15)
+    ax.set_xticks(x, labels)
+    ax.set_ylabel(y_label)
+    ax.grid(axis="y", alpha=0.3)
+    if title:
+        ax.set_title(title, loc="left")
+    fig.tight_layout()
+    return _save(fig, path)
