@@ -436,8 +436,9 @@ class FaultConfig(Section):
     source: str = Field("", description="Where the numbers come from (an incident page).")
     mode: Literal["fail_fast", "hang"] = Field("fail_fast", description="outage: fail at once, or hang until "
                                                                         "the client's timeout.")
-    share: Probability = Field(1.0, description="outage, error_rate, rate_limit: share of calls affected; "
-                                                "cost_spike: share of requests affected.")
+    share: Probability | None = Field(None, description="outage, error_rate: share of calls failing (outage "
+                                      "default 1); rate_limit: share of calls answered with a spurious 429 "
+                                      "(default 0); cost_spike: share of requests affected (required).")
     fail_after_s: NonNegDuration = Field(0.2, description="outage fail_fast / error_rate: time to the error.")
     latency_multiplier: float = Field(1.0, ge=1.0, description="latency: calls take this many times longer.")
     limit_factor: float = Field(1.0, gt=0, le=1, description="rate_limit: provider limits multiplied by this.")
@@ -448,6 +449,19 @@ class FaultConfig(Section):
                                                       "(a runaway agent loop).")
     ramp: list[tuple[NonNegDuration, float]] = Field(default_factory=list,
                                                      description="(offset, factor) points scaling the magnitude.")
+
+    @model_validator(mode="after")
+    def _share_where_needed(self):
+        if self.share is None and self.kind in ("error_rate", "cost_spike"):
+            raise ValueError(f"a {self.kind} fault needs a share (of calls or requests affected)")
+        return self
+
+    @property
+    def effective_share(self) -> float:
+        """``share``, or the kind's default: an outage hits every call, a rate-limit cut adds no 429s."""
+        if self.share is not None:
+            return self.share
+        return {"outage": 1.0, "rate_limit": 0.0}.get(self.kind, 0.0)
 
     @model_validator(mode="after")
     def _ramp_inside(self):

@@ -36,8 +36,8 @@ How the fields of a fault act:
   ``hang``, after ``math.inf`` seconds meaning "when the client's timeout fires") or ``rate_limited``
   (rate_limit: a spurious 429), after ``fail_after_s``.
 - A ``rate_limit`` fault therefore does two things: it multiplies the provider's limits by ``limit_factor``
-  and it answers ``share`` of calls with a 429 regardless of the limits. ``share`` defaults to 1 in the
-  config, so a fault that should only shrink the limits must say ``share: 0``.
+  and it answers ``share`` of calls with a 429 regardless of the limits (by default none: ``share`` of a
+  rate_limit fault defaults to 0, of an outage to 1; error_rate and cost_spike faults must give one).
 - ``cost_spike`` faults live in the application, not at a provider: their targets are ignored, they never
   shape a call, and :meth:`request_effect` draws per request whether a spike hits it.
 
@@ -126,7 +126,7 @@ class _Fault:
         self.name = config.name or f"{config.kind}-{index}"
         self.targets = frozenset(config.targets)
         self.uniform = uniform
-        self.share = float(config.share)
+        self.share = float(config.effective_share)
         self.latency_excess = float(config.latency_multiplier) - 1.0
         self.limit_factor = float(config.limit_factor) if config.kind == "rate_limit" else 1.0
         self.hallucination_prob = float(config.hallucination_prob)
@@ -143,7 +143,7 @@ class _Fault:
 
     def forces(self, now: float) -> bool:
         """Whether this call is hit; draws from the fault's stream only when the outcome is uncertain."""
-        p = self.share * (_interpolate(self.offsets, self.factors, now - self.start_s) if self.offsets else 1.0)
+        p = self.share * self.scale(now)
         if p >= 1.0:
             return True
         if p <= 0.0:
@@ -192,7 +192,10 @@ class FaultTimeline:
 
     # ------------------------------------------------------------------ per provider attempt
     def call_effect(self, provider: str, model_label: str, now: float) -> CallEffect | None:
-        """What active faults do to an attempt on ``model_label`` ("provider/model") at ``now``; None if none."""
+        """What active faults do to an attempt on ``model_label`` ("provider/model") at ``now``; None if none.
+
+        Each call may draw from the forcing faults' streams, so ask once per attempt and use the answer.
+        """
         if not self._lo <= now < self._hi:
             self._refresh(now)
         plan = self._plans.get(model_label)
@@ -201,6 +204,18 @@ class FaultTimeline:
         if not plan:
             return None
         return self._combine(plan[0], plan[1], now)
+
+    def limit_factor(self, provider: str, model_label: str, now: float) -> float:
+        """The product of active rate_limit faults' limit factors for this target (no random draws)."""
+        if not self._lo <= now < self._hi:
+            self._refresh(now)
+        plan = self._plans.get(model_label)
+        if plan is None:
+            plan = self._plans[model_label] = self._plan(provider, model_label)
+        factor = 1.0
+        for f in plan[0] if plan else ():
+            factor *= f.limit_factor
+        return factor
 
     def _plan(self, provider: str, model_label: str) -> tuple:
         faults = tuple(f for f in self._active if f.kind != "cost_spike" and f.matches(provider, model_label))
@@ -279,15 +294,15 @@ class FaultTimeline:
 def _magnitude(f: FaultConfig) -> str:
     """The key numbers of a fault, for its event detail."""
     if f.kind == "outage":
-        text = f"share={f.share:.2f} mode={f.mode}"
+        text = f"share={f.effective_share:.2f} mode={f.mode}"
     elif f.kind == "error_rate":
-        text = f"share={f.share:.2f}"
+        text = f"share={f.effective_share:.2f}"
     elif f.kind == "latency":
         text = f"latency_multiplier={f.latency_multiplier:g}"
     elif f.kind == "rate_limit":
-        text = f"share={f.share:.2f} limit_factor={f.limit_factor:g}"
+        text = f"share={f.effective_share:.2f} limit_factor={f.limit_factor:g}"
     elif f.kind == "degradation":
         text = f"hallucination_prob={f.hallucination_prob:g} parse_failure_prob={f.parse_failure_prob:g}"
     else:
-        text = f"share={f.share:.2f} token_multiplier={f.token_multiplier:g} extra_llm_calls={f.extra_llm_calls}"
+        text = f"share={f.effective_share:.2f} token_multiplier={f.token_multiplier:g} extra_llm_calls={f.extra_llm_calls}"
     return text + (" ramped" if f.ramp else "")

@@ -14,7 +14,17 @@ GPT, CLAUDE = ("openai", "openai/gpt-4o"), ("anthropic", "anthropic/claude")
 
 
 def fault(kind="outage", start=100.0, duration=50.0, **fields):
+    """A fault; share 1 unless given (the config's defaults are tested on their own below)."""
+    fields.setdefault("share", 1.0)
     return FaultConfig(kind=kind, start=start, duration=duration, **fields)
+
+
+def test_share_defaults_depend_on_the_kind():
+    assert FaultConfig(kind="outage", start=0, duration=1).effective_share == 1.0
+    assert FaultConfig(kind="rate_limit", start=0, duration=1, limit_factor=0.5).effective_share == 0.0
+    for kind in ("error_rate", "cost_spike"):
+        with pytest.raises(ValueError, match=f"a {kind} fault needs a share"):
+            FaultConfig(kind=kind, start=0, duration=1)
 
 
 class CountingStreams:

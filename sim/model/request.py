@@ -198,12 +198,12 @@ class RequestFlow:
             if attempt > 1 and breaker is not None and not breaker.allow():
                 return O_FAILED
             self.retry.record_call(attempt > 1)
-            effect = faults.call_effect(provider.name, target.label, env.now) if faults is not None else None
             t_ask = env.now
             retry_after = None
             limits = provider.limits
             if limits is not None:
-                scale = 1.0 if effect is None else 1.0 / effect.limit_factor
+                # a rate_limit fault cutting the limits to a factor f makes each call weigh 1/f of them
+                scale = 1.0 if faults is None else 1.0 / faults.limit_factor(provider.name, target.label, t_ask)
                 if self.smooth:
                     wait = limits.reserve(t_ask, in_tok * scale, out_tok * scale, scale)
                     if wait > 0:
@@ -213,10 +213,9 @@ class RequestFlow:
                                 breaker.release()
                             return O_SHED
                         yield env.timeout(wait)
-                        if faults is not None:
-                            effect = faults.call_effect(provider.name, target.label, env.now)
                 else:
                     retry_after = limits.try_admit(t_ask, in_tok * scale, out_tok * scale, scale)
+            effect = faults.call_effect(provider.name, target.label, env.now) if faults is not None else None
             if not retry_after and effect is not None and effect.forced_status == RATE_LIMITED:
                 retry_after = 1.0                      # a spurious 429 from a sick rate-limit service
             if retry_after:
