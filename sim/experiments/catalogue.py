@@ -148,6 +148,17 @@ def provider_redundancy(scenario: Scenario, out: Path, replications: int = 10, e
         faults_per_year=("faults", "mean")).reset_index()
     table["availability_ci95"] = [ci_halfwidth(runs.loc[runs.variant == v, "availability"]) for v in table.variant]
     table["downtime_min_per_year"] = (1 - table["availability"]) * 365 * 24 * 60
+    # Failures cluster in incidents, so years (replications), not requests, are the independent units.
+    # With k of R simulated years having any failed request, an exact (Clopper-Pearson) 95% upper bound on
+    # the chance that a year has one; with k = 0 it is 1 - 0.05^(1/R), about 3/R (the rule of three).
+    from scipy import stats
+    failing = runs.assign(any_failed=runs.requests_ok < runs.requests_total).groupby("variant", sort=False)
+    table["years_with_failures"] = failing["any_failed"].sum().to_numpy()
+    table["failure_year_prob_upper95"] = [
+        1.0 if k == n else float(stats.beta.ppf(0.95, k + 1, n - k))
+        for k, n in zip(table["years_with_failures"], table["replications"])]
+    table["requests_failed"] = failing.apply(lambda g: int((g.requests_total - g.requests_ok).sum()),
+                                             include_groups=False).to_numpy()
     out.parent.mkdir(parents=True, exist_ok=True)
     tmp = out.with_name(f"{out.name}.tmp-{os.getpid()}")
     shutil.rmtree(tmp, ignore_errors=True)

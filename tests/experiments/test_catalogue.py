@@ -1,0 +1,44 @@
+"""The experiment catalogue end to end on shortened scenarios: each writes its tables and charts."""
+import pandas as pd
+import pytest
+
+import sim
+from sim.cli import main
+from sim.experiments.catalogue import EXPERIMENTS, SCENARIOS, run_experiment
+from tests.conftest import shared_data
+
+
+def test_every_catalogued_experiment_has_a_valid_scenario():
+    for name in EXPERIMENTS:
+        scenario = sim.load_scenario(SCENARIOS / f"{name}.yaml")
+        for variant in scenario.variants:
+            scenario.variant(variant)
+
+
+def test_outage_replay_writes_variants_comparison_and_overlay(tmp_path):
+    scenario = sim.load_scenario(SCENARIOS / "outage_replay.yaml", ["duration=50m", "warmup=0s",
+                                                                   "workload.dau=3000"])
+    report = run_experiment("outage_replay", scenario, tmp_path / "out", charts=True)
+    out = tmp_path / "out"
+    table = pd.read_csv(out / "comparison.csv", index_col="variant")
+    assert list(table.index) == list(scenario.variants)
+    assert table.loc["breaker_fallback_2keys", "failed_during_faults"] < table.loc["no_resilience", "failed_during_faults"] / 20
+    assert (out / "variants_timeline.png").stat().st_size > 10_000
+    assert (out / "no_resilience" / "timeline.png").exists()
+    assert "breaker_fallback" in report
+
+
+def test_provider_redundancy_reports_availability_with_intervals(tmp_path):
+    shared_data("incidents/provider_incidents.csv")
+    scenario = sim.load_scenario(SCENARIOS / "provider_redundancy.yaml", ["duration=120d", "workload.rate_per_s=0.002"])
+    run_experiment("provider_redundancy", scenario, tmp_path / "red", replications=3)
+    table = pd.read_csv(tmp_path / "red" / "availability.csv")
+    assert list(table.variant) == ["one_provider", "two_providers", "three_providers"]
+    assert (table.availability.diff().dropna() >= -1e-4).all()        # more providers never clearly worse
+    assert (table.failure_year_prob_upper95 > 0).all() and (table.failure_year_prob_upper95 <= 1).all()
+    assert (tmp_path / "red" / "availability.png").exists()
+
+
+def test_unknown_experiment_is_a_clear_error(capsys):
+    assert main(["experiment", "nope"]) == 2
+    assert "unknown 'nope'" in capsys.readouterr().err
