@@ -56,3 +56,32 @@ def test_keyed_buckets_are_independent_per_key():
 def test_invalid_parameters_are_refused():
     with pytest.raises(ValueError, match="rate_per_s"):
         TokenBucket(0, 1)
+
+
+from hypothesis import given, settings  # noqa: E402
+from hypothesis import strategies as st  # noqa: E402
+
+
+@settings(max_examples=200, deadline=None)
+@given(rate=st.floats(0.1, 100), capacity=st.floats(1, 1000),
+       asks=st.lists(st.tuples(st.floats(0, 10), st.floats(0.01, 50)), min_size=1, max_size=60))
+def test_what_a_bucket_admits_never_exceeds_its_capacity_plus_refill(rate, capacity, asks):
+    bucket = TokenBucket(rate, capacity)
+    now, taken = 0.0, 0.0
+    for gap, amount in asks:
+        now += gap
+        if bucket.try_take(now, amount) == 0.0:
+            taken += amount
+        assert taken <= capacity + rate * now + 1e-6
+        assert bucket.level(now) >= -1e-9
+
+
+@settings(max_examples=200, deadline=None)
+@given(rate=st.floats(0.1, 100), capacity=st.floats(1, 1000),
+       amounts=st.lists(st.floats(0.01, 50), min_size=1, max_size=60))
+def test_reservations_made_at_once_leave_at_exactly_the_refill_rate(rate, capacity, amounts):
+    bucket = TokenBucket(rate, capacity)
+    waits = [bucket.reserve(0.0, a) for a in amounts]
+    total = sum(amounts)
+    assert max(waits) == pytest.approx(max(0.0, total - capacity) / rate, abs=1e-6)
+    assert waits == sorted(waits)
