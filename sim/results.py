@@ -12,8 +12,10 @@ import json
 import math
 import os
 import shutil
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Iterator
 
 import pandas as pd
 
@@ -41,18 +43,9 @@ class Result:
 
     def save(self, out_dir: str | Path, charts: bool | None = None) -> Path:
         """Write frames, summary.json, scenario.yaml (and charts) to ``out_dir``, atomically."""
-        out = Path(out_dir)
-        out.parent.mkdir(parents=True, exist_ok=True)
-        tmp = out.with_name(f"{out.name}.tmp-{os.getpid()}")
-        shutil.rmtree(tmp, ignore_errors=True)
-        tmp.mkdir()
-        try:
+        with atomic_dir(out_dir) as tmp:
             self.write_into(tmp, charts=self.scenario.output.charts if charts is None else charts)
-            replace_dir(tmp, out)
-        except BaseException:
-            shutil.rmtree(tmp, ignore_errors=True)
-            raise
-        return out
+        return Path(out_dir)
 
     def write_into(self, folder: Path, charts: bool = True) -> None:
         for name in FRAMES:
@@ -72,6 +65,22 @@ class Result:
         frames = {name: pd.read_parquet(folder / f"{name}.parquet") for name in FRAMES}
         summary = json.loads((folder / "summary.json").read_text())
         return cls(scenario=scenario, summary=summary, **frames)
+
+
+@contextmanager
+def atomic_dir(out: str | Path) -> Iterator[Path]:
+    """A temporary folder beside ``out`` to write into; it becomes ``out`` only if the block completes."""
+    out = Path(out)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    tmp = out.with_name(f"{out.name}.tmp-{os.getpid()}")
+    shutil.rmtree(tmp, ignore_errors=True)
+    tmp.mkdir()
+    try:
+        yield tmp
+        replace_dir(tmp, out)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
 
 
 def replace_dir(new: Path, target: Path) -> None:

@@ -111,14 +111,11 @@ def provider_redundancy(scenario: Scenario, out: Path, replications: int = 10, e
                         incidents_path: str | None = None, **options) -> str:
     """Availability with one, two and three providers over a year of incidents drawn from the fitted
     process; means and 95% CIs over replications (availability.csv, availability.png)."""
-    import os
-    import shutil
-
     from sim.experiments.sweep import ci_halfwidth, run_one
     from sim.incidents import draw_faults, fit_fault_process, load_incidents
     from sim.model.streams import Streams
     from sim.report.experiment_charts import interval_bars_chart
-    from sim.results import replace_dir
+    from sim.results import atomic_dir
     try:
         incidents = load_incidents(incidents_path)
     except FileNotFoundError as err:
@@ -159,21 +156,13 @@ def provider_redundancy(scenario: Scenario, out: Path, replications: int = 10, e
         for k, n in zip(table["years_with_failures"], table["replications"])]
     table["requests_failed"] = failing.apply(lambda g: int((g.requests_total - g.requests_ok).sum()),
                                              include_groups=False).to_numpy()
-    out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = out.with_name(f"{out.name}.tmp-{os.getpid()}")
-    shutil.rmtree(tmp, ignore_errors=True)
-    tmp.mkdir()
-    try:
+    with atomic_dir(out) as tmp:
         runs.to_parquet(tmp / "runs.parquet", index=False)
         table.to_csv(tmp / "availability.csv", index=False)
         interval_bars_chart(list(table.variant), list(table.availability), list(table.availability_ci95),
                             tmp / "availability.png", y_label="share of requests answered",
                             title="Availability over a simulated year of fitted incidents (95% CI)",
                             reference=(0.9999, "99.99% (the lesson's claim)"))
-        replace_dir(tmp, out)
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
     return table.to_string(index=False)
 
 

@@ -17,7 +17,6 @@ from __future__ import annotations
 import itertools
 import math
 import os
-import shutil
 from concurrent.futures import Executor, ProcessPoolExecutor
 from pathlib import Path
 from typing import Any
@@ -28,7 +27,7 @@ import yaml
 
 from sim.config import Scenario, validate_scenario
 from sim.errors import ScenarioError
-from sim.results import replace_dir
+from sim.results import atomic_dir
 
 
 def parse_params(items: list[str]) -> dict[str, list[Any]]:
@@ -118,12 +117,7 @@ def aggregate(runs: pd.DataFrame, params: list[str], metrics: list[str]) -> pd.D
 def write_sweep(runs: pd.DataFrame, params: dict[str, list[Any]], out: Path, charts: bool = True,
                 metrics=("availability", "latency_p95_s", "cost_per_request_usd", "failed_during_faults")) -> Path:
     """runs.parquet, summary.csv (means and CIs) and one chart per parameter, written atomically."""
-    out = Path(out)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = out.with_name(f"{out.name}.tmp-{os.getpid()}")
-    shutil.rmtree(tmp, ignore_errors=True)
-    tmp.mkdir()
-    try:
+    with atomic_dir(out) as tmp:
         runs.to_parquet(tmp / "runs.parquet", index=False)
         shown = [m for m in metrics if m in runs.columns]
         aggregate(runs, list(params), shown).to_csv(tmp / "summary.csv", index=False)
@@ -133,10 +127,6 @@ def write_sweep(runs: pd.DataFrame, params: dict[str, list[Any]], out: Path, cha
                 others = [p for p in params if p != name]
                 sweep_chart(runs, x=name, ys=shown, path=tmp / f"sweep_{name.replace('.', '_')}.png",
                             hue=others[0] if others else None)
-        replace_dir(tmp, out)
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
     return out
 
 

@@ -7,14 +7,12 @@ luck. All variants of one invocation are written into one folder, which appears 
 """
 from __future__ import annotations
 
-import os
-import shutil
 from pathlib import Path
 
 import pandas as pd
 
 from sim.config import Scenario
-from sim.results import replace_dir
+from sim.results import atomic_dir
 
 COMPARED = ("requests_total", "availability", "requests_failed", "requests_timeout", "requests_shed",
             "error_rate", "latency_p50_s", "latency_p95_s", "ttft_p95_s", "cost_usd", "cost_per_request_usd")
@@ -26,12 +24,7 @@ def run_variants(scenario: Scenario, names: list[str], out: Path, seed: int | No
     from sim.cli import format_summary
     from sim.model.run import simulate
     charts = charts and scenario.output.charts
-    out = Path(out)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = out.with_name(f"{out.name}.tmp-{os.getpid()}")
-    shutil.rmtree(tmp, ignore_errors=True)
-    tmp.mkdir()
-    try:
+    with atomic_dir(out) as tmp:
         if not names:
             result = simulate(scenario, seed=seed)
             result.write_into(tmp, charts=charts)
@@ -54,10 +47,6 @@ def run_variants(scenario: Scenario, names: list[str], out: Path, seed: int | No
                 from sim.report.plots import comparison_chart
                 comparison_chart(summaries, tmp / "comparison.png", title=scenario.name)
             report = format_comparison(table)
-        replace_dir(tmp, out)
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
     return report
 
 
