@@ -268,6 +268,8 @@ class ModelConfig(Section):
     error_rate: Probability = Field(0.002, description="Share of calls failing with a 5xx.")
     refusal_rate: Probability = Field(0.0, description="Share of calls refused by the content filter.")
     timeout_s: PosDuration = Field(60.0, description="Client timeout of one call.")
+    tier: Literal["strong", "cheap"] = Field("strong", description="Quality tier: a cheap model is wrong more "
+                                                                   "often on requests that need a strong one.")
     hallucination_prob: Probability = Field(0.0, description="Share of answers that are wrong.")
     parse_failure_prob: Probability = Field(0.0, description="Share of structured outputs that fail to parse.")
 
@@ -334,10 +336,49 @@ class ProviderConfig(Section):
 # --------------------------------------------------------------------------------------------- routing, resilience, output
 
 class RoutingConfig(Section):
-    strategy: Literal["fixed"] = Field("fixed", description="How a request picks its model.")
+    """Which model answers: a fixed chain, or a router choosing between a strong and a cheap model."""
+
+    strategy: Literal["fixed", "threshold", "cascade", "weighted"] = Field(
+        "fixed", description="fixed: the chain's first target; threshold: the router's score >= threshold "
+                             "-> strong, else cheap; cascade: cheap first, escalate to strong when its answer "
+                             "fails a confidence check (both calls paid); weighted: a random split.")
     chain: list[str] = Field(default_factory=list,
                              description="Ordered 'provider/model' targets; the first serves, later ones are "
-                                         "fallbacks. Empty = the first model of the first provider.")
+                                         "fallbacks (after the routed model for the other strategies). "
+                                         "Empty = the first model of the first provider.")
+    strong: str | None = Field(None, description="The strong 'provider/model' (router strategies).")
+    cheap: str | None = Field(None, description="The cheap 'provider/model' (router strategies).")
+    auc: float = Field(0.9, ge=0.5, le=1.0, description="Router skill: the AUC of its score as a ranking of "
+                                                       "the requests that need the strong model (0.5 = random).")
+    strong_share: Probability | None = Field(None, description="threshold: set the threshold so this share "
+                                                               "of requests goes to the strong model.")
+    threshold: float | None = Field(None, description="threshold: explicit score threshold (binormal score: "
+                                                      "0 = the mean score of requests that do not need it).")
+    weight: Probability = Field(0.5, description="weighted: share of requests sent to the strong model.")
+    cascade_recall: Probability = Field(0.8, description="cascade: P(a wrong cheap answer is caught).")
+    cascade_false_escalation: Probability = Field(0.1, description="cascade: P(a right cheap answer is "
+                                                                   "escalated anyway).")
+
+    @model_validator(mode="after")
+    def _router_needs_models(self):
+        if self.strategy != "fixed" and (self.strong is None or self.cheap is None):
+            raise ValueError(f"strategy {self.strategy!r} needs routing.strong and routing.cheap")
+        if self.strategy == "threshold" and (self.strong_share is None) == (self.threshold is None):
+            raise ValueError("strategy 'threshold' needs exactly one of strong_share or threshold")
+        return self
+
+
+class QualitySettings(Section):
+    """Which requests need the strong model, and how much more often a cheap model gets those wrong.
+
+    Calibrated against RouteLLM's published curve (docs/routing_calibration.md): 20% of requests need the
+    strong model; a model of tier ``cheap`` answers them wrong with ``hard_extra_error`` on top of its own
+    ``hallucination_prob``.
+    """
+
+    needs_strong_share: float = Field(0.2, gt=0, lt=1, description="Share of requests (the most complex) "
+                                                                   "that need the strong model.")
+    hard_extra_error: Probability = Field(0.30, description="Extra P(wrong) of a cheap-tier model on them.")
 
 
 class RetrySettings(Section):
@@ -496,6 +537,7 @@ class Scenario(Section):
     gateway: GatewayConfig = Field(default_factory=GatewayConfig)
     providers: list[ProviderConfig] = Field(min_length=1)
     routing: RoutingConfig = Field(default_factory=RoutingConfig)
+    quality: QualitySettings = Field(default_factory=QualitySettings)
     resilience: ResilienceConfig = Field(default_factory=ResilienceConfig)
     faults: list[FaultConfig] = Field(default_factory=list, description="Injected faults (the timeline).")
     output: OutputConfig = Field(default_factory=OutputConfig)
@@ -513,6 +555,10 @@ class Scenario(Section):
         for target in self.routing.chain:
             if target not in known:
                 raise ValueError(f"routing.chain: unknown target {target!r}; known: {sorted(known)}")
+        for field_name in ("strong", "cheap"):
+            target = getattr(self.routing, field_name)
+            if target is not None and target not in known:
+                raise ValueError(f"routing.{field_name}: unknown target {target!r}; known: {sorted(known)}")
         shadow = self.resilience.shadow
         if shadow is not None and shadow.target not in known:
             raise ValueError(f"resilience.shadow.target: unknown target {shadow.target!r}; known: {sorted(known)}")

@@ -118,6 +118,18 @@ def breaker_states(events: pd.DataFrame, times_s: np.ndarray) -> dict[str, np.nd
     return out
 
 
+def quality_failed(requests: pd.DataFrame) -> pd.Series:
+    """An answered request whose answer is wrong or unusable: hallucinated or unparseable."""
+    return requests["hallucinated"] | requests["parse_failed"]
+
+
+def _strong_call_share(calls: pd.DataFrame) -> float:
+    answered = calls[calls["status"] == "ok"]
+    if "tier" not in answered or not len(answered):
+        return math.nan
+    return float((answered["tier"] == "strong").mean())
+
+
 def summary(requests: pd.DataFrame, calls: pd.DataFrame, warmup_s: float, duration_s: float) -> dict:
     """Headline numbers over the requests that arrived after the warm-up (see docs/metrics.md)."""
     measured = requests[requests["arrival_s"] >= warmup_s]
@@ -152,6 +164,8 @@ def summary(requests: pd.DataFrame, calls: pd.DataFrame, warmup_s: float, durati
         "attempts_per_request": float(measured["attempts"].mean()) if n else math.nan,
         "hallucination_rate": float(ok["hallucinated"].mean()) if len(ok) else math.nan,
         "parse_failure_rate": float(ok["parse_failed"].mean()) if len(ok) else math.nan,
+        "quality_failure_rate": float(quality_failed(ok).mean()) if len(ok) else math.nan,
+        "strong_call_share": _strong_call_share(measured_calls),
         "input_tokens_total": int(measured["input_tokens"].sum()),
         "output_tokens_total": int(measured["output_tokens"].sum()),
     }

@@ -6,6 +6,7 @@
     python -m sim experiment breaker_tuning       # failed requests in an outage vs false trips in noise
     python -m sim experiment provider_redundancy  # availability over a year of fitted incidents, 1-3 providers
     python -m sim experiment shadow_mode          # when may a candidate model be promoted?
+    python -m sim experiment routing              # cost against quality: strong, cheap, threshold, cascade
 
 Each experiment reads its scenario from ``experiments/<name>.yaml`` (override with ``--scenario`` and
 ``--set``), runs its variants or its grid on common random numbers, and writes under ``results/<name>/``
@@ -80,6 +81,24 @@ SHADOW_COMPARED = ("requests_total", "availability", "cost_usd", "shadow_cost_us
                    "shadow_decision", "shadow_decided_after_samples", "shadow_decided_at_s",
                    "shadow_required_samples", "shadow_true_failure_rate_baseline",
                    "shadow_true_failure_rate_candidate")
+
+ROUTING_COMPARED = ("requests_total", "cost_usd", "cost_per_request_usd", "quality_failure_rate",
+                    "strong_call_share", "calls_total", "latency_p50_s", "latency_p95_s")
+
+
+def routing(scenario: Scenario, out: Path, **options) -> str:
+    """Cost per request against the share of wrong answers, one point per routing strategy, with the
+    Pareto front (cost_quality.png), and the table of both."""
+    from sim.experiments.variants import run_variants
+    from sim.report.experiment_charts import tradeoff_chart
+    report = run_variants(scenario, list(scenario.variants), out, seed=options.get("seed"),
+                          charts=options.get("charts", True), metrics=ROUTING_COMPARED)
+    table = pd.read_csv(out / "comparison.csv")
+    tradeoff_chart(table, "cost_per_request_usd", "quality_failure_rate", ["variant"], out / "cost_quality.png",
+                   x_label="cost per request (USD)", y_label="share of answers wrong",
+                   title=f"{scenario.name}: cost against quality by routing strategy", annotate_all=True)
+    return report
+
 
 BREAKER_GRID = {
     "resilience.breaker.failure_rate_threshold": [0.2, 0.3, 0.5, 0.7],
@@ -177,6 +196,7 @@ EXPERIMENTS: dict[str, Callable[..., str]] = {
     "breaker_tuning": breaker_tuning,
     "provider_redundancy": provider_redundancy,
     "shadow_mode": shadow_mode,
+    "routing": routing,
 }
 
 

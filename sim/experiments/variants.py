@@ -71,7 +71,7 @@ def comparison_frame(summaries: dict[str, dict], metrics=COMPARED) -> pd.DataFra
 def format_comparison(table: pd.DataFrame) -> str:
     shown = table.copy()
     for col in shown.columns:
-        if col in ("availability", "error_rate"):
+        if col in ("availability", "error_rate", "quality_failure_rate", "strong_call_share"):
             shown[col] = shown[col].map(lambda v: f"{v:.3%}")
         elif col.endswith("_s"):
             shown[col] = shown[col].map(lambda v: "-" if v is None or v != v else f"{v:.2f}")

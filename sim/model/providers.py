@@ -102,15 +102,20 @@ class ModelRuntime:
         self.hallucination_prob = config.hallucination_prob
         self.parse_failure_prob = config.parse_failure_prob
         self.price_rank = self.cost_usd(1000, 250)     # a reference call, to find the cheapest model
+        self.cheap_tier = config.tier == "cheap"
 
     def cost_usd(self, input_tokens: int, output_tokens: int) -> float:
         return input_tokens * self.input_usd_per_token + output_tokens * self.output_usd_per_token
 
-    def draw(self, input_tokens: int, output_tokens: int, lane: int = 0, effect=None):
+    def draw(self, input_tokens: int, output_tokens: int, lane: int = 0, effect=None, extra_wrong: float = 0.0,
+             answer_u: float | None = None):
         """One attempt: (status, duration_s, ttft_s, cost_usd, hallucinated, parse_failed).
 
-        ``lane`` 0 is a first attempt, 1 a retry, 2 a shadow call. ``effect`` is the fault timeline's verdict for this attempt (None when no fault applies): a forced
-        failure, a latency multiplier, added hallucination and parse-failure probabilities.
+        ``lane`` 0 is a first attempt, 1 a retry, 2 a shadow call. ``effect`` is the fault timeline's verdict
+        for this attempt (None when no fault applies): a forced failure, a latency multiplier, added
+        hallucination and parse-failure probabilities. ``extra_wrong`` adds to the hallucination probability
+        (a cheap model on a hard request); ``answer_u``, when given, decides the answer instead of the
+        model's own stream (the request's shared draw).
         """
         noise, status_u, quality_u = self._noise[lane], self._status_u[lane], self._quality_u[lane]
         if self.exponential_mean_s is None:
@@ -121,7 +126,7 @@ class ModelRuntime:
             duration = self.exponential_mean_s * noise()
             ttft = duration
         u = status_u()
-        hallucination_prob, parse_failure_prob = self.hallucination_prob, self.parse_failure_prob
+        hallucination_prob, parse_failure_prob = self.hallucination_prob + extra_wrong, self.parse_failure_prob
         if effect is not None:
             if effect.forced_status is not None:
                 if effect.forced_status == TIMEOUT or effect.forced_after_s >= self.timeout_s:
@@ -138,7 +143,7 @@ class ModelRuntime:
             return TIMEOUT, self.timeout_s, math.nan, 0.0, False, False
         hallucinated = parse_failed = False
         if hallucination_prob:
-            hallucinated = quality_u() < hallucination_prob
+            hallucinated = (quality_u() if answer_u is None else answer_u) < hallucination_prob
         if parse_failure_prob:
             parse_failed = quality_u() < parse_failure_prob
         return OK, duration, ttft, self.cost_usd(input_tokens, output_tokens), hallucinated, parse_failed

@@ -25,6 +25,7 @@ from sim.model.providers import ERROR, OK, RATE_LIMITED, REFUSED, TIMEOUT, Targe
 from sim.model.streams import Streams
 from sim.model.workload import Workload
 from sim.policies.retry import RetryConfig, RetryPolicy
+from sim.policies.router import Router, threshold_for_strong_share
 from sim.policies.token_bucket import KeyedTokenBuckets
 from sim.record import OUTCOME, Recorder
 
@@ -54,6 +55,8 @@ class RequestFlow:
         by_label = {t.label: t for t in targets}
         self.chain = [by_label[f"{p}/{m}"] for p, m in scenario.chain]
         self.cheapest_first = sorted(self.chain, key=lambda t: t.model.price_rank)
+        self._setup_router(scenario.routing, by_label, workload, streams)
+        self.hard_extra_error = scenario.quality.hard_extra_error
         res = scenario.resilience
         r = res.retry
         self.retry = RetryPolicy(RetryConfig(
@@ -83,6 +86,28 @@ class RequestFlow:
         self.output_tokens = workload.output_tokens.tolist()
         self.llm_calls = workload.llm_calls.tolist()
         self.has_retrieval = workload.retrieval.tolist()
+        self.needs_strong = workload.needs_strong.tolist()
+        self.answer_u = workload.answer_u.tolist()
+
+    def _setup_router(self, routing, by_label, workload, streams) -> None:
+        """The router and the chains it picks from: [routed model] + the other chain targets as fallbacks."""
+        self.router = None
+        if routing.strategy == "fixed":
+            return
+        strong, cheap = by_label[routing.strong], by_label[routing.cheap]
+        threshold = routing.threshold
+        if threshold is None and routing.strategy == "threshold":
+            threshold = threshold_for_strong_share(workload.router_score, routing.strong_share)
+        self.router = Router(routing.strategy, threshold=threshold if threshold is not None else 0.0,
+                             weight=routing.weight, auc=routing.auc,
+                             cascade_recall=routing.cascade_recall,
+                             cascade_false_escalation=routing.cascade_false_escalation)
+        self.strong_target, self.cheap_target = strong, cheap
+        rest = [t for t in self.chain if t not in (strong, cheap)]
+        self.strong_chain, self.cheap_chain = [strong] + rest, [cheap] + rest
+        self.router_score = workload.router_score.tolist()
+        self._route_u = streams.uniform("router.route")
+        self._cascade_u = streams.uniform("router.cascade")
 
     # ------------------------------------------------------------------ arrivals
     def source(self):
@@ -131,9 +156,13 @@ class RequestFlow:
             for k in range(n_calls):
                 if k and self.tools is not None and self._step_u() < self.tools.probability:
                     yield from self._step(i, self.tools)
-                outcome = yield from self._llm_call(i, k, t0, in_tok, out_tok)
+                outcome, wrong, unparseable = yield from self._llm_call(i, k, t0, in_tok, out_tok)
                 if outcome != O_OK:
                     break
+                if wrong:
+                    rec.hallucinated[i] = True
+                if unparseable:
+                    rec.parse_failed[i] = True
             self._finish(i, outcome)
             if outcome == O_OK and self.shadow is not None and self._shadow_allowed(i):
                 self.shadow.maybe_mirror(i, in_tok, out_tok)
@@ -157,26 +186,42 @@ class RequestFlow:
 
     # ------------------------------------------------------------------ one LLM call: budget, chain, breakers
     def _llm_call(self, i: int, k: int, t0: float, in_tok: int, out_tok: int):
+        """One LLM call of request ``i``: (outcome, answer wrong, answer unparseable)."""
         chain = self.chain
         if self.kill_switch is not None:
             level = self.kill_switch.state(self.user_id[i])
             if level == "hard":
-                return O_KILLED
+                return O_KILLED, False, False
             if level == "soft":
-                chain = self.cheapest_first
+                return (yield from self._walk_chain(i, k, t0, in_tok, out_tok, self.cheapest_first))
+        router = self.router
+        if router is None:
+            return (yield from self._walk_chain(i, k, t0, in_tok, out_tok, chain))
+        tier = router.route(self.router_score[i], self._route_u() if router.strategy == "weighted" else 0.0)
+        chain = self.strong_chain if tier == "strong" else self.cheap_chain
+        result = yield from self._walk_chain(i, k, t0, in_tok, out_tok, chain)
+        answered_by_cheap = result[0] == O_OK and self.rec.target[i] == self.cheap_target.code
+        if router.strategy == "cascade" and answered_by_cheap \
+                and router.escalate(result[1] or result[2], self._cascade_u()):
+            # the cheap answer failed the confidence check: ask the strong model too (both are paid)
+            return (yield from self._walk_chain(i, k, t0, in_tok, out_tok, self.strong_chain))
+        return result
+
+    def _walk_chain(self, i: int, k: int, t0: float, in_tok: int, out_tok: int, chain):
+        """Try the chain's targets in order (skipping open breakers, falling back on failure)."""
         breakers = self.breakers
         while True:
-            outcome, tried = O_FAILED, False
+            result, tried = (O_FAILED, False, False), False
             for target in chain:
                 breaker = breakers.get(target.code)
                 if breaker is not None and not breaker.allow():
                     continue
                 tried = True
-                outcome = yield from self._attempts(i, k, t0, in_tok, out_tok, target, breaker)
-                if outcome in (O_OK, O_REFUSED, O_SHED) or not self.fallback:
-                    return outcome
+                result = yield from self._attempts(i, k, t0, in_tok, out_tok, target, breaker)
+                if result[0] in (O_OK, O_REFUSED, O_SHED) or not self.fallback:
+                    return result
             if tried or not self.wait_when_all_open:
-                return outcome
+                return result
             # every breaker is open: wait for the first to admit again, within the queue's patience
             now = self.env.now
             deadline = t0 + (self.max_wait_s if self.max_wait_s is not None else 0.0)
@@ -184,7 +229,7 @@ class RequestFlow:
             if earliest <= now:
                 earliest = now + ALL_OPEN_POLL_S
             if earliest > deadline:
-                return O_FAILED
+                return result
             yield self.env.timeout(earliest - now)
 
     # ------------------------------------------------------------------ attempts on one target, with retries
@@ -196,7 +241,7 @@ class RequestFlow:
         while True:
             attempt += 1
             if attempt > 1 and breaker is not None and not breaker.allow():
-                return O_FAILED
+                return O_FAILED, False, False
             self.retry.record_call(attempt > 1)
             t_ask = env.now
             retry_after = None
@@ -211,7 +256,7 @@ class RequestFlow:
                             limits.refund(t_ask, in_tok * scale, out_tok * scale, scale)
                             if breaker is not None:
                                 breaker.release()
-                            return O_SHED
+                            return O_SHED, False, False
                         yield env.timeout(wait)
                 else:
                     retry_after = limits.try_admit(t_ask, in_tok * scale, out_tok * scale, scale)
@@ -230,7 +275,10 @@ class RequestFlow:
                 if k == 0 and attempt == 1:
                     rec.queue_wait_s[i] += env.now - t_ask
                 start = env.now
-                status, duration, ttft, cost, halluc, parse_failed = model.draw(in_tok, out_tok, 1 if attempt > 1 else 0, effect)
+                extra_wrong = self.hard_extra_error if model.cheap_tier and self.needs_strong[i] else 0.0
+                status, duration, ttft, cost, halluc, parse_failed = model.draw(
+                    in_tok, out_tok, 1 if attempt > 1 else 0, effect, extra_wrong,
+                    self.answer_u[i] if k == 0 else None)
                 yield env.timeout(duration)
                 if slot is not None:
                     provider.slots.release(slot)
@@ -249,16 +297,12 @@ class RequestFlow:
                 rec.output_tokens[i] += out_tok
                 rec.llm_cost_usd[i] += cost
                 rec.first_token_s[i] = start + ttft
-                if halluc:
-                    rec.hallucinated[i] = True
-                if parse_failed:
-                    rec.parse_failed[i] = True
                 if self.kill_switch is not None and cost > 0:
                     self._spend(i, cost)
-                return O_OK
+                return O_OK, halluc, parse_failed
             delay = self.retry.delay_s(attempt, _STATUS_NAME[status], self._jitter_u(), retry_after)
             if delay is None:
-                return _GIVE_UP_OUTCOME[status]
+                return _GIVE_UP_OUTCOME[status], False, False
             if delay > 0:
                 yield env.timeout(delay)
 

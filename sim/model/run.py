@@ -115,6 +115,7 @@ def _labelled(codes: np.ndarray, names) -> pd.Categorical:
 def build_result(scenario: Scenario, workload, rec: Recorder, targets, end_s: float) -> Result:
     providers = [t.provider.name for t in targets] + [""]
     models = [t.model.name for t in targets] + [""]
+    tiers = [t.model.config.tier for t in targets] + [""]
     target = rec.target.astype(np.int64)
     target[target < 0] = len(targets)                 # requests that never reached a provider
     requests = pd.DataFrame({
@@ -146,6 +147,7 @@ def build_result(scenario: Scenario, workload, rec: Recorder, targets, end_s: fl
         "request_id": c["request_id"], "call_index": c["call_index"], "attempt": c["attempt"],
         "provider": pd.Categorical(np.array(providers, dtype=object)[c["target"].to_numpy(np.int64)]),
         "model": pd.Categorical(np.array(models, dtype=object)[c["target"].to_numpy(np.int64)]),
+        "tier": pd.Categorical(np.array(tiers, dtype=object)[c["target"].to_numpy(np.int64)]),
         "start_s": c["start_s"], "end_s": c["end_s"], "duration_s": c["end_s"] - c["start_s"],
         "status": _labelled(c["status"].to_numpy(), CALL_STATUSES),
         "input_tokens": c["input_tokens"], "output_tokens": c["output_tokens"], "cost_usd": c["cost_usd"],

@@ -3,7 +3,8 @@
 Before the simulation starts, every user request of the run is drawn at once, as columns: its arrival time,
 the user who sends it, its input and output tokens per LLM call, a complexity score in [0, 1] (what a router
 reads), the intent it expresses (what a semantic cache matches on), how many LLM calls it makes (an agent
-loop makes several) and whether it runs a retrieval step. Drawing them ahead, each column from its own named
+loop makes several), whether it runs a retrieval step, whether it is hard enough to need a strong model, the
+router's noisy score of that, and the draw that decides whether an answer to it is wrong. Drawing them ahead, each column from its own named
 stream, keeps the per-request path of the simulation lean and gives two designs the same traffic.
 
 Volume comes from daily active users x requests per user per day, or an explicit mean rate, shaped by a
@@ -20,7 +21,9 @@ from sim.config import (DiurnalProfile, EmpiricalTokens, FixedTokens, HourlyProf
                         MMPPBurstiness, Scenario, TraceConfig)
 from sim.errors import ScenarioError
 from sim.model import arrivals as arr
+from sim.model.quality import QualityModel, QualityParams
 from sim.model.streams import Streams
+from sim.policies.router import router_scores
 
 
 @dataclass
@@ -35,6 +38,10 @@ class Workload:
     intent_id: np.ndarray        # int32
     llm_calls: np.ndarray        # int32 >= 1
     retrieval: np.ndarray        # bool
+    needs_strong: np.ndarray     # bool: the request is hard enough to need a strong model
+    router_score: np.ndarray     # float64: the router's noisy view of needs_strong (binormal, skill = AUC)
+    answer_u: np.ndarray         # float64 in [0, 1): the request's answer draw, shared by every model so
+                                 # that whatever a strong model gets wrong, a weaker one does too
 
     @property
     def n(self) -> int:
@@ -116,5 +123,11 @@ def generate_workload(scenario: Scenario, streams: Streams) -> Workload:
                                              wl.llm_calls.kind).astype(np.int32)
     p_retrieval = wl.retrieval.probability if wl.retrieval else 0.0
     retrieval = streams.generator("retrieval").random(n) < p_retrieval
+    quality = QualityModel(QualityParams.for_share(scenario.quality.needs_strong_share, wl.complexity_alpha,
+                                                   wl.complexity_beta))
+    needs_strong = quality.draw_needs_strong(streams.generator("quality.needs"), complexity)
+    router_score = router_scores(streams.generator("router.score"), needs_strong, scenario.routing.auc)
+    answer_u = streams.generator("quality.answer").random(n)
     return Workload(arrival_s, user_id.astype(np.int32), input_tokens.astype(np.int64),
-                    output_tokens.astype(np.int64), complexity, intent_id.astype(np.int32), llm_calls, retrieval)
+                    output_tokens.astype(np.int64), complexity, intent_id.astype(np.int32), llm_calls, retrieval,
+                    needs_strong, router_score, answer_u)

@@ -69,16 +69,28 @@ def pareto_front(frame: pd.DataFrame, x: str, y: str) -> pd.DataFrame:
     return frame[keep].sort_values([x, y])
 
 
+def _label(column: str, value) -> str:
+    if isinstance(value, str):
+        return value
+    return f"{column.rsplit('.', 1)[-1]}={value:g}"
+
+
 def tradeoff_chart(frame: pd.DataFrame, x: str, y: str, label_columns: Sequence[str], path,
-                   x_label: str = "", y_label: str = "", title: str = "") -> Path:
-    """Scatter of configurations on two costs (lower is better on both) with the Pareto front drawn."""
+                   x_label: str = "", y_label: str = "", title: str = "", annotate_all: bool = False) -> Path:
+    """Scatter of configurations on two costs (lower is better on both) with the Pareto front drawn; the
+    front's points are labelled (every point with ``annotate_all``)."""
     fig, ax = plt.subplots(figsize=(10, 6.5))
     ax.scatter(frame[x], frame[y], s=28, color="#7f7f7f", alpha=0.7, label="configuration")
     front = pareto_front(frame, x, y)
+    if annotate_all:
+        for row in frame.itertuples(index=False):
+            values = dict(zip(frame.columns, row))
+            ax.annotate(", ".join(_label(c, values[c]) for c in label_columns), (values[x], values[y]),
+                        textcoords="offset points", xytext=(6, -10), fontsize=8, color="#555555")
     ax.plot(front[x], front[y], "-o", color="#d62728", lw=1.5, ms=6, label="Pareto front")
-    for row in front.itertuples(index=False):
+    for row in front.itertuples(index=False) if not annotate_all else ():
         values = dict(zip(front.columns, row))
-        text = ", ".join(f"{c.rsplit('.', 1)[-1]}={values[c]:g}" for c in label_columns)
+        text = ", ".join(_label(c, values[c]) for c in label_columns)
         ax.annotate(text, (values[x], values[y]), textcoords="offset points", xytext=(6, 4), fontsize=8)
     ax.set_xlabel(x_label or x)
     ax.set_ylabel(y_label or y)

@@ -1,0 +1,35 @@
+"""Routing end to end: the simulated router reproduces the calibrated quality curve, and a cascade pays twice."""
+import pytest
+
+import sim
+from sim.model.quality import QualityParams, pgr_curve
+from tests.conftest import EXPERIMENTS
+
+
+@pytest.fixture(scope="module")
+def runs():
+    scenario = sim.load_scenario(EXPERIMENTS / "routing.yaml", ["duration=80m"])
+    return {name: sim.simulate(scenario.variant(name)) for name in scenario.variants}
+
+
+def test_threshold_routing_recovers_the_gap_the_calibrated_curve_predicts(runs):
+    strong, cheap, routed = (runs[n].summary["quality_failure_rate"] for n in ("strong_only", "cheap_only", "complexity"))
+    assert runs["complexity"].summary["strong_call_share"] == pytest.approx(0.4, abs=0.01)
+    simulated_pgr = (cheap - routed) / (cheap - strong)
+    expected = pgr_curve(QualityParams.for_share(0.2), 0.9, [0.4]).iloc[0]["pgr"]
+    assert simulated_pgr == pytest.approx(expected, abs=0.08)
+    assert runs["complexity"].summary["cost_per_request_usd"] < 0.75 * runs["strong_only"].summary["cost_per_request_usd"]
+
+
+def test_a_cascade_pays_for_both_calls_of_an_escalated_request(runs):
+    r = runs["cascade"]
+    answered = r.calls[r.calls.status == "ok"]
+    per_request = answered.groupby("request_id").agg(n=("model", "size"), last=("model", "last"),
+                                                     cost=("cost_usd", "sum"))
+    escalated = per_request[per_request.n == 2]
+    assert 0.08 < len(escalated) / len(per_request) < 0.25
+    assert (escalated["last"] == "claude-sonnet-4").all()
+    req = r.requests.set_index("request_id").loc[escalated.index]
+    assert req.llm_cost_usd.to_numpy() == pytest.approx(escalated.cost.to_numpy())
+    # the final answer is the strong model's: a caught cheap mistake is not counted as wrong
+    assert r.summary["quality_failure_rate"] < runs["cheap_only"].summary["quality_failure_rate"] / 2
