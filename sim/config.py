@@ -368,6 +368,14 @@ class RoutingConfig(Section):
         return self
 
 
+class CompressionSettings(Section):
+    """Prompt compression (LLMLingua-style): fewer input tokens for a little time and some quality."""
+
+    ratio: float = Field(1.0, gt=0, le=1, description="Input tokens kept (0.5 = half); 1 = no compression.")
+    latency_s: NonNegDuration = Field(0.05, description="Time to compress one prompt.")
+    hallucination_add: Probability = Field(0.0, description="Extra P(wrong answer) from the lost context.")
+
+
 class QualitySettings(Section):
     """Which requests need the strong model, and how much more often a cheap model gets those wrong.
 
@@ -538,6 +546,7 @@ class Scenario(Section):
     providers: list[ProviderConfig] = Field(min_length=1)
     routing: RoutingConfig = Field(default_factory=RoutingConfig)
     quality: QualitySettings = Field(default_factory=QualitySettings)
+    compression: CompressionSettings = Field(default_factory=CompressionSettings)
     resilience: ResilienceConfig = Field(default_factory=ResilienceConfig)
     faults: list[FaultConfig] = Field(default_factory=list, description="Injected faults (the timeline).")
     output: OutputConfig = Field(default_factory=OutputConfig)

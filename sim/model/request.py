@@ -57,6 +57,9 @@ class RequestFlow:
         self.cheapest_first = sorted(self.chain, key=lambda t: t.model.price_rank)
         self._setup_router(scenario.routing, by_label, workload, streams)
         self.hard_extra_error = scenario.quality.hard_extra_error
+        comp = scenario.compression
+        self.compression = comp if comp.ratio < 1.0 else None
+        self.compression_wrong = comp.hallucination_add if self.compression else 0.0
         res = scenario.resilience
         r = res.retry
         self.retry = RetryPolicy(RetryConfig(
@@ -152,6 +155,10 @@ class RequestFlow:
                     n_calls += extra_calls
             if self.has_retrieval[i]:
                 yield from self._step(i, self.retrieval)
+            if self.compression is not None:
+                in_tok = max(1, round(in_tok * self.compression.ratio))
+                if self.compression.latency_s > 0:
+                    yield env.timeout(self.compression.latency_s)
             outcome = O_OK
             for k in range(n_calls):
                 if k and self.tools is not None and self._step_u() < self.tools.probability:
@@ -275,7 +282,9 @@ class RequestFlow:
                 if k == 0 and attempt == 1:
                     rec.queue_wait_s[i] += env.now - t_ask
                 start = env.now
-                extra_wrong = self.hard_extra_error if model.cheap_tier and self.needs_strong[i] else 0.0
+                extra_wrong = self.compression_wrong
+                if model.cheap_tier and self.needs_strong[i]:
+                    extra_wrong += self.hard_extra_error
                 status, duration, ttft, cost, halluc, parse_failed = model.draw(
                     in_tok, out_tok, 1 if attempt > 1 else 0, effect, extra_wrong,
                     self.answer_u[i] if k == 0 else None)

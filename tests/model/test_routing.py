@@ -33,3 +33,15 @@ def test_a_cascade_pays_for_both_calls_of_an_escalated_request(runs):
     assert req.llm_cost_usd.to_numpy() == pytest.approx(escalated.cost.to_numpy())
     # the final answer is the strong model's: a caught cheap mistake is not counted as wrong
     assert r.summary["quality_failure_rate"] < runs["cheap_only"].summary["quality_failure_rate"] / 2
+
+
+def test_prompt_compression_trades_input_tokens_for_time_and_quality():
+    from tests.conftest import small_scenario
+    base = small_scenario(**{"providers.0.models.0.hallucination_prob": 0.02})
+    squeezed = base.with_overrides({"compression": {"ratio": 0.5, "latency_s": 0.1, "hallucination_add": 0.05}})
+    a, b = sim.simulate(base), sim.simulate(squeezed)
+    ok_a, ok_b = a.requests[a.requests.outcome == "ok"], b.requests[b.requests.outcome == "ok"]
+    assert (ok_b.input_tokens == 500).all() and (ok_a.input_tokens == 1000).all()
+    assert b.summary["llm_cost_usd"] < a.summary["llm_cost_usd"]
+    assert b.summary["hallucination_rate"] == pytest.approx(0.07, abs=0.015)
+    assert (b.requests.latency_s - a.requests.latency_s)[ok_a.index.intersection(ok_b.index)].median() == pytest.approx(0.1, abs=0.02)

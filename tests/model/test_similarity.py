@@ -26,9 +26,9 @@ def small_model(seed=0, **kw):
 
 
 def test_the_default_real_data_path_is_the_shared_folder_beside_the_repo():
-    assert REAL_PAIRS_NPZ.resolve() == (SHARED_DATA / REAL).resolve()
-    assert Path(__file__).resolve().parents[2] / ".." / "shared" / "data" == \
-        Path(__file__).resolve().parents[2].parent / "shared" / "data"
+    repo = Path(__file__).resolve().parents[2]          # tests/model/this file -> the repo root
+    assert (repo / "sim").is_dir()
+    assert REAL_PAIRS_NPZ.resolve() == (repo / ".." / "shared" / "data" / REAL).resolve()
 
 
 def test_centroids_are_unit_float32_and_intents_have_topics():
@@ -73,7 +73,7 @@ def test_query_vectors_repeat_earlier_paraphrases_of_the_same_intent():
     eligible[first_of_intent] = False
     assert is_repeat[eligible].mean() == pytest.approx(0.4, abs=0.015)
     # fresh paraphrases of one intent differ
-    assert len(np.unique(vectors[fresh][:, 0])) == len(fresh)
+    assert len(np.unique(vectors[fresh], axis=0)) == len(fresh)
 
 
 def test_a_repeat_picks_uniformly_among_the_paraphrases_seen_so_far():
