@@ -368,6 +368,45 @@ class RoutingConfig(Section):
         return self
 
 
+class SimilaritySettings(Section):
+    """The similarity model of query traffic (sim/model/similarity.py; docs/cache_calibration.md).
+
+    Intents are grouped in topics; a query is a paraphrase of its intent (a noisy unit vector around the
+    intent's centroid) or, with ``repeat_share``, a verbatim repeat of an earlier one. Defaults are fitted to
+    real MiniLM question pairs (paraphrases median cosine 0.84, related non-paraphrases 0.43).
+    """
+
+    dim: int = Field(64, ge=8, description="Embedding dimensions.")
+    n_topics: int = Field(700, gt=0, description="Topics grouping the workload's intents (siblings).")
+    sibling_spread_median: float = Field(0.9, gt=0, description="Median offset of an intent from its topic.")
+    sibling_spread_log_sd: float = Field(0.6, ge=0, description="Log-sd of that offset across intents.")
+    paraphrase_noise_median: float = Field(0.45, gt=0, description="Median paraphrase noise of an intent.")
+    paraphrase_noise_log_sd: float = Field(0.38, ge=0, description="Log-sd of paraphrase noise across intents.")
+    repeat_share: Probability = Field(0.35, description="P(a query repeats an earlier paraphrase verbatim): "
+                                                        "the knob that sets a strict cache's hit rate.")
+
+
+class CacheSettings(Section):
+    """A semantic cache in front of the LLM calls: top-1 cosine >= threshold answers from the cache."""
+
+    enabled: bool = Field(False, description="Look every request up in the cache first.")
+    threshold: float = Field(0.95, ge=-1.0, le=1.0, description="Cosine similarity that counts as a hit.")
+    ttl_s: PosDuration | None = Field(None, description="Entries expire this long after insertion; None = never.")
+    capacity: int = Field(100_000, gt=0, description="Entries held; beyond it the eviction policy drops one.")
+    eviction: Literal["lru", "fifo"] = Field("lru", description="Which entry a full cache drops.")
+    insert_policy: Literal["on_miss", "verified"] = Field(
+        "on_miss", description="on_miss: store every answered miss; verified (vCache-like): store only after "
+                               "a verified wrong match, or a miss with no near neighbour.")
+    probe_neighbours: int = Field(1, ge=0, description="Extra index partitions searched (IVF nprobe - 1).")
+    embedding_usd_per_mtok: float = Field(0.02, ge=0, description="Price of embedding a query (per 1M tokens).")
+    embedding_latency_s: NonNegDuration = Field(0.02, description="Time to embed a query and search.")
+    answer_change_rate_per_day: float = Field(1 / 30, ge=0, description="How often an intent's right answer "
+                                              "changes (knowledge changes); a hit older than it is stale.")
+    degraded_threshold: float = Field(0.85, ge=-1.0, le=1.0, description="When every provider is unavailable "
+                                      "(resilience.when_all_open: cache_only), serve the nearest entry above this.")
+    similarity: SimilaritySettings = Field(default_factory=SimilaritySettings)
+
+
 class CompressionSettings(Section):
     """Prompt compression (LLMLingua-style): fewer input tokens for a little time and some quality."""
 
@@ -456,9 +495,10 @@ class ResilienceConfig(Section):
     retry: RetrySettings = Field(default_factory=RetrySettings)
     breaker: BreakerSettings | None = Field(None, description="Circuit breaker per target; None = none.")
     fallback: bool = Field(False, description="On failure (or an open breaker) move down routing.chain.")
-    when_all_open: Literal["fail_fast", "wait"] = Field(
-        "fail_fast", description="When every target's breaker is open: fail at once, or wait (within the "
-                                 "gateway's max_queue_wait_s) for the first to half-open.")
+    when_all_open: Literal["fail_fast", "wait", "cache_only"] = Field(
+        "fail_fast", description="When every target's breaker is open: fail at once, wait (within the "
+                                 "gateway's max_queue_wait_s) for the first to half-open, or serve the "
+                                 "nearest cached answer above cache.degraded_threshold.")
     kill_switch: KillSwitchSettings | None = Field(None, description="Budget kill switch; None = none.")
     shadow: ShadowSettings | None = Field(None, description="Shadow evaluation of a candidate; None = none.")
 
@@ -547,6 +587,7 @@ class Scenario(Section):
     routing: RoutingConfig = Field(default_factory=RoutingConfig)
     quality: QualitySettings = Field(default_factory=QualitySettings)
     compression: CompressionSettings = Field(default_factory=CompressionSettings)
+    cache: CacheSettings = Field(default_factory=CacheSettings)
     resilience: ResilienceConfig = Field(default_factory=ResilienceConfig)
     faults: list[FaultConfig] = Field(default_factory=list, description="Injected faults (the timeline).")
     output: OutputConfig = Field(default_factory=OutputConfig)

@@ -77,8 +77,15 @@ def timeseries(requests: pd.DataFrame, calls: pd.DataFrame, interval_s: float,
     wrong_per_bin = np.bincount(arrival_bin[ok & requests["hallucinated"]], minlength=n_bins)
     with np.errstate(invalid="ignore", divide="ignore"):
         ts["hallucination_rate"] = np.where(ok_per_bin > 0, wrong_per_bin / ok_per_bin, np.nan)
+    if "cache" in requests and (requests["cache"] != "bypass").any():
+        looked_up = np.bincount(arrival_bin[(requests["cache"] != "bypass").to_numpy()], minlength=n_bins)
+        with np.errstate(invalid="ignore", divide="ignore"):
+            for column, states in CACHE_RATES.items():
+                hits = np.bincount(arrival_bin[requests["cache"].isin(states).to_numpy()], minlength=n_bins)
+                ts[column] = np.where(looked_up > 0, hits / looked_up, np.nan)
     call_bin = (calls["end_s"] // interval_s).astype(int).clip(upper=n_bins - 1)
-    step_cost = np.bincount(end_bin, weights=requests["step_cost_usd"], minlength=n_bins)
+    # the non-LLM costs (retrieval and tool steps, query embedding) count when their request ends
+    step_cost = np.bincount(end_bin, weights=requests["cost_usd"] - requests["llm_cost_usd"], minlength=n_bins)
     ts["cost_usd"] = np.bincount(call_bin, weights=calls["cost_usd"], minlength=n_bins) + step_cost
     ts["spend_usd"] = ts["cost_usd"].cumsum()
     if len(all_calls) > len(calls):
@@ -118,9 +125,33 @@ def breaker_states(events: pd.DataFrame, times_s: np.ndarray) -> dict[str, np.nd
     return out
 
 
+#: The cache's rates, each the share of looked-up requests in the given states.
+CACHE_RATES = {"cache_hit_rate": ("hit", "false_hit", "stale"), "false_hit_rate": ("false_hit",),
+               "stale_rate": ("stale",)}
+
+
 def quality_failed(requests: pd.DataFrame) -> pd.Series:
-    """An answered request whose answer is wrong or unusable: hallucinated or unparseable."""
-    return requests["hallucinated"] | requests["parse_failed"]
+    """An answered request whose answer is wrong or unusable: hallucinated, unparseable, or a cache answer
+    to a different question (false hit) or an outdated one (stale)."""
+    failed = requests["hallucinated"] | requests["parse_failed"]
+    if "cache" in requests:
+        failed = failed | requests["cache"].isin(("false_hit", "stale")).to_numpy()
+    return failed
+
+
+def cache_summary(measured: pd.DataFrame) -> dict:
+    """Hit, false-hit and stale rates over the measured requests that were looked up; precision of hits."""
+    if "cache" not in measured:
+        return {}
+    looked_up = measured[measured["cache"] != "bypass"]
+    n = len(looked_up)
+    out = {name: (float(looked_up["cache"].isin(states).mean()) if n else math.nan)
+           for name, states in CACHE_RATES.items()}
+    served = looked_up["cache"].isin(CACHE_RATES["cache_hit_rate"])
+    out["cache_lookups"] = n
+    out["cache_precision"] = float((looked_up["cache"][served] == "hit").mean()) if served.any() else math.nan
+    out["embedding_cost_usd"] = float(measured["embedding_cost_usd"].sum()) if "embedding_cost_usd" in measured else 0.0
+    return out
 
 
 def _strong_call_share(calls: pd.DataFrame) -> float:
@@ -169,6 +200,7 @@ def summary(requests: pd.DataFrame, calls: pd.DataFrame, warmup_s: float, durati
         "input_tokens_total": int(measured["input_tokens"].sum()),
         "output_tokens_total": int(measured["output_tokens"].sum()),
     }
+    out.update(cache_summary(measured))
     return out
 
 

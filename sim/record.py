@@ -18,6 +18,10 @@ OUTCOMES = ("ok", "failed", "timeout", "refused", "rate_limited", "shed", "kille
 OUTCOME = {name: code for code, name in enumerate(OUTCOMES)}
 PENDING = -1
 
+#: What the semantic cache did for a request.
+CACHE_STATES = ("bypass", "miss", "hit", "false_hit", "stale")
+CACHE_STATE = {name: code for code, name in enumerate(CACHE_STATES)}
+
 #: Every provider attempt ends in exactly one of these.
 CALL_STATUSES = ("ok", "error", "timeout", "rate_limited", "refused")
 CALL_STATUS = {name: code for code, name in enumerate(CALL_STATUSES)}
@@ -66,6 +70,8 @@ class Recorder:
         self.output_tokens = np.zeros(n, dtype=np.int64)
         self.llm_cost_usd = np.zeros(n)
         self.step_cost_usd = np.zeros(n)
+        self.embedding_cost_usd = np.zeros(n)
+        self.cache = np.zeros(n, dtype=np.int8)            # CACHE_STATES code; 0 = bypass
         self.target = np.full(n, -1, dtype=np.int16)
         self.attempts = np.zeros(n, dtype=np.int32)
         self.hallucinated = np.zeros(n, dtype=bool)

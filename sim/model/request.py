@@ -27,6 +27,7 @@ from sim.model.workload import Workload
 from sim.policies.retry import RetryConfig, RetryPolicy
 from sim.policies.router import Router, threshold_for_strong_share
 from sim.policies.token_bucket import KeyedTokenBuckets
+from sim.model.cache_layer import HIT, MISS
 from sim.record import OUTCOME, Recorder
 
 _STATUS_NAME = {ERROR: "error", TIMEOUT: "timeout", RATE_LIMITED: "rate_limited", REFUSED: "refused"}
@@ -42,7 +43,7 @@ class RequestFlow:
 
     def __init__(self, env: simpy.Environment, scenario: Scenario, workload: Workload, recorder: Recorder,
                  targets: list[Target], streams: Streams, *, faults=None, breakers=None, kill_switch=None,
-                 shadow=None):
+                 shadow=None, cache=None):
         self.env = env
         self.rec = recorder
         gw = scenario.gateway
@@ -69,6 +70,9 @@ class RequestFlow:
             retry_budget_min_retries=r.retry_budget_min_retries))
         self.fallback = res.fallback
         self.wait_when_all_open = res.when_all_open == "wait"
+        self.cache = cache                    # CacheLayer or None
+        self.cache_when_all_open = res.when_all_open == "cache_only" and cache is not None
+        self._nearest = {}                    # request -> its cache lookup, while it waits for an LLM
         self.record_rate_limited = res.breaker.record_rate_limited if res.breaker else False
         self.faults = faults                  # FaultTimeline or None
         self.breakers = breakers or {}        # target code -> CircuitBreaker
@@ -146,6 +150,10 @@ class RequestFlow:
                         return
             rec.queue_wait_s[i] = env.now - t0
         try:
+            if self.cache is not None:
+                served = yield from self._cache_lookup(i)
+                if served:
+                    return
             in_tok, out_tok, n_calls = self.input_tokens[i], self.output_tokens[i], self.llm_calls[i]
             if self.faults is not None:
                 spike = self.faults.request_effect(t0)
@@ -170,12 +178,42 @@ class RequestFlow:
                     rec.hallucinated[i] = True
                 if unparseable:
                     rec.parse_failed[i] = True
+            if self.cache is not None:
+                found = self._nearest.pop(i, None)
+                if outcome == O_OK and rec.cache[i] == MISS:
+                    self.cache.store(i, env.now, found)
             self._finish(i, outcome)
             if outcome == O_OK and self.shadow is not None and self._shadow_allowed(i):
                 self.shadow.maybe_mirror(i, in_tok, out_tok)
         finally:
             if slot is not None:
                 workers.release(slot)
+
+    def _cache_lookup(self, i: int):
+        """Embed and look up request ``i``; True when the cache answered it (the request is then finished)."""
+        cache, rec = self.cache, self.rec
+        if cache.latency_s > 0:
+            yield self.env.timeout(cache.latency_s)
+        rec.embedding_cost_usd[i] = self.input_tokens[i] * cache.embedding_usd_per_token
+        state, found = cache.lookup(i, self.env.now)
+        rec.cache[i] = state
+        if state == MISS:
+            self._nearest[i] = found
+            return False
+        if state != HIT:
+            cache.verified_wrong(i, self.env.now)
+        rec.first_token_s[i] = self.env.now
+        self._finish(i, O_OK)
+        return True
+
+    def _serve_degraded(self, i: int) -> bool:
+        """No provider can answer: serve the nearest cached entry if it is close enough (cache_only mode)."""
+        found = self._nearest.get(i)
+        state = self.cache.degraded(i, found, self.env.now)
+        if state is None:
+            return False
+        self.rec.cache[i] = state
+        return True
 
     def _finish(self, i: int, outcome: int) -> None:
         self.rec.outcome[i] = outcome
@@ -227,6 +265,8 @@ class RequestFlow:
                 result = yield from self._attempts(i, k, t0, in_tok, out_tok, target, breaker)
                 if result[0] in (O_OK, O_REFUSED, O_SHED) or not self.fallback:
                     return result
+            if not tried and self.cache_when_all_open and self._serve_degraded(i):
+                return O_OK, False, False
             if tried or not self.wait_when_all_open:
                 return result
             # every breaker is open: wait for the first to admit again, within the queue's patience

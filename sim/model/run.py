@@ -21,7 +21,7 @@ from sim.model.streams import Streams
 from sim.policies.breaker import BreakerConfig, CircuitBreaker
 from sim.policies.kill_switch import BudgetKillSwitch, KillSwitchConfig
 from sim.model.workload import generate_workload
-from sim.record import CALL_STATUSES, OUTCOMES, PENDING, Recorder
+from sim.record import CACHE_STATES, CALL_STATUSES, OUTCOMES, PENDING, Recorder
 from sim.results import Result
 
 
@@ -34,7 +34,7 @@ def simulate(scenario: Scenario, seed: int | None = None, replication: int = 0) 
     env = simpy.Environment()
     recorder = Recorder(workload.n)
     targets = build_targets(env, scenario.providers, streams)
-    resilience = build_resilience(env, scenario, targets, recorder, streams)
+    resilience = build_resilience(env, scenario, targets, recorder, streams, workload)
     flow = RequestFlow(env, scenario, workload, recorder, targets, streams, **resilience)
     recorder.event(0.0, "run_start", "scenario", scenario.name)
     if resilience["faults"] is not None:
@@ -62,8 +62,8 @@ def simulate(scenario: Scenario, seed: int | None = None, replication: int = 0) 
     return result
 
 
-def build_resilience(env, scenario: Scenario, targets, recorder, streams) -> dict:
-    """The policies of the run: fault timeline, a breaker per target, the kill switch, shadow mode."""
+def build_resilience(env, scenario: Scenario, targets, recorder, streams, workload) -> dict:
+    """The policies of the run: fault timeline, a breaker per target, the kill switch, shadow mode, cache."""
     res = scenario.resilience
     clock = lambda: env.now    # noqa: E731  (the policies' injected clock is the simulation's)
     faults = FaultTimeline(scenario.faults, streams.uniform) if scenario.faults else None
@@ -79,7 +79,11 @@ def build_resilience(env, scenario: Scenario, targets, recorder, streams) -> dic
         from sim.model.shadow import ShadowRun
         candidate = next(t for t in targets if t.label == res.shadow.target)
         shadow = ShadowRun(env, res.shadow, candidate, recorder, streams)
-    return {"faults": faults, "breakers": breakers, "kill_switch": kill_switch, "shadow": shadow}
+    cache = None
+    if scenario.cache.enabled:
+        from sim.model.cache_layer import CacheLayer
+        cache = CacheLayer(scenario, workload.intent_id, streams)
+    return {"faults": faults, "breakers": breakers, "kill_switch": kill_switch, "shadow": shadow, "cache": cache}
 
 
 def record_policy_events(recorder: Recorder, targets, resilience: dict) -> None:
@@ -128,9 +132,11 @@ def build_result(scenario: Scenario, workload, rec: Recorder, targets, end_s: fl
         "queue_wait_s": rec.queue_wait_s,
         "input_tokens": rec.input_tokens,
         "output_tokens": rec.output_tokens,
-        "cost_usd": rec.llm_cost_usd + rec.step_cost_usd,
+        "cost_usd": rec.llm_cost_usd + rec.step_cost_usd + rec.embedding_cost_usd,
         "llm_cost_usd": rec.llm_cost_usd,
         "step_cost_usd": rec.step_cost_usd,
+        "embedding_cost_usd": rec.embedding_cost_usd,
+        "cache": _labelled(rec.cache, CACHE_STATES),
         "provider": pd.Categorical(np.array(providers, dtype=object)[target]),
         "model": pd.Categorical(np.array(models, dtype=object)[target]),
         "attempts": rec.attempts,

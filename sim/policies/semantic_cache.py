@@ -202,7 +202,22 @@ class SemanticCache:
             return np.zeros(len(vectors), dtype=np.int64)
         return np.argmax(vectors @ self.partition_centroids.T, axis=1).astype(np.int64)
 
-    def _searched(self, vector: np.ndarray, partition: int | None) -> list[int]:
+    def probe_lists(self, vectors: np.ndarray) -> list[list[int]]:
+        """For many vectors at once: the partitions a lookup searches (nearest first), as lists to pass to
+        :meth:`lookup` (``partition=``), so a stream of lookups needs one matrix product, not one each."""
+        if self.partition_centroids is None:
+            return [[0]] * len(vectors)
+        k = self.probe_neighbours + 1
+        sims = vectors @ self.partition_centroids.T
+        if k >= sims.shape[1]:
+            return np.argsort(-sims, axis=1).tolist()
+        nearest = np.argpartition(-sims, k - 1, axis=1)[:, :k]
+        order = np.argsort(-np.take_along_axis(sims, nearest, axis=1), axis=1)
+        return np.take_along_axis(nearest, order, axis=1).tolist()
+
+    def _searched(self, vector: np.ndarray, partition) -> list[int]:
+        if isinstance(partition, (list, tuple)):
+            return partition
         if self.probe_neighbours == 0:
             return [self.partition_of(vector) if partition is None else self._check(partition)]
         sims = self.partition_centroids @ vector
@@ -220,8 +235,12 @@ class SemanticCache:
         return int(partition)
 
     # ------------------------------------------------------------------ lookup and insert
-    def lookup(self, vector: np.ndarray, now: float, partition: int | None = None) -> CacheLookup | None:
-        """Top-1 live entry of the searched partitions; ``hit`` when its cosine >= ``threshold``."""
+    def lookup(self, vector: np.ndarray, now: float, partition=None) -> CacheLookup | None:
+        """Top-1 live entry of the searched partitions; ``hit`` when its cosine >= ``threshold``.
+
+        ``partition``: None (the vector's nearest partitions), an int (that partition first), or a list of
+        partitions to search (from :meth:`probe_lists`).
+        """
         self.stats.lookups += 1
         vector = np.asarray(vector, dtype=np.float32)
         best_sim, best_p, best_row = -np.inf, -1, -1
