@@ -7,6 +7,7 @@
     python -m sim experiment provider_redundancy  # availability over a year of fitted incidents, 1-3 providers
     python -m sim experiment shadow_mode          # when may a candidate model be promoted?
     python -m sim experiment routing              # cost against quality: strong, cheap, threshold, cascade
+    python -m sim experiment cache_threshold      # cache threshold and TTL: hits, wrong and stale answers
 
 Each experiment reads its scenario from ``experiments/<name>.yaml`` (override with ``--scenario`` and
 ``--set``), runs its variants or its grid on common random numbers, and writes under ``results/<name>/``
@@ -98,6 +99,57 @@ def routing(scenario: Scenario, out: Path, **options) -> str:
                    x_label="cost per request (USD)", y_label="share of answers wrong",
                    title=f"{scenario.name}: cost against quality by routing strategy", annotate_all=True)
     return report
+
+
+CACHE_THRESHOLDS = [0.80, 0.85, 0.88, 0.90, 0.92, 0.94, 0.95, 0.96, 0.97, 0.98, 0.99]
+CACHE_TTLS_S = [600, 3600, 4 * 3600, 86400, 7 * 86400]
+CACHE_METRICS = ["cache_hit_rate", "false_hit_rate", "stale_rate", "quality_failure_rate",
+                 "cost_per_request_usd", "latency_p50_s"]
+
+
+def knee(x: list[float], y: list[float]) -> float:
+    """The point of a curve farthest from the chord joining its ends (both axes scaled to [0, 1])."""
+    import numpy as np
+    x, y = np.asarray(x, float), np.asarray(y, float)
+    xs = (x - x.min()) / (np.ptp(x) or 1.0)
+    ys = (y - y.min()) / (np.ptp(y) or 1.0)
+    chord = np.array([xs[-1] - xs[0], ys[-1] - ys[0]])
+    chord /= np.linalg.norm(chord) or 1.0
+    offsets = np.stack([xs - xs[0], ys - ys[0]], axis=1)
+    distance = np.abs(offsets[:, 0] * chord[1] - offsets[:, 1] * chord[0])
+    return float(x[int(distance.argmax())])
+
+
+def cache_threshold(scenario: Scenario, out: Path, replications: int = 1, executor=None, **options) -> str:
+    """Threshold sweep (threshold.png: each metric against the threshold, the knee of the wrong-answer
+    curve marked) and TTL sweep (ttl.png: hit rate and stale rate against the TTL), with their tables."""
+    from sim.experiments.sweep import aggregate, sweep
+    from sim.report.plots import sweep_chart
+    from sim.results import atomic_dir
+    seed = options.get("seed")
+    by_threshold = sweep(scenario, {"cache.threshold": CACHE_THRESHOLDS}, replications=replications, seed=seed,
+                         executor=executor)
+    by_ttl = sweep(scenario, {"cache.ttl_s": CACHE_TTLS_S}, replications=replications, seed=seed,
+                   executor=executor)
+    table = aggregate(by_threshold, ["cache.threshold"], CACHE_METRICS)
+    ttl_table = aggregate(by_ttl, ["cache.ttl_s"], CACHE_METRICS)
+    # the knee: below it, wrong answers climb faster than hits; above it, hits fall faster than errors
+    best = knee(list(table["false_hit_rate"]), list(table["cache_hit_rate"]))
+    knee_threshold = float(table.loc[table["false_hit_rate"] == best, "cache.threshold"].iloc[0])
+    with atomic_dir(out) as tmp:
+        by_threshold.to_parquet(tmp / "threshold_runs.parquet", index=False)
+        by_ttl.to_parquet(tmp / "ttl_runs.parquet", index=False)
+        table.to_csv(tmp / "threshold.csv", index=False)
+        ttl_table.to_csv(tmp / "ttl.csv", index=False)
+        if options.get("charts", True):
+            sweep_chart(by_threshold, "cache.threshold", CACHE_METRICS, tmp / "threshold.png", knee=knee_threshold,
+                        title=f"{scenario.name}: what the threshold buys (knee at {knee_threshold:.2f})")
+            sweep_chart(by_ttl, "cache.ttl_s", ["cache_hit_rate", "stale_rate", "quality_failure_rate",
+                                                "cost_per_request_usd"], tmp / "ttl.png",
+                        title=f"{scenario.name}: TTL against staleness (answers change ~monthly)")
+    shown = ["cache.threshold"] + CACHE_METRICS
+    return (table[shown].to_string(index=False) + f"\n\nknee of hits against false hits: {knee_threshold:.2f}\n\n"
+            + ttl_table[["cache.ttl_s"] + CACHE_METRICS].to_string(index=False))
 
 
 BREAKER_GRID = {
@@ -197,6 +249,7 @@ EXPERIMENTS: dict[str, Callable[..., str]] = {
     "provider_redundancy": provider_redundancy,
     "shadow_mode": shadow_mode,
     "routing": routing,
+    "cache_threshold": cache_threshold,
 }
 
 

@@ -45,8 +45,8 @@ class CacheLayer:
         self.degraded_threshold = settings.degraded_threshold
 
     def classify(self, i: int, found, now: float) -> int:
-        """hit, false_hit or stale, for request ``i`` served the entry ``found``."""
-        entry_intent = found.payload
+        """hit, false_hit or stale, for request ``i`` served the entry ``found`` (payload: intent, wrong)."""
+        entry_intent = found.payload[0]
         if entry_intent != self.intent[i]:
             return FALSE_HIT
         if self.versions.changed_between(entry_intent, found.inserted_at_s, now):
@@ -66,15 +66,16 @@ class CacheLayer:
             return None
         return self.classify(i, found, now)
 
-    def store(self, i: int, now: float, found) -> None:
+    def store(self, i: int, now: float, found, answer_wrong: bool) -> None:
         """Store request ``i``'s fresh answer (after a miss) if the insert policy wants it; the verified
-        policy checks whether the nearest entry's answer would have been right (a near miss it can verify)."""
+        policy checks whether the nearest entry's answer would have been right (a near miss it can verify).
+        A wrong answer (a hallucination) is stored as it is, and served wrong to every later hit."""
         best = found.similarity if found is not None else None
         was_correct = None if found is None else self.classify(i, found, now) == HIT
         if self.cache.should_insert(False, was_correct=was_correct, best_similarity=best):
-            self.cache.insert(self.vectors[i], now, self.intent[i], self.partition[i])
+            self.cache.insert(self.vectors[i], now, (self.intent[i], answer_wrong), self.partition[i])
 
     def verified_wrong(self, i: int, now: float) -> None:
-        """A served answer was found wrong (false hit or stale): the verified policy stores the right one."""
+        """A served answer was found wrong (false hit or stale): the verified policy stores a fresh one."""
         if self.cache.should_insert(True, was_correct=False):
-            self.cache.insert(self.vectors[i], now, self.intent[i], self.partition[i])
+            self.cache.insert(self.vectors[i], now, (self.intent[i], False), self.partition[i])

@@ -181,7 +181,7 @@ class RequestFlow:
             if self.cache is not None:
                 found = self._nearest.pop(i, None)
                 if outcome == O_OK and rec.cache[i] == MISS:
-                    self.cache.store(i, env.now, found)
+                    self.cache.store(i, env.now, found, bool(rec.hallucinated[i] or rec.parse_failed[i]))
             self._finish(i, outcome)
             if outcome == O_OK and self.shadow is not None and self._shadow_allowed(i):
                 self.shadow.maybe_mirror(i, in_tok, out_tok)
@@ -202,6 +202,8 @@ class RequestFlow:
             return False
         if state != HIT:
             cache.verified_wrong(i, self.env.now)
+        elif found.payload[1]:
+            rec.hallucinated[i] = True          # the right question, but the stored answer was wrong
         rec.first_token_s[i] = self.env.now
         self._finish(i, O_OK)
         return True
