@@ -57,7 +57,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     exp = sub.add_parser("experiment", help="run a catalogued experiment (see sim/experiments/catalogue.py)")
     exp.add_argument("name", help="outage_replay | silent_degradation | kill_switch | breaker_tuning | "
-                                  "provider_redundancy")
+                                  "provider_redundancy | shadow_mode | routing | cache_threshold | calibration")
     exp.add_argument("--scenario", help="scenario file (default: experiments/<name>.yaml)")
     exp.add_argument("--set", dest="overrides", action="append", default=[], metavar="PATH=VALUE")
     exp.add_argument("--out", help="output folder (default: results/<name>)")
@@ -132,11 +132,13 @@ def cmd_run(args) -> int:
 
 def cmd_experiment(args) -> int:
     from sim.config import load_scenario
-    from sim.experiments.catalogue import EXPERIMENTS, SCENARIOS, run_experiment
+    from sim.experiments.catalogue import EXPERIMENTS, SCENARIOS, WITHOUT_SCENARIO, run_experiment
     from sim.experiments.sweep import make_executor
     if args.name not in EXPERIMENTS:
         raise ScenarioError(f"experiment: unknown {args.name!r}; known: {', '.join(EXPERIMENTS)}")
-    scenario = load_scenario(args.scenario or SCENARIOS / f"{args.name}.yaml", args.overrides)
+    scenario = None
+    if args.name not in WITHOUT_SCENARIO or args.scenario:
+        scenario = load_scenario(args.scenario or SCENARIOS / f"{args.name}.yaml", args.overrides)
     out = Path(args.out) if args.out else Path("results") / args.name
     options = {"seed": args.seed, "charts": not args.no_charts}
     if args.replications is not None:

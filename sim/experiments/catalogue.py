@@ -8,6 +8,7 @@
     python -m sim experiment shadow_mode          # when may a candidate model be promoted?
     python -m sim experiment routing              # cost against quality: strong, cheap, threshold, cascade
     python -m sim experiment cache_threshold      # cache threshold and TTL: hits, wrong and stale answers
+    python -m sim experiment calibration          # the cache and router models against published numbers
 
 Each experiment reads its scenario from ``experiments/<name>.yaml`` (override with ``--scenario`` and
 ``--set``), runs its variants or its grid on common random numbers, and writes under ``results/<name>/``
@@ -152,6 +153,38 @@ def cache_threshold(scenario: Scenario, out: Path, replications: int = 1, execut
             + ttl_table[["cache.ttl_s"] + CACHE_METRICS].to_string(index=False))
 
 
+def calibration(scenario: Scenario | None, out: Path, **options) -> str:
+    """The calibrations as tables and charts: the similarity model against real MiniLM question pairs
+    (cache_similarity.png), the cache on a production-like stream, on GPTCache's benchmark and on the real
+    vectors (cache_*.csv), and the router's quality curve against RouteLLM's points (routing_pgr.png)."""
+    from sim.model.quality import QualityParams, pgr_curve, routing_calibration_chart
+    from sim.model.similarity import (REAL_PAIRS_NPZ, calibration_chart, load_real_pairs, preloaded_benchmark,
+                                      production_stream_benchmark, real_pairs_cache_benchmark)
+    from sim.results import atomic_dir
+    lines = []
+    with atomic_dir(out) as tmp:
+        stream = pd.DataFrame(production_stream_benchmark())
+        stream.to_csv(tmp / "cache_production_stream.csv", index=False)
+        gptcache = pd.DataFrame(preloaded_benchmark())
+        gptcache.to_csv(tmp / "cache_gptcache_benchmark.csv", index=False)
+        lines += ["(a) production-like stream, insert on miss:", stream.to_string(index=False),
+                  "(b) GPTCache's benchmark shape:", gptcache.to_string(index=False)]
+        if Path(REAL_PAIRS_NPZ).exists():
+            real = pd.DataFrame(real_pairs_cache_benchmark(load_real_pairs()))
+            real.to_csv(tmp / "cache_real_pairs.csv", index=False)
+            lines += ["(c) the cache's search on real MiniLM question pairs:", real.to_string(index=False)]
+            if options.get("charts", True):
+                calibration_chart(tmp / "cache_similarity.png")
+        else:
+            lines.append(f"(c) skipped: real pairs not found at {REAL_PAIRS_NPZ}")
+        curve = pgr_curve(QualityParams.for_share(0.2), [0.5, 0.75, 0.9], [0.13, 0.2, 0.3, 0.5])
+        curve.to_csv(tmp / "routing_pgr.csv", index=False)
+        lines += ["routing: share of strong calls against the quality gap recovered:", curve.to_string(index=False)]
+        if options.get("charts", True):
+            routing_calibration_chart(tmp / "routing_pgr.png")
+    return "\n".join(lines)
+
+
 BREAKER_GRID = {
     "resilience.breaker.failure_rate_threshold": [0.2, 0.3, 0.5, 0.7],
     "resilience.breaker.window_size": [10, 20, 50, 100],
@@ -250,13 +283,17 @@ EXPERIMENTS: dict[str, Callable[..., str]] = {
     "shadow_mode": shadow_mode,
     "routing": routing,
     "cache_threshold": cache_threshold,
+    "calibration": calibration,
 }
+
+#: Experiments that read no scenario file.
+WITHOUT_SCENARIO = {"calibration"}
 
 
 def run_experiment(name: str, scenario: Scenario | None = None, out: Path | None = None, **options) -> str:
     if name not in EXPERIMENTS:
         raise ScenarioError(f"experiment: unknown {name!r}; known: {', '.join(EXPERIMENTS)}")
-    if scenario is None:
+    if scenario is None and name not in WITHOUT_SCENARIO:
         from sim.config import load_scenario
         scenario = load_scenario(SCENARIOS / f"{name}.yaml")
     out = Path(out) if out else Path("results") / name

@@ -77,3 +77,11 @@ def test_cache_only_serves_near_answers_when_every_breaker_is_open():
     degraded = sim.simulate(cached(**outage, **{"resilience.when_all_open": "cache_only"})).summary
     assert degraded["availability"] > fail_fast["availability"] + 0.05
     assert degraded["false_hit_rate"] > fail_fast["false_hit_rate"]       # the price of degrading
+
+
+def test_the_default_cache_reaches_the_claimed_hit_rate_at_095_with_almost_no_false_hits():
+    from tests.conftest import EXPERIMENTS
+    scenario = sim.load_scenario(EXPERIMENTS / "cache_threshold.yaml", ["duration=4h", "warmup=2h"])
+    summary = sim.simulate(scenario).summary
+    assert 0.35 <= summary["cache_hit_rate"] <= 0.50
+    assert summary["false_hit_rate"] < 0.01
