@@ -42,9 +42,11 @@ def textbook_customers_per_s(n=150_000, servers=8, utilisation=0.8, seed=1) -> f
     return n / (time.perf_counter() - start)
 
 
-def scenario_requests_per_s(path: Path, overrides=()) -> tuple[float, float, int]:
+def scenario_requests_per_s(path: Path, overrides=(), variant: str | None = None) -> tuple[float, float, int]:
     """(requests per wall second of the whole run, of the event loop alone, requests)."""
     scenario = sim.load_scenario(path, list(overrides))
+    if variant:
+        scenario = scenario.variant(variant)
     start = time.perf_counter()
     result = sim.simulate(scenario)
     total = time.perf_counter() - start
@@ -57,15 +59,19 @@ def main(argv: list[str]) -> int:
     yard = textbook_customers_per_s(n=50_000 if quick else 150_000)
     rows = [("textbook SimPy M/M/c (yardstick)", yard, yard, 150_000)]
     cases = [("M/M/c scenario (validation/mmc.yaml)", ROOT / "experiments/validation/mmc.yaml",
-              ["duration=2h"] if quick else []),
-             ("main job (experiments/demo.yaml)", ROOT / "experiments/demo.yaml",
-              ["duration=4h"] if quick else [])]
-    for label, path, overrides in cases:
-        whole, loop, n = scenario_requests_per_s(path, overrides)
+              ["duration=2h"] if quick else [], None),
+             ("main job (outage_replay, breaker+fallback+queue)", ROOT / "experiments/outage_replay.yaml",
+              [], "breaker_fallback_queue"),
+             ("a 10K-DAU day (experiments/demo.yaml)", ROOT / "experiments/demo.yaml",
+              ["duration=4h"] if quick else [], None),
+             ("semantic cache on (cache_threshold.yaml)", ROOT / "experiments/cache_threshold.yaml",
+              ["duration=2h"] if quick else [], None)]
+    for label, path, overrides, variant in cases:
+        whole, loop, n = scenario_requests_per_s(path, overrides, variant)
         rows.append((label, whole, loop, n))
-    print(f"{'case':<42} {'requests':>9} {'req/s (run)':>12} {'ratio':>6} {'req/s (loop)':>13} {'ratio':>6}")
+    print(f"{'case':<50} {'requests':>9} {'req/s (run)':>12} {'ratio':>6} {'req/s (loop)':>13} {'ratio':>6}")
     for label, whole, loop, n in rows:
-        print(f"{label:<42} {n:>9,} {whole:>12,.0f} {whole / yard:>6.2f} {loop:>13,.0f} {loop / yard:>6.2f}")
+        print(f"{label:<50} {n:>9,} {whole:>12,.0f} {whole / yard:>6.2f} {loop:>13,.0f} {loop / yard:>6.2f}")
     return 0
 
 

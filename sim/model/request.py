@@ -243,6 +243,8 @@ class RequestFlow:
                 return (yield from self._walk_chain(i, k, t0, in_tok, out_tok, self.cheapest_first))
         router = self.router
         if router is None:
+            if not self.breakers and not self.fallback:      # the common case: one target, no policies
+                return (yield from self._attempts(i, k, t0, in_tok, out_tok, chain[0], None))
             return (yield from self._walk_chain(i, k, t0, in_tok, out_tok, chain))
         tier = router.route(self.router_score[i], self._route_u() if router.strategy == "weighted" else 0.0)
         chain = self.strong_chain if tier == "strong" else self.cheap_chain
