@@ -110,18 +110,7 @@ def estimate(
     """
     _check("dau", dau)
     _check("requests_per_user_per_day", requests_per_user_per_day)
-    return _estimate(
-        dau * requests_per_user_per_day,
-        input_tokens=input_tokens,
-        output_tokens=output_tokens,
-        input_usd_per_mtok=input_usd_per_mtok,
-        output_usd_per_mtok=output_usd_per_mtok,
-        latency_s=latency_s,
-        peak_to_average=peak_to_average,
-        llm_calls_per_request=llm_calls_per_request,
-        limits=limits,
-        days_per_month=days_per_month,
-    )
+    return _estimate(dau * requests_per_user_per_day, **_call_shape(locals()))
 
 
 def estimate_rate(
@@ -138,18 +127,16 @@ def estimate_rate(
 ) -> Estimate:
     """Like :func:`estimate`, from an explicit average rate of user requests per second (``rate_per_s``)."""
     _check("rate_per_s", rate_per_s)
-    return _estimate(
-        rate_per_s * SECONDS_PER_DAY,
-        input_tokens=input_tokens,
-        output_tokens=output_tokens,
-        input_usd_per_mtok=input_usd_per_mtok,
-        output_usd_per_mtok=output_usd_per_mtok,
-        latency_s=latency_s,
-        peak_to_average=peak_to_average,
-        llm_calls_per_request=llm_calls_per_request,
-        limits=limits,
-        days_per_month=days_per_month,
-    )
+    return _estimate(rate_per_s * SECONDS_PER_DAY, **_call_shape(locals()))
+
+
+_CALL_SHAPE = ("input_tokens", "output_tokens", "input_usd_per_mtok", "output_usd_per_mtok", "latency_s",
+               "peak_to_average", "llm_calls_per_request", "limits", "days_per_month")
+
+
+def _call_shape(arguments: dict) -> dict:
+    """The per-call arguments both entry points pass on unchanged."""
+    return {name: arguments[name] for name in _CALL_SHAPE}
 
 
 def _estimate(
