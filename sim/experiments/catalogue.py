@@ -33,11 +33,13 @@ def _read_variant_frames(out: Path, names, frame: str) -> dict[str, pd.DataFrame
     return {name: pd.read_parquet(out / name / f"{frame}.parquet") for name in names}
 
 
-def _variants_with_overlay(scenario: Scenario, out: Path, panels, title: str, smooth: int = 1, **options) -> str:
+def _variants_with_overlay(scenario: Scenario, out: Path, panels, title: str, smooth: int = 1,
+                           metrics: tuple[str, ...] | None = None, **options) -> str:
     from sim.experiments.variants import run_variants
     from sim.report.experiment_charts import variant_overlay_chart
     names = list(scenario.variants)
-    report = run_variants(scenario, names, out, seed=options.get("seed"), charts=options.get("charts", True))
+    report = run_variants(scenario, names, out, seed=options.get("seed"), charts=options.get("charts", True),
+                          metrics=metrics)
     series = _read_variant_frames(out, names, "timeseries")
     events = pd.read_parquet(out / names[0] / "events.parquet")
     variant_overlay_chart(series, panels, out / "variants_timeline.png", events=events, title=title, smooth=smooth)
@@ -58,7 +60,9 @@ def silent_degradation(scenario: Scenario, out: Path, **options) -> str:
     return _variants_with_overlay(
         scenario, out, [("hallucination_rate", "wrong answers (share)"),
                         ("anthropic/claude-sonnet-4.breaker", "primary breaker (0 closed, 2 open)")],
-        title=f"{scenario.name}: detection of a silent degradation", **options)
+        title=f"{scenario.name}: detection of a silent degradation",
+        metrics=("requests_total", "availability", "hallucination_rate", "quality_failure_rate",
+                 "degradation_detected_after_s", "breaker_transitions", "latency_p95_s", "cost_usd"), **options)
 
 
 def kill_switch(scenario: Scenario, out: Path, **options) -> str:
@@ -66,7 +70,10 @@ def kill_switch(scenario: Scenario, out: Path, **options) -> str:
     return _variants_with_overlay(
         scenario, out, [("spend_usd", "cumulative spend (USD)"), ("cost_usd", "USD per interval"),
                         ("completed_killed", "requests killed per interval")],
-        title=f"{scenario.name}: a runaway agent loop", **options)
+        title=f"{scenario.name}: a runaway agent loop",
+        metrics=("requests_total", "availability", "requests_killed", "cost_usd", "kill_switch_soft_after_s",
+                 "kill_switch_hard_after_s", "spend_overshoot_usd", "spend_overshoot_bound_usd",
+                 "latency_p95_s"), **options)
 
 
 def shadow_mode(scenario: Scenario, out: Path, **options) -> str:

@@ -71,12 +71,13 @@ def comparison_frame(summaries: dict[str, dict], metrics=COMPARED) -> pd.DataFra
 def format_comparison(table: pd.DataFrame) -> str:
     shown = table.copy()
     for col in shown.columns:
-        if col in ("availability", "error_rate", "quality_failure_rate", "strong_call_share"):
+        if col in ("availability", "error_rate", "quality_failure_rate", "strong_call_share",
+                   "hallucination_rate"):
             shown[col] = shown[col].map(lambda v: f"{v:.3%}")
         elif col.endswith("_s"):
             shown[col] = shown[col].map(lambda v: "-" if v is None or v != v else f"{v:.2f}")
-        elif col in ("cost_usd", "extra_cost_usd"):
-            shown[col] = shown[col].map(lambda v: f"${v:,.2f}")
+        elif col in ("cost_usd", "extra_cost_usd", "spend_overshoot_usd", "spend_overshoot_bound_usd"):
+            shown[col] = shown[col].map(lambda v: "-" if v is None or v != v else f"${v:,.2f}")
         elif col.endswith("_usd"):
             shown[col] = shown[col].map(lambda v: f"${v:.5f}")
         elif col.endswith("_rate_baseline") or col.endswith("_rate_candidate"):

@@ -65,3 +65,17 @@ def test_breaker_tuning_grid_values_are_valid_for_its_scenario():
     scenario = sim.load_scenario(EXPERIMENTS / "breaker_tuning.yaml")
     for combo in expand_grid(BREAKER_GRID):
         scenario.with_overrides(combo)
+
+
+def test_a_dask_cluster_gives_the_same_rows_as_serial():
+    pytest.importorskip("distributed", reason="the dask extra is not installed")
+    scenario = small_scenario(duration="5m")
+    params = {"resilience.retry.max_attempts": [1, 3]}
+    serial = sweep(scenario, params, replications=1)
+    executor, close = make_executor("dask", workers=2)
+    try:
+        distributed = sweep(scenario, params, replications=1, executor=executor)
+    finally:
+        close()
+    drop = ["wall_time_s", "event_loop_wall_s"]
+    pd.testing.assert_frame_equal(serial.drop(columns=drop), distributed.drop(columns=drop))
