@@ -111,6 +111,9 @@ class RequestFlow:
                              cascade_false_escalation=routing.cascade_false_escalation)
         self.strong_target, self.cheap_target = strong, cheap
         rest = [t for t in self.chain if t not in (strong, cheap)]
+        # the kill switch's soft limit picks the cheapest of every model the router may use
+        self.cheapest_first = sorted({t.code: t for t in [*self.chain, strong, cheap]}.values(),
+                                     key=lambda t: t.model.price_rank)
         self.strong_chain, self.cheap_chain = [strong] + rest, [cheap] + rest
         self.router_score = workload.router_score.tolist()
         self._route_u = streams.uniform("router.route")
