@@ -51,7 +51,10 @@ def outage_replay(scenario: Scenario, out: Path, **options) -> str:
     the comparison table gives requests failed, p95 latency and the outage's extra cost per design."""
     return _variants_with_overlay(
         scenario, out, [("completed_failed", "requests failed per interval"), ("error_rate", "calls failing"),
-                        ("latency_p95_s", "latency p95 (s)"), ("cost_usd", "USD per interval")],
+                        ("latency_p95_s", "latency p95 (s)"),
+                        (f"{scenario.routing.chain[0] if scenario.routing.chain else ''}.breaker",
+                         "primary breaker\n(0 closed, 2 open)"),
+                        ("cost_usd", "USD per interval")],
         title=f"{scenario.name}: {scenario.description}", **options)
 
 
