@@ -22,17 +22,23 @@ def test_a_bad_value_fails_before_anything_runs():
         sweep(small_scenario(), {"resilience.retry.max_attempts": [2, 0]})
 
 
-def test_processes_give_the_same_rows_as_serial():
+def serial_and_executor_rows(kind: str, replications: int):
+    """The same small sweep run serially and through an executor of ``kind`` (wall times dropped)."""
     scenario = small_scenario(duration="5m")
     params = {"resilience.retry.max_attempts": [1, 3]}
-    serial = sweep(scenario, params, replications=2)
-    pool, close = make_executor("processes", workers=2)
+    serial = sweep(scenario, params, replications=replications)
+    executor, close = make_executor(kind, workers=2)
     try:
-        parallel = sweep(scenario, params, replications=2, executor=pool)
+        other = sweep(scenario, params, replications=replications, executor=executor)
     finally:
         close()
     drop = ["wall_time_s", "event_loop_wall_s"]
-    pd.testing.assert_frame_equal(serial.drop(columns=drop), parallel.drop(columns=drop))
+    return serial.drop(columns=drop), other.drop(columns=drop)
+
+
+def test_processes_give_the_same_rows_as_serial():
+    serial, parallel = serial_and_executor_rows("processes", replications=2)
+    pd.testing.assert_frame_equal(serial, parallel)
     # common random numbers: replication k of both settings saw the same traffic
     assert serial.groupby("replication").requests_total.nunique().eq(1).all()
     assert serial.groupby("resilience.retry.max_attempts").requests_total.nunique().eq(2).all()
@@ -69,13 +75,5 @@ def test_breaker_tuning_grid_values_are_valid_for_its_scenario():
 
 def test_a_dask_cluster_gives_the_same_rows_as_serial():
     pytest.importorskip("distributed", reason="the dask extra is not installed")
-    scenario = small_scenario(duration="5m")
-    params = {"resilience.retry.max_attempts": [1, 3]}
-    serial = sweep(scenario, params, replications=1)
-    executor, close = make_executor("dask", workers=2)
-    try:
-        distributed = sweep(scenario, params, replications=1, executor=executor)
-    finally:
-        close()
-    drop = ["wall_time_s", "event_loop_wall_s"]
-    pd.testing.assert_frame_equal(serial.drop(columns=drop), distributed.drop(columns=drop))
+    serial, distributed = serial_and_executor_rows("dask", replications=1)
+    pd.testing.assert_frame_equal(serial, distributed)
