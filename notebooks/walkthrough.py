@@ -8,7 +8,8 @@
 from pathlib import Path
 
 import sim
-from sim.estimate import estimate_from_scenario, format_table
+from sim.estimate import format_table
+from sim.experiments.scenario_estimate import estimate_from_scenario
 
 ROOT = Path(__file__).resolve().parents[1] if "__file__" in globals() else Path.cwd().parent
 scenario = sim.load_scenario(ROOT / "experiments" / "outage_replay.yaml", ["duration=50m", "warmup=0s"])

@@ -322,54 +322,6 @@ def format_table(est: Estimate) -> str:
     return "\n".join(lines)
 
 
-def estimate_from_scenario(scenario) -> Estimate:
-    """The closed-form estimate of a scenario: its mean volume, mean tokens, first target's price and latency.
-
-    Means are those of the configured distributions (a lognormal's mean is median x exp(sigma^2 / 2)); for a
-    trace, the trace's own mean rate and tokens; the peak-to-average is the profile's.
-    """
-    import numpy as np
-
-    from sim.config import (DiurnalProfile, EmpiricalTokens, ExponentialLatency, FixedTokens, HourlyProfile)
-    from sim.model.arrivals import lognormal_params_from_median_p95
-    from sim.model.workload import read_trace
-
-    wl = scenario.workload
-
-    def mean_tokens(dist) -> float:
-        if isinstance(dist, FixedTokens):
-            return float(dist.value)
-        if isinstance(dist, EmpiricalTokens):
-            import pandas as pd
-            return float(pd.read_csv(dist.path)[dist.column].mean())
-        _, sigma = lognormal_params_from_median_p95(dist.median, dist.p95)
-        return dist.median * math.exp(sigma ** 2 / 2)
-
-    if wl.trace is not None:
-        frame = read_trace(wl.trace, scenario.duration)
-        rate = len(frame) / scenario.duration
-        input_tokens, output_tokens = frame["input_tokens"].mean(), frame["output_tokens"].mean()
-    else:
-        rate = wl.mean_rate_per_s
-        input_tokens, output_tokens = mean_tokens(wl.input_tokens), mean_tokens(wl.output_tokens)
-    if isinstance(wl.profile, DiurnalProfile):
-        peak_to_average = wl.profile.peak_to_average
-    elif isinstance(wl.profile, HourlyProfile):
-        weights = np.asarray(wl.profile.weights, dtype=float)
-        peak_to_average = float(weights.max() / weights.mean())
-    else:
-        peak_to_average = 1.0
-    provider, model_name = scenario.chain[0]
-    pconf = scenario.provider(provider)
-    model = next(m for m in pconf.models if m.name == model_name)
-    lat = model.latency
-    latency_s = lat.mean_s if isinstance(lat, ExponentialLatency) else lat.ttft_s + output_tokens / lat.tokens_per_s
-    limits = pconf.limits.model_dump(exclude={"preset"})
-    return estimate_rate(rate, input_tokens, output_tokens, model.input_usd_per_mtok, model.output_usd_per_mtok,
-                         latency_s, peak_to_average=peak_to_average,
-                         llm_calls_per_request=wl.llm_calls.mean, limits=limits)
-
-
 def erlang_c(servers: int, offered_load: float) -> float:
     """Erlang C: the probability that an arrival to an M/M/c queue has to wait.
 

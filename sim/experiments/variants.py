@@ -21,7 +21,7 @@ COMPARED = ("requests_total", "availability", "requests_failed", "requests_timeo
 def run_variants(scenario: Scenario, names: list[str], out: Path, seed: int | None = None,
                  charts: bool = True, metrics: tuple[str, ...] | None = None) -> str:
     """Run the base (no names) or each named variant; save under ``out`` (``out/<variant>``); return a report."""
-    from sim.cli import format_summary
+    from sim.report.text import format_summary
     from sim.model.run import simulate
     charts = charts and scenario.output.charts
     with atomic_dir(out) as tmp:

@@ -5,7 +5,8 @@ import pytest
 from scipy import stats
 
 import sim
-from sim.estimate import erlang_c, estimate_from_scenario, mmc_mean_wait_s
+from sim.estimate import erlang_c, mmc_mean_wait_s
+from sim.experiments.scenario_estimate import estimate_from_scenario
 from sim.model.arrivals import measured_peak_to_average
 from tests.conftest import EXPERIMENTS, small_scenario
 
