@@ -233,6 +233,9 @@ class GatewayConfig(Section):
     workers: int | None = Field(None, gt=0, description="Worker concurrency (requests in service); None = unbounded.")
     max_queue: int | None = Field(None, ge=0, description="Queue capacity; arrivals beyond it are shed.")
     max_queue_wait_s: PosDuration | None = Field(None, description="Longest wait before a queued request is shed.")
+    request_timeout_s: PosDuration | None = Field(
+        None, description="End-to-end deadline of a request from its arrival: calls are cut short to what is "
+                          "left of it, and no retry or fallback starts after it (outcome timeout); None = none.")
     smooth_to_provider_limits: bool = Field(
         True, description="Hold requests until the provider's RPM/TPM buckets have room (BullMQ limiter) "
                           "instead of sending them and collecting 429s.")

@@ -108,16 +108,18 @@ class ModelRuntime:
         return input_tokens * self.input_usd_per_token + output_tokens * self.output_usd_per_token
 
     def draw(self, input_tokens: int, output_tokens: int, lane: int = 0, effect=None, extra_wrong: float = 0.0,
-             answer_u: float | None = None):
+             answer_u: float | None = None, timeout_s: float | None = None):
         """One attempt: (status, duration_s, ttft_s, cost_usd, hallucinated, parse_failed).
 
         ``lane`` 0 is a first attempt, 1 a retry, 2 a shadow call. ``effect`` is the fault timeline's verdict
         for this attempt (None when no fault applies): a forced failure, a latency multiplier, added
         hallucination and parse-failure probabilities. ``extra_wrong`` adds to the hallucination probability
         (a cheap model on a hard request); ``answer_u``, when given, decides the answer instead of the
-        model's own stream (the request's shared draw).
+        model's own stream (the request's shared draw); ``timeout_s`` shortens the client's timeout (what is
+        left of the request's deadline).
         """
         noise, status_u, quality_u = self._noise[lane], self._status_u[lane], self._quality_u[lane]
+        timeout = self.timeout_s if timeout_s is None or timeout_s > self.timeout_s else timeout_s
         if self.exponential_mean_s is None:
             factor = math.exp(self.sigma * noise() + self.noise_shift)
             ttft = self.ttft_s * factor
@@ -129,8 +131,8 @@ class ModelRuntime:
         hallucination_prob, parse_failure_prob = self.hallucination_prob + extra_wrong, self.parse_failure_prob
         if effect is not None:
             if effect.forced_status is not None:
-                if effect.forced_status == TIMEOUT or effect.forced_after_s >= self.timeout_s:
-                    return TIMEOUT, self.timeout_s, math.nan, 0.0, False, False
+                if effect.forced_status == TIMEOUT or effect.forced_after_s >= timeout:
+                    return TIMEOUT, timeout, math.nan, 0.0, False, False
                 return effect.forced_status, effect.forced_after_s, math.nan, 0.0, False, False
             duration *= effect.latency_multiplier
             ttft *= effect.latency_multiplier
@@ -138,9 +140,9 @@ class ModelRuntime:
             parse_failure_prob = min(1.0, parse_failure_prob + effect.parse_failure_add)
         if u < self.refusal_bound:
             status = ERROR if u < self.error_rate else REFUSED
-            return status, min(ttft, self.timeout_s), math.nan, 0.0, False, False
-        if duration > self.timeout_s:
-            return TIMEOUT, self.timeout_s, math.nan, 0.0, False, False
+            return status, min(ttft, timeout), math.nan, 0.0, False, False
+        if duration > timeout:
+            return TIMEOUT, timeout, math.nan, 0.0, False, False
         hallucinated = parse_failed = False
         if hallucination_prob:
             hallucinated = (quality_u() if answer_u is None else answer_u) < hallucination_prob

@@ -35,6 +35,7 @@ _GIVE_UP_OUTCOME = {ERROR: OUTCOME["failed"], TIMEOUT: OUTCOME["timeout"], RATE_
                     REFUSED: OUTCOME["refused"]}
 O_OK, O_SHED, O_RATE_LIMITED = OUTCOME["ok"], OUTCOME["shed"], OUTCOME["rate_limited"]
 O_FAILED, O_REFUSED, O_KILLED = OUTCOME["failed"], OUTCOME["refused"], OUTCOME["killed"]
+O_TIMEOUT = OUTCOME["timeout"]
 ALL_OPEN_POLL_S = 0.5       # re-check interval while every breaker is open and a half-open trial is full
 
 
@@ -51,6 +52,7 @@ class RequestFlow:
         self.max_queue = gw.max_queue
         self.max_wait_s = gw.max_queue_wait_s
         self.smooth = gw.smooth_to_provider_limits
+        self.deadline_s = gw.request_timeout_s
         url = gw.user_rate_limit
         self.user_limit = KeyedTokenBuckets(url.requests_per_min / 60.0, url.burst) if url else None
         by_label = {t.label: t for t in targets}
@@ -296,6 +298,13 @@ class RequestFlow:
             attempt += 1
             if attempt > 1 and breaker is not None and not breaker.allow():
                 return O_FAILED, False, False
+            left_s = None
+            if self.deadline_s is not None:
+                left_s = t0 + self.deadline_s - env.now
+                if left_s <= 0:
+                    if breaker is not None:
+                        breaker.release()
+                    return O_TIMEOUT, False, False
             self.retry.record_call(attempt > 1)
             t_ask = env.now
             retry_after = None
@@ -332,9 +341,11 @@ class RequestFlow:
                 extra_wrong = self.compression_wrong
                 if model.cheap_tier and self.needs_strong[i]:
                     extra_wrong += self.hard_extra_error
+                if left_s is not None:
+                    left_s = max(0.0, t0 + self.deadline_s - env.now)   # after any wait for a slot or limits
                 status, duration, ttft, cost, halluc, parse_failed = model.draw(
                     in_tok, out_tok, 1 if attempt > 1 else 0, effect, extra_wrong,
-                    self.answer_u[i] if k == 0 else None)
+                    self.answer_u[i] if k == 0 else None, left_s)
                 yield env.timeout(duration)
                 if slot is not None:
                     provider.slots.release(slot)
@@ -359,6 +370,8 @@ class RequestFlow:
             delay = self.retry.delay_s(attempt, _STATUS_NAME[status], self._jitter_u(), retry_after)
             if delay is None:
                 return _GIVE_UP_OUTCOME[status], False, False
+            if self.deadline_s is not None and env.now + delay >= t0 + self.deadline_s:
+                return O_TIMEOUT, False, False               # the retry would start after the deadline
             if delay > 0:
                 yield env.timeout(delay)
 

@@ -124,3 +124,18 @@ def test_cost_spike_multiplies_tokens_and_calls_of_the_affected_share():
     assert abs(spiked.mean() - 0.1) < 0.04
     assert (window.input_tokens[spiked] == 6 * 4000).all()          # 1 + 5 calls, 4x 1,000 tokens each
     assert (req[req.arrival_s < 600].input_tokens <= 1000).all()
+
+
+def test_a_request_deadline_turns_hanging_fallbacks_into_timeouts():
+    hang = {"providers.0.models.0.error_rate": 0.0, "providers.0.models.0.timeout_s": 30,
+            "resilience.fallback": True, "routing.chain": ["alpha/m1", "beta/m2"],
+            "faults": [{"kind": "outage", "mode": "hang", "targets": ["alpha"], "start": "10m", "duration": "10m"}]}
+    patient = sim.simulate(small_scenario(**hang))
+    hurried = sim.simulate(small_scenario(**hang, **{"gateway.request_timeout_s": 20}))
+    window = lambda r: r.requests[(r.requests.arrival_s >= 600) & (r.requests.arrival_s < 1200)]  # noqa: E731
+    # without a deadline the fallback answers, late (a 30 s hang first); with one, the user gets a timeout
+    assert (window(patient).outcome == "ok").mean() > 0.99
+    assert window(patient).latency_s.median() > 30
+    assert (window(hurried).outcome == "timeout").mean() > 0.99
+    assert window(hurried).latency_s.max() <= 20 + 1e-6
+    assert (hurried.requests.latency_s <= 20 + 1e-6).all()
