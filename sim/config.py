@@ -468,6 +468,9 @@ class BreakerSettings(Section):
     cooldown_s: PosDuration = Field(60.0, description="cooldown mode: how long a target sits out.")
     record_rate_limited: bool = Field(False, description="Count 429s as failures (resilience4j would; most "
                                                          "gateways do not, since a 429 is not a broken target).")
+    detector_recall: Probability = Field(1.0, description="The online evaluator feeding the AI trip conditions: "
+                                                          "P(it flags a wrong or unparseable answer).")
+    detector_false_positive_rate: Probability = Field(0.0, description="P(the evaluator flags a good answer).")
 
 
 class KillSwitchSettings(Section):

@@ -219,10 +219,9 @@ def _first_after(rows: pd.DataFrame, t: float, targets, pattern: str) -> float:
 
 
 def _false_trips(breaker: pd.DataFrame, windows) -> int:
-    """closed->open transitions outside every service fault window (and its breaker's matching targets)."""
+    """closed->open transitions at times when no fault targeting that breaker's model was active."""
     trips = breaker[breaker["detail"].str.startswith("closed->open")]
-    service = [w for w in windows if w.kind in SERVICE_FAULTS]
-    return int(sum(not any(w.start_s <= t < w.end_s and _matches(subject, w.targets) for w in service)
+    return int(sum(not any(w.start_s <= t < w.end_s and _matches(subject, w.targets) for w in windows)
                    for t, subject in zip(trips["time_s"], trips["subject"])))
 
 

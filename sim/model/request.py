@@ -76,6 +76,11 @@ class RequestFlow:
         self.cache_when_all_open = res.when_all_open == "cache_only" and cache is not None
         self._nearest = {}                    # request -> its cache lookup, while it waits for an LLM
         self.record_rate_limited = res.breaker.record_rate_limited if res.breaker else False
+        # what the breaker's AI conditions see: an online evaluator's verdicts, not the truth
+        self.detector = None
+        if res.breaker and (res.breaker.detector_recall < 1.0 or res.breaker.detector_false_positive_rate > 0):
+            self.detector = (res.breaker.detector_recall, res.breaker.detector_false_positive_rate,
+                             streams.uniform("breaker.detector"))
         self.faults = faults                  # FaultTimeline or None
         self.breakers = breakers or {}        # target code -> CircuitBreaker
         self.kill_switch = kill_switch        # BudgetKillSwitch or None
@@ -357,8 +362,11 @@ class RequestFlow:
                 if status == RATE_LIMITED and not self.record_rate_limited or status == REFUSED:
                     breaker.release()
                 else:
-                    breaker.record(status == OK, duration, hallucinated=halluc, parse_failed=parse_failed,
-                                   cost_usd=cost)
+                    seen_wrong, seen_unparseable = halluc, parse_failed
+                    if self.detector is not None and status == OK:
+                        seen_wrong, seen_unparseable = self._detected(halluc), self._detected(parse_failed)
+                    breaker.record(status == OK, duration, hallucinated=seen_wrong,
+                                   parse_failed=seen_unparseable, cost_usd=cost)
             if status == OK:
                 rec.input_tokens[i] += in_tok
                 rec.output_tokens[i] += out_tok
@@ -374,6 +382,12 @@ class RequestFlow:
                 return O_TIMEOUT, False, False               # the retry would start after the deadline
             if delay > 0:
                 yield env.timeout(delay)
+
+    def _detected(self, truly_bad: bool) -> bool:
+        """The evaluator's verdict on one answer: it catches a bad one with its recall, and sometimes
+        flags a good one."""
+        recall, false_positive_rate, u = self.detector
+        return u() < (recall if truly_bad else false_positive_rate)
 
     def _spend(self, i: int, cost: float) -> None:
         """Count a finished call's cost against the budget; note how far past a hard limit spend has gone."""

@@ -69,7 +69,8 @@ def build_resilience(env, scenario: Scenario, targets, recorder, streams, worklo
     faults = FaultTimeline(scenario.faults, streams.uniform) if scenario.faults else None
     breakers = {}
     if res.breaker is not None:
-        settings = res.breaker.model_dump(exclude={"record_rate_limited"})
+        settings = res.breaker.model_dump(exclude={"record_rate_limited", "detector_recall",
+                                                   "detector_false_positive_rate"})
         breakers = {t.code: CircuitBreaker(BreakerConfig(**settings), clock) for t in targets}
     kill_switch = None
     if res.kill_switch is not None:

@@ -139,3 +139,14 @@ def test_a_request_deadline_turns_hanging_fallbacks_into_timeouts():
     assert (window(hurried).outcome == "timeout").mean() > 0.99
     assert window(hurried).latency_s.max() <= 20 + 1e-6
     assert (hurried.requests.latency_s <= 20 + 1e-6).all()
+
+
+def test_an_imperfect_quality_detector_slows_detection_and_a_noisy_one_trips_falsely():
+    scenario = sim.load_scenario(EXPERIMENTS / "silent_degradation.yaml", ["duration=100m"]).variant("quality_breaker")
+    perfect = sim.simulate(scenario).summary
+    weak = sim.simulate(scenario.with_overrides({"resilience.breaker.detector_recall": 0.6})).summary
+    noisy = sim.simulate(scenario.with_overrides({"resilience.breaker.detector_false_positive_rate": 0.08})).summary
+    assert weak["degradation_detected_after_s"] > perfect["degradation_detected_after_s"]
+    assert perfect["false_trips"] == 0
+    assert noisy["false_trips"] > 0                        # an evaluator that cries wolf trips before the fault
+    assert noisy["breaker_transitions"] > perfect["breaker_transitions"]
