@@ -48,6 +48,11 @@ def _percentiles(values: pd.Series, by: pd.Series, qs=(50, 95, 99)) -> pd.DataFr
     return pd.DataFrame({f"latency_p{q}_s": grouped.quantile(q / 100) for q in qs})
 
 
+def production_calls(calls: pd.DataFrame) -> pd.DataFrame:
+    """The calls that served users: shadow calls (mirrored to a candidate) left out."""
+    return calls[~calls["shadow"]] if "shadow" in calls else calls
+
+
 BREAKER_STATE_CODE = {"closed": 0, "half_open": 1, "open": 2}
 
 
@@ -57,7 +62,7 @@ def timeseries(requests: pd.DataFrame, calls: pd.DataFrame, interval_s: float,
     """One row per interval: traffic, outcomes, concurrency, latency, cost, errors, limit utilisation,
     breaker states and spend."""
     all_calls = calls
-    calls = calls[~calls["shadow"]] if "shadow" in calls else calls
+    calls = production_calls(calls)
     n_bins = max(1, math.ceil(end_s / interval_s))
     edges = np.arange(n_bins + 1) * interval_s
     ts = pd.DataFrame({"t_s": edges[:-1]})
@@ -164,7 +169,7 @@ def _strong_call_share(calls: pd.DataFrame) -> float:
 def summary(requests: pd.DataFrame, calls: pd.DataFrame, warmup_s: float, duration_s: float) -> dict:
     """Headline numbers over the requests that arrived after the warm-up (see docs/metrics.md)."""
     measured = requests[requests["arrival_s"] >= warmup_s]
-    calls = calls[~calls["shadow"]] if "shadow" in calls else calls
+    calls = production_calls(calls)
     measured_calls = calls[calls["request_id"].isin(measured["request_id"])] if warmup_s > 0 else calls
     n = len(measured)
     span_s = duration_s - warmup_s
@@ -246,7 +251,7 @@ def resilience_summary(requests: pd.DataFrame, calls: pd.DataFrame, events: pd.D
     }
     if spend_overshoot_usd is not None and len(calls):
         # calls already in flight when a hard limit trips still finish and are billed (sim.policies.kill_switch)
-        production = calls[~calls["shadow"]] if "shadow" in calls else calls
+        production = production_calls(calls)
         out["spend_overshoot_bound_usd"] = float(
             peak_in_state(production["start_s"].to_numpy(), production["end_s"].to_numpy())
             * production["cost_usd"].max())
