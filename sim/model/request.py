@@ -37,6 +37,7 @@ O_OK, O_SHED, O_RATE_LIMITED = OUTCOME["ok"], OUTCOME["shed"], OUTCOME["rate_lim
 O_FAILED, O_REFUSED, O_KILLED = OUTCOME["failed"], OUTCOME["refused"], OUTCOME["killed"]
 O_TIMEOUT = OUTCOME["timeout"]
 ALL_OPEN_POLL_S = 0.5       # re-check interval while every breaker is open and a half-open trial is full
+SPURIOUS_RETRY_AFTER_S = 1.0  # the Retry-After a sick rate-limit service sends with a spurious 429
 
 
 class RequestFlow:
@@ -330,7 +331,7 @@ class RequestFlow:
                     retry_after = limits.try_admit(t_ask, in_tok * scale, out_tok * scale, scale)
             effect = faults.call_effect(provider.name, target.label, env.now) if faults is not None else None
             if not retry_after and effect is not None and effect.forced_status == RATE_LIMITED:
-                retry_after = 1.0                      # a spurious 429 from a sick rate-limit service
+                retry_after = SPURIOUS_RETRY_AFTER_S
             if retry_after:
                 status, duration, ttft, cost, halluc, parse_failed = RATE_LIMITED, 0.0, 0.0, 0.0, False, False
                 start = env.now
