@@ -2,11 +2,12 @@
 import numpy as np
 import pytest
 
-from sim.model.quality import (EXAMPLE_CHEAP_CALL_USD, EXAMPLE_STRONG_CALL_USD, ROUTELLM_POINTS, QualityModel,
-                               QualityParams, call_cost_usd, cascade_point, needs_strong_share, pgr_curve,
-                               quality_gap_recovered, routing_calibration_chart, simulate_cascade,
-                               strong_share_for_pgr)
+from sim.calibration.routing import (EXAMPLE_CHEAP_CALL_USD, EXAMPLE_STRONG_CALL_USD, ROUTELLM_POINTS, call_cost_usd,
+                                    cascade_point, pgr_curve, quality_gap_recovered, routing_calibration,
+                                    simulate_cascade, strong_share_for_pgr)
+from sim.model.quality import QualityModel, QualityParams, needs_strong_share
 from sim.policies.router import Router
+from sim.report.calibration_charts import routing_calibration_chart
 
 TOLERANCE = 0.04        # +-4 points of strong share (or of PGR) around RouteLLM's published points
 N = 200_000
@@ -163,6 +164,8 @@ def test_cascade_recovers_its_recall_and_never_beats_all_strong(recall, false_es
 # ------------------------------------------------------------------------------------------ chart
 
 def test_calibration_chart_is_written(tmp_path):
-    path = routing_calibration_chart(tmp_path / "routing.png", n_requests=20_000, aucs=(0.5, 0.9))
+    calibration = routing_calibration(n_requests=20_000, aucs=(0.5, 0.9))
+    assert sorted(calibration.curve["auc"].unique()) == [0.5, 0.9] and len(calibration.cascade_points) == 2
+    path = routing_calibration_chart(tmp_path / "routing.png", calibration)
     assert path.exists() and path.stat().st_size > 10_000
     assert [p.name for p in tmp_path.iterdir()] == ["routing.png"]

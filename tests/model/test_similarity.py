@@ -10,11 +10,13 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from sim.model.similarity import (GPTCACHE_BENCHMARK_PARAMS, REAL_PAIRS_NPZ, AnswerVersions, SimilarityModel,
-                                  SimilarityParams, calibration_chart, load_real_pairs, preloaded_benchmark,
-                                  production_stream_benchmark, real_pair_groups, real_pairs_cache_benchmark,
-                                  replay_stream)
+from sim.calibration.similarity import (GPTCACHE_BENCHMARK_PARAMS, REAL_PAIRS_NPZ, load_real_pairs,
+                                        pair_cosine_groups, paraphrase_pair_cosines, preloaded_benchmark,
+                                        production_stream_benchmark, real_pair_groups, real_pairs_cache_benchmark,
+                                        replay_stream, sibling_pair_cosines, unrelated_pair_cosines)
+from sim.model.similarity import AnswerVersions, SimilarityModel, SimilarityParams
 from sim.policies.semantic_cache import SemanticCache
+from sim.report.calibration_charts import similarity_calibration_chart
 from tests.conftest import SHARED_DATA, shared_data
 
 REAL = "paraphrase/sts2016_question_question/minilm_embeddings.npz"
@@ -46,9 +48,9 @@ def test_pair_cosines_follow_the_closed_forms_when_spreads_are_fixed():
     m = small_model(paraphrase_noise_log_sd=0.0, sibling_spread_log_sd=0.0, dim=256)
     rng = np.random.default_rng(1)
     sigma2, s2 = 0.45 ** 2, 0.9 ** 2
-    assert np.median(m.paraphrase_pair_cosines(rng, 4000)) == pytest.approx(1 / (1 + sigma2), abs=0.01)
-    assert np.median(m.sibling_pair_cosines(rng, 4000)) == pytest.approx(1 / ((1 + s2) * (1 + sigma2)), abs=0.02)
-    unrelated = m.unrelated_pair_cosines(rng, 4000)
+    assert np.median(paraphrase_pair_cosines(m, rng, 4000)) == pytest.approx(1 / (1 + sigma2), abs=0.01)
+    assert np.median(sibling_pair_cosines(m, rng, 4000)) == pytest.approx(1 / ((1 + s2) * (1 + sigma2)), abs=0.02)
+    unrelated = unrelated_pair_cosines(m, rng, 4000)
     assert abs(np.mean(unrelated)) < 0.01 and np.std(unrelated) == pytest.approx(1 / np.sqrt(256), rel=0.1)
 
 
@@ -201,8 +203,8 @@ def test_c_model_pair_cosines_match_real_minilm_pairs(real_pairs):
     real = real_pair_groups(real_pairs)
     m = SimilarityModel(SimilarityParams(), np.random.default_rng(0))
     rng = np.random.default_rng(1)
-    para, sib = m.paraphrase_pair_cosines(rng, 20_000), m.sibling_pair_cosines(rng, 20_000)
-    unrelated = m.unrelated_pair_cosines(rng, 20_000)
+    para, sib = paraphrase_pair_cosines(m, rng, 20_000), sibling_pair_cosines(m, rng, 20_000)
+    unrelated = unrelated_pair_cosines(m, rng, 20_000)
     assert np.median(real["paraphrase"]) == pytest.approx(0.84, abs=0.01)        # SOURCE.md's figures
     assert np.median(real["non_paraphrase"]) == pytest.approx(0.43, abs=0.01)
     assert np.median(para) == pytest.approx(np.median(real["paraphrase"]), abs=0.03)
@@ -216,8 +218,10 @@ def test_c_model_pair_cosines_match_real_minilm_pairs(real_pairs):
 
 def test_c_calibration_chart_is_written(tmp_path):
     shared_data(REAL)
-    path = calibration_chart(tmp_path / "calibration.png", real_path=SHARED_DATA / REAL, n_pairs=5000)
+    real = real_pair_groups(load_real_pairs(SHARED_DATA / REAL))
+    path = similarity_calibration_chart(tmp_path / "calibration.png", pair_cosine_groups(n_pairs=5000), real)
     assert path.exists() and path.stat().st_size > 10_000
+    assert [p.name for p in tmp_path.iterdir()] == ["calibration.png"]
 
 
 def test_c_cache_search_on_real_vectors(real_pairs):

@@ -1,0 +1,45 @@
+"""The repository's shape: which code the tests import, and what the simulation core may import."""
+import subprocess
+import sys
+from pathlib import Path
+
+import sim
+from tests.conftest import ROOT
+
+
+def test_the_tests_import_this_trees_sim_package():
+    # Plain `pytest` and `python -m pytest` must both test the working tree, not an installed copy.
+    assert Path(sim.__file__).resolve().parent == ROOT / "sim"
+
+
+def _modules_loaded_by(statement: str) -> set[str]:
+    code = f"import sys; {statement}; print('\\n'.join(sorted(sys.modules)))"
+    out = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, check=True)
+    return set(out.stdout.split())
+
+
+def _core_modules() -> list[str]:
+    return sorted(f"sim.{package}.{path.stem}" for package in ("model", "policies", "calibration")
+                  for path in (ROOT / "sim" / package).glob("*.py") if path.stem != "__init__")
+
+
+def test_the_simulation_core_and_the_calibration_do_not_import_matplotlib():
+    modules = _core_modules()
+    assert "sim.model.run" in modules and "sim.calibration.similarity" in modules
+    loaded = _modules_loaded_by("import " + ", ".join(modules))
+    assert set(modules) <= loaded
+    assert not any(name == "matplotlib" or name.startswith("matplotlib.") for name in loaded)
+
+
+def test_running_a_scenario_does_not_import_matplotlib():
+    loaded = _modules_loaded_by("import sim.model.run")
+    assert "sim.model.run" in loaded and "matplotlib" not in loaded
+
+
+def test_the_model_layer_holds_no_calibration_or_charts():
+    for path in (ROOT / "sim" / "model").glob("*.py"):
+        text = path.read_text()
+        assert "matplotlib" not in text, path
+        for name in ("def pgr_curve", "def production_stream_benchmark", "def calibration_chart",
+                     "def paraphrase_pair_cosines", "ROUTELLM_POINTS"):
+            assert name not in text, (path, name)
