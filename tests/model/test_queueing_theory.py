@@ -7,8 +7,8 @@ from scipy import stats
 import sim
 from sim.estimate import erlang_c, mmc_mean_wait_s
 from sim.experiments.scenario_estimate import estimate_from_scenario
-from sim.model.arrivals import measured_peak_to_average
 from tests.conftest import EXPERIMENTS, small_scenario
+from tests.measures import measured_peak_to_average
 
 MMC = EXPERIMENTS / "validation" / "mmc.yaml"
 
