@@ -1,10 +1,9 @@
 """Measurements of simulated output that the validation tests compare with closed forms.
 
-They measure what a run or a policy produced (a peak-to-average ratio of arrivals, a router's AUC); nothing
-in the simulator needs them, so they live beside the tests rather than in the runtime modules.
+They measure what a run produced (the peak-to-average ratio of its arrivals); nothing in the simulator needs
+them, so they live beside the tests rather than in the runtime modules.
 """
 import numpy as np
-from scipy.stats import rankdata
 
 
 def measured_peak_to_average(arrival_times_s, bin_s: float = 3600.0, duration_s: float | None = None) -> float:
@@ -36,19 +35,3 @@ def measured_peak_to_average(arrival_times_s, bin_s: float = 3600.0, duration_s:
     if mean == 0:
         raise ValueError("measured_peak_to_average: no arrivals inside the bins")
     return float(counts.max() / mean)
-
-
-def empirical_auc(scores: np.ndarray, needs_strong: np.ndarray) -> float:
-    """The AUC of ``scores`` as a ranking of ``needs_strong`` (Mann-Whitney rank formula, ties averaged).
-
-    ``(R_pos - n_pos (n_pos + 1) / 2) / (n_pos n_neg)`` where ``R_pos`` is the sum of the ranks (1 = lowest
-    score) of the requests that need the strong model.
-    """
-    scores = np.asarray(scores, dtype=float)
-    labels = np.asarray(needs_strong, dtype=bool)
-    n_pos = int(labels.sum())
-    n_neg = labels.size - n_pos
-    if n_pos == 0 or n_neg == 0:
-        raise ValueError("empirical_auc: needs both requests that need the strong model and ones that do not")
-    rank_sum_pos = float(rankdata(scores)[labels].sum())
-    return (rank_sum_pos - n_pos * (n_pos + 1) / 2.0) / (n_pos * n_neg)

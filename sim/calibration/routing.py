@@ -14,7 +14,8 @@ of the gap on easy requests, where only volume helps, and pulls every curve towa
 noise (common random numbers), routes by threshold for each target share and reports PGR, the expected
 error rate and, given per-call prices, the cost per request: cost and quality side by side. Quality is
 *expected* quality (each request counts ``1 - P(wrong)``), so a weak model's partial credit on hard requests
-is counted and no answer draws add noise.
+is counted and no answer draws add noise. :func:`empirical_auc` measures a real router's AUC on labelled
+traffic: the number a scenario's router ``auc`` stands for.
 """
 from __future__ import annotations
 
@@ -22,6 +23,7 @@ from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
+from scipy.stats import rankdata
 
 from sim.model.quality import DEFAULT_COMPLEXITY_ALPHA, DEFAULT_COMPLEXITY_BETA, QualityModel, QualityParams
 from sim.policies.router import Router, router_scores, threshold_for_strong_share
@@ -46,6 +48,22 @@ EXAMPLE_CHEAP_CALL_USD = call_cost_usd(1500, 300, 0.80, 4.0)
 def quality_gap_recovered(error_routed, error_all_cheap, error_all_strong):
     """PGR: the share of the quality gap between all-cheap and all-strong that routing recovers."""
     return (np.asarray(error_all_cheap) - error_routed) / (np.asarray(error_all_cheap) - error_all_strong)
+
+
+def empirical_auc(scores: np.ndarray, needs_strong: np.ndarray) -> float:
+    """The AUC of ``scores`` as a ranking of ``needs_strong`` (Mann-Whitney rank formula, ties averaged).
+
+    ``(R_pos - n_pos (n_pos + 1) / 2) / (n_pos n_neg)`` where ``R_pos`` is the sum of the ranks (1 = lowest
+    score) of the requests that need the strong model.
+    """
+    scores = np.asarray(scores, dtype=float)
+    labels = np.asarray(needs_strong, dtype=bool)
+    n_pos = int(labels.sum())
+    n_neg = labels.size - n_pos
+    if n_pos == 0 or n_neg == 0:
+        raise ValueError("empirical_auc: needs both requests that need the strong model and ones that do not")
+    rank_sum_pos = float(rankdata(scores)[labels].sum())
+    return (rank_sum_pos - n_pos * (n_pos + 1) / 2.0) / (n_pos * n_neg)
 
 
 # ------------------------------------------------------------------------------------ population, curves
