@@ -1,6 +1,8 @@
 """The notebook walkthrough runs top to bottom (like SimPy's documented examples, run by the tests)."""
 import runpy
 
+import pytest
+
 from tests.conftest import ROOT
 
 
@@ -8,6 +10,7 @@ def _tree(folder):
     return sorted((str(p.relative_to(folder)), p.stat().st_mtime_ns) for p in folder.rglob("*"))
 
 
+@pytest.mark.slow
 def test_the_walkthrough_runs_top_to_bottom_and_writes_where_it_is_told(capsys, monkeypatch, tmp_path):
     results_before = _tree(ROOT / "results")
     monkeypatch.setenv("WALKTHROUGH_OUT", str(tmp_path / "walkthrough"))

@@ -153,6 +153,7 @@ def test_replay_counts_false_and_stale_hits():
 
 
 # ---------------------------------------------------------------------- calibration (a): production claim
+@pytest.mark.slow
 def test_a_defaults_give_35_to_50_percent_hits_at_095_with_under_1_percent_false_hits():
     strict, lax = production_stream_benchmark(n_queries=60_000, thresholds=(0.95, 0.80), seed=0)
     print(f"\n(a) defaults, 60k queries, second half: 0.95 -> {strict['hit_rate']:.1%} hits "
@@ -224,6 +225,7 @@ def test_c_calibration_chart_is_written(tmp_path):
     assert [p.name for p in tmp_path.iterdir()] == ["calibration.png"]
 
 
+@pytest.mark.slow
 def test_c_cache_search_on_real_vectors(real_pairs):
     rows = {r["threshold"]: r for r in real_pairs_cache_benchmark(real_pairs)}
     print("\n(c) real MiniLM vectors, cache of all q1, queried with q2:")
@@ -242,6 +244,7 @@ def test_c_cache_search_on_real_vectors(real_pairs):
     assert rows[0.95]["para_hit_rate"] < 0.15                 # real paraphrases rarely reach 0.95
 
 
+@pytest.mark.slow
 def test_c_cache_top1_is_exact_on_real_vectors(real_pairs):
     q1, q2 = real_pairs["q1"], real_pairs["q2"]
     cache = SemanticCache(q1.shape[1], len(q1), threshold=0.0)
