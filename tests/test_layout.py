@@ -12,6 +12,15 @@ def test_the_tests_import_this_trees_sim_package():
     assert Path(sim.__file__).resolve().parent == ROOT / "sim"
 
 
+def test_plain_pytest_without_the_current_folder_on_sys_path_finds_the_helpers_and_this_tree():
+    # `python -P` does not put the current folder on sys.path: what the `pytest` script sees.
+    test = "tests/test_layout.py::test_the_tests_import_this_trees_sim_package"
+    out = subprocess.run([sys.executable, "-P", "-m", "pytest", "-q", "-p", "no:cacheprovider", test],
+                         cwd=ROOT, capture_output=True, text=True)
+    assert out.returncode == 0, out.stdout + out.stderr
+    assert "1 passed" in out.stdout
+
+
 def _modules_loaded_by(statement: str) -> set[str]:
     code = f"import sys; {statement}; print('\\n'.join(sorted(sys.modules)))"
     out = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, check=True)
