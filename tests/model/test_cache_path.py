@@ -70,6 +70,7 @@ def test_a_wrong_answer_once_cached_is_served_wrong_again():
     assert hits.hallucinated.mean() == pytest.approx(0.2, abs=0.05)
 
 
+@pytest.mark.slow
 def test_cache_only_serves_near_answers_when_every_breaker_is_open():
     outage = {"faults": [{"kind": "outage", "start": "20m", "duration": "20m"}],
               "resilience.breaker": {"minimum_calls": 10, "window_size": 20, "wait_in_open_s": 60},
