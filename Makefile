@@ -4,7 +4,7 @@ VENV   ?= .venv
 PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed
 
-.PHONY: demo test bench clean
+.PHONY: demo test test-quick bench clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -17,6 +17,9 @@ demo: $(STAMP)  ## the main job: writes frames, charts and a comparison under re
 
 test: $(STAMP)  ## the whole test suite
 	$(PY) -m pytest -q
+
+test-quick: $(STAMP)  ## the suite without the slow statistical and end-to-end tests (@pytest.mark.slow)
+	$(PY) -m pytest -q -m "not slow"
 
 bench: $(STAMP)  ## simulated requests per wall second, as ratios to textbook SimPy
 	$(PY) benchmarks/bench.py

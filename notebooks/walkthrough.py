@@ -48,8 +48,11 @@ for name in ("no_resilience", "breaker_fallback_2keys"):
 
 # %% [markdown]
 # ## 4. Save it
-# Parquet frames, `summary.json`, the resolved `scenario.yaml` and charts, written atomically.
+# Parquet frames, `summary.json`, the resolved `scenario.yaml` and charts, written atomically, to
+# `results/walkthrough/` (or to the folder named by the environment variable `WALKTHROUGH_OUT`).
 
 # %%
-out = result.save(ROOT / "results" / "walkthrough", charts=False)
+import os
+
+out = result.save(Path(os.environ.get("WALKTHROUGH_OUT") or ROOT / "results" / "walkthrough"), charts=False)
 print("saved to", out)

@@ -39,7 +39,6 @@ __all__ = [
     "UnknownNameError",
     "PROVENANCE_KEYS",
     "LIMIT_KEYS",
-    "clear_catalogue_cache",
     "load_catalogue",
     "without_provenance",
 ]
@@ -103,12 +102,6 @@ def load_catalogue(path: str | Path | None = None) -> Catalogue:
     if path is None:
         return _load_packaged()
     return _load_file(str(Path(path).expanduser().resolve()))
-
-
-def clear_catalogue_cache() -> None:
-    """Forget loaded catalogues, so the next :func:`load_catalogue` re-reads the file (e.g. after editing it)."""
-    _load_packaged.cache_clear()
-    _load_file.cache_clear()
 
 
 @functools.lru_cache(maxsize=None)

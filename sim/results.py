@@ -5,6 +5,10 @@ interval and ``events`` one per state change; ``summary`` holds the headline num
 replication, the simulated and the wall time. :meth:`Result.save` writes them as Parquet and JSON with the
 fully resolved scenario as YAML beside them; it writes into a temporary folder and renames it into place
 only when everything is written, so an interrupted save leaves no half-written results.
+
+Replacing a folder deletes it, so only a folder this package wrote may be replaced: every results folder
+carries a marker file (:data:`RESULTS_MARKER`), and an existing folder without it (unless empty) is refused
+before anything runs: ``--out ~/Documents`` is an error, not a deleted folder.
 """
 from __future__ import annotations
 
@@ -20,8 +24,11 @@ from typing import Iterator
 import pandas as pd
 
 from sim.config import Scenario, validate_scenario
+from sim.errors import ScenarioError
 
 FRAMES = ("requests", "calls", "timeseries", "events")
+RESULTS_MARKER = ".llm-traffic-sim-results"
+"""The file that marks a folder as written by this package, so a later run may replace it."""
 
 
 def _json_safe(value):
@@ -71,10 +78,12 @@ class Result:
 def atomic_dir(out: str | Path) -> Iterator[Path]:
     """A temporary folder beside ``out`` to write into; it becomes ``out`` only if the block completes."""
     out = Path(out)
+    check_replaceable(out)
     out.parent.mkdir(parents=True, exist_ok=True)
     tmp = out.with_name(f"{out.name}.tmp-{os.getpid()}")
     shutil.rmtree(tmp, ignore_errors=True)
     tmp.mkdir()
+    (tmp / RESULTS_MARKER).write_text("written by llm-traffic-sim; a later run may replace this folder\n")
     try:
         yield tmp
         replace_dir(tmp, out)
@@ -83,8 +92,22 @@ def atomic_dir(out: str | Path) -> Iterator[Path]:
         raise
 
 
+def is_results_folder(folder: Path) -> bool:
+    """Whether ``folder`` is a folder this package wrote (it has the marker), or an empty folder."""
+    return folder.is_dir() and ((folder / RESULTS_MARKER).is_file() or not any(folder.iterdir()))
+
+
+def check_replaceable(target: Path) -> None:
+    """Refuse an output folder whose replacement would delete something this package did not write."""
+    if target.exists() and not is_results_folder(target):
+        what = "a folder that is not a results folder" if target.is_dir() else "not a folder"
+        raise ScenarioError(f"output folder {target}: exists and is {what} (no {RESULTS_MARKER}); "
+                            f"refusing to replace it: choose another output folder or remove it")
+
+
 def replace_dir(new: Path, target: Path) -> None:
     """Move a completed folder into place, replacing an older one only after the new one is complete."""
+    check_replaceable(target)
     old = None
     if target.exists():
         old = target.with_name(f"{target.name}.tmp-old-{os.getpid()}")

@@ -167,9 +167,12 @@ def calibration(scenario: Scenario | None, out: Path, **options) -> str:
     """The calibrations as tables and charts: the similarity model against real MiniLM question pairs
     (cache_similarity.png), the cache on a production-like stream, on GPTCache's benchmark and on the real
     vectors (cache_*.csv), and the router's quality curve against RouteLLM's points (routing_pgr.png)."""
-    from sim.model.quality import QualityParams, pgr_curve, routing_calibration_chart
-    from sim.model.similarity import (REAL_PAIRS_NPZ, calibration_chart, load_real_pairs, preloaded_benchmark,
-                                      production_stream_benchmark, real_pairs_cache_benchmark)
+    from sim.calibration.routing import pgr_curve, routing_calibration
+    from sim.calibration.similarity import (REAL_PAIRS_NPZ, load_real_pairs, pair_cosine_groups,
+                                            preloaded_benchmark, production_stream_benchmark, real_pair_groups,
+                                            real_pairs_cache_benchmark)
+    from sim.model.quality import QualityParams
+    from sim.report.calibration_charts import routing_calibration_chart, similarity_calibration_chart
     from sim.results import atomic_dir
     lines = []
     with atomic_dir(out) as tmp:
@@ -180,18 +183,20 @@ def calibration(scenario: Scenario | None, out: Path, **options) -> str:
         lines += ["(a) production-like stream, insert on miss:", stream.to_string(index=False),
                   "(b) GPTCache's benchmark shape:", gptcache.to_string(index=False)]
         if Path(REAL_PAIRS_NPZ).exists():
-            real = pd.DataFrame(real_pairs_cache_benchmark(load_real_pairs()))
+            real_pairs = load_real_pairs()
+            real = pd.DataFrame(real_pairs_cache_benchmark(real_pairs))
             real.to_csv(tmp / "cache_real_pairs.csv", index=False)
             lines += ["(c) the cache's search on real MiniLM question pairs:", real.to_string(index=False)]
             if options.get("charts", True):
-                calibration_chart(tmp / "cache_similarity.png")
+                similarity_calibration_chart(tmp / "cache_similarity.png", pair_cosine_groups(),
+                                             real_pair_groups(real_pairs))
         else:
             lines.append(f"(c) skipped: real pairs not found at {REAL_PAIRS_NPZ}")
         curve = pgr_curve(QualityParams.for_share(0.2), [0.5, 0.75, 0.9], [0.13, 0.2, 0.3, 0.5])
         curve.to_csv(tmp / "routing_pgr.csv", index=False)
         lines += ["routing: share of strong calls against the quality gap recovered:", curve.to_string(index=False)]
         if options.get("charts", True):
-            routing_calibration_chart(tmp / "routing_pgr.png")
+            routing_calibration_chart(tmp / "routing_pgr.png", routing_calibration())
     return "\n".join(lines)
 
 

@@ -194,14 +194,6 @@ class _Tally:
         self.parse_failed += outcome.parse_failed
         self.cost_usd += outcome.cost_usd
 
-    def add_tally(self, other: "_Tally") -> None:
-        self.calls += other.calls
-        self.failures += other.failures
-        self.slow += other.slow
-        self.hallucinated += other.hallucinated
-        self.parse_failed += other.parse_failed
-        self.cost_usd += other.cost_usd
-
     def subtract_outcome(self, outcome: "_Outcome") -> None:
         self.calls -= 1
         self.failures -= outcome.failed

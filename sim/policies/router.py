@@ -73,24 +73,6 @@ def router_scores(rng: np.random.Generator, needs_strong: np.ndarray, auc: float
     return score_separation(auc) * needs_strong + rng.standard_normal(needs_strong.shape)
 
 
-def empirical_auc(scores: np.ndarray, needs_strong: np.ndarray) -> float:
-    """The AUC of ``scores`` as a ranking of ``needs_strong`` (Mann-Whitney rank formula, ties averaged).
-
-    ``(R_pos - n_pos (n_pos + 1) / 2) / (n_pos n_neg)`` where ``R_pos`` is the sum of the ranks (1 = lowest
-    score) of the requests that need the strong model.
-    """
-    from scipy.stats import rankdata
-
-    scores = np.asarray(scores, dtype=float)
-    labels = np.asarray(needs_strong, dtype=bool)
-    n_pos = int(labels.sum())
-    n_neg = labels.size - n_pos
-    if n_pos == 0 or n_neg == 0:
-        raise ValueError("empirical_auc: needs both requests that need the strong model and ones that do not")
-    rank_sum_pos = float(rankdata(scores)[labels].sum())
-    return (rank_sum_pos - n_pos * (n_pos + 1) / 2.0) / (n_pos * n_neg)
-
-
 def threshold_for_strong_share(scores: np.ndarray, share: float) -> float:
     """The threshold at which ``round(share * n)`` of ``scores`` are ``>=`` it (exactly, barring ties).
 

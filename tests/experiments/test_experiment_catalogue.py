@@ -16,6 +16,7 @@ def test_every_catalogued_experiment_has_a_valid_scenario():
             scenario.variant(variant)
 
 
+@pytest.mark.slow
 def test_outage_replay_writes_variants_comparison_and_overlay(tmp_path):
     scenario = sim.load_scenario(SCENARIOS / "outage_replay.yaml", ["duration=50m", "warmup=0s",
                                                                    "workload.dau=3000"])
@@ -29,6 +30,7 @@ def test_outage_replay_writes_variants_comparison_and_overlay(tmp_path):
     assert "breaker_fallback" in report
 
 
+@pytest.mark.slow
 def test_provider_redundancy_reports_availability_with_intervals(tmp_path):
     shared_data("incidents/provider_incidents.csv")
     scenario = sim.load_scenario(SCENARIOS / "provider_redundancy.yaml", ["duration=120d", "workload.rate_per_s=0.002"])

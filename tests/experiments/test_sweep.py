@@ -73,6 +73,7 @@ def test_breaker_tuning_grid_values_are_valid_for_its_scenario():
         scenario.with_overrides(combo)
 
 
+@pytest.mark.slow
 def test_a_dask_cluster_gives_the_same_rows_as_serial():
     pytest.importorskip("distributed", reason="the dask extra is not installed")
     serial, distributed = serial_and_executor_rows("dask", replications=1)

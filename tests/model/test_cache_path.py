@@ -47,12 +47,14 @@ def test_costs_still_add_up_with_a_cache(run):
     assert run.timeseries.cost_usd.sum() == pytest.approx(run.summary["cost_usd"], rel=1e-9)
 
 
+@pytest.mark.slow
 def test_a_higher_threshold_trades_hits_for_fewer_false_hits():
     low, high = sim.simulate(cached(**{"cache.threshold": 0.80})), sim.simulate(cached(**{"cache.threshold": 0.95}))
     assert low.summary["cache_hit_rate"] > high.summary["cache_hit_rate"] + 0.1
     assert low.summary["false_hit_rate"] > high.summary["false_hit_rate"]
 
 
+@pytest.mark.slow
 def test_answers_that_change_go_stale_and_a_ttl_bounds_it():
     fast = {"cache.answer_change_rate_per_day": 24.0}              # answers change about hourly
     no_ttl = sim.simulate(cached(**fast)).summary
@@ -68,6 +70,7 @@ def test_a_wrong_answer_once_cached_is_served_wrong_again():
     assert hits.hallucinated.mean() == pytest.approx(0.2, abs=0.05)
 
 
+@pytest.mark.slow
 def test_cache_only_serves_near_answers_when_every_breaker_is_open():
     outage = {"faults": [{"kind": "outage", "start": "20m", "duration": "20m"}],
               "resilience.breaker": {"minimum_calls": 10, "window_size": 20, "wait_in_open_s": 60},
@@ -79,6 +82,7 @@ def test_cache_only_serves_near_answers_when_every_breaker_is_open():
     assert degraded["false_hit_rate"] > fail_fast["false_hit_rate"]       # the price of degrading
 
 
+@pytest.mark.slow
 def test_the_default_cache_reaches_the_claimed_hit_rate_at_095_with_almost_no_false_hits():
     from tests.conftest import EXPERIMENTS
     scenario = sim.load_scenario(EXPERIMENTS / "cache_threshold.yaml", ["duration=4h", "warmup=2h"])

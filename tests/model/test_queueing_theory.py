@@ -7,8 +7,8 @@ from scipy import stats
 import sim
 from sim.estimate import erlang_c, mmc_mean_wait_s
 from sim.experiments.scenario_estimate import estimate_from_scenario
-from sim.model.arrivals import measured_peak_to_average
 from tests.conftest import EXPERIMENTS, small_scenario
+from tests.measures import measured_peak_to_average
 
 MMC = EXPERIMENTS / "validation" / "mmc.yaml"
 
@@ -28,6 +28,7 @@ def test_erlang_c_closed_form_matches_textbook_values():
     (3.6, 4, 1.0, "6h"),     # rho 0.9
     (6.0, 8, 1.0, "2h"),     # rho 0.75, many servers
 ])
+@pytest.mark.slow
 def test_mmc_queue_wait_agrees_with_erlang_c(rate, servers, mean_s, duration):
     scenario = sim.load_scenario(MMC, [f"workload.rate_per_s={rate}", f"providers.0.max_concurrency={servers}",
                                        f"providers.0.models.0.latency.mean_s={mean_s}", f"duration={duration}"])
@@ -45,6 +46,7 @@ def test_mmc_queue_wait_agrees_with_erlang_c(rate, servers, mean_s, duration):
         assert abs(np.mean(sample) - theory) < 0.12 * theory     # and the interval is not uselessly wide
 
 
+@pytest.mark.slow
 def test_littles_law_holds_for_queue_and_system():
     scenario = sim.load_scenario(MMC, ["duration=3h", "warmup=0"])
     r = sim.simulate(scenario)
@@ -58,6 +60,7 @@ def test_littles_law_holds_for_queue_and_system():
     assert ts.queue_length.mean() == pytest.approx(3.6 * mmc_mean_wait_s(3.6, 4, 1.0), rel=0.25)
 
 
+@pytest.mark.slow
 def test_diurnal_profile_peak_to_average_is_reproduced():
     scenario = small_scenario(**{"duration": "4d", "workload.rate_per_s": 0.2,
                                  "workload.profile": {"type": "diurnal", "peak_to_average": 3.0}})
@@ -66,6 +69,7 @@ def test_diurnal_profile_peak_to_average_is_reproduced():
     assert measured == pytest.approx(3.0, rel=0.06)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("smooth", [True, False])
 def test_token_bucket_throughput_equals_the_limit_under_overload(smooth):
     # 2 requests/s offered against a 60 RPM key: whatever the design, 1 call/s gets through
@@ -85,6 +89,7 @@ def test_token_bucket_throughput_equals_the_limit_under_overload(smooth):
     assert per_minute.max() <= 60 + 60      # never more than one bucket plus one minute of refill
 
 
+@pytest.mark.slow
 def test_one_simulated_day_reproduces_the_closed_form_cost_within_2_percent():
     scenario = sim.load_scenario(EXPERIMENTS / "validation" / "load_estimate.yaml")
     est = estimate_from_scenario(scenario)

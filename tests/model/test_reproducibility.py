@@ -25,6 +25,7 @@ def test_same_seed_gives_identical_frames():
         pd.testing.assert_frame_equal(getattr(a, name), getattr(b, name))
 
 
+@pytest.mark.slow
 def test_same_seed_gives_identical_frames_in_a_fresh_process():
     code = ("import json, sys; sys.path.insert(0, '.'); from tests.conftest import small_scenario; "
             "from tests.model.test_reproducibility import fingerprint; import sim; "

@@ -73,6 +73,7 @@ def test_a_classic_breaker_misses_silent_degradation_and_a_quality_breaker_catch
     assert late(quality).hallucinated.mean() < 0.06
 
 
+@pytest.mark.slow
 def test_kill_switch_stops_a_runaway_bill_and_overshoots_by_at_most_the_in_flight_bound():
     scenario = sim.load_scenario(EXPERIMENTS / "kill_switch.yaml", ["duration=150m"])
     free = sim.simulate(scenario.variant("no_kill_switch"))
@@ -141,6 +142,7 @@ def test_a_request_deadline_turns_hanging_fallbacks_into_timeouts():
     assert (hurried.requests.latency_s <= 20 + 1e-6).all()
 
 
+@pytest.mark.slow
 def test_an_imperfect_quality_detector_slows_detection_and_a_noisy_one_trips_falsely():
     scenario = sim.load_scenario(EXPERIMENTS / "silent_degradation.yaml", ["duration=100m"]).variant("quality_breaker")
     perfect = sim.simulate(scenario).summary

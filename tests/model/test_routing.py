@@ -2,7 +2,8 @@
 import pytest
 
 import sim
-from sim.model.quality import QualityParams, pgr_curve
+from sim.calibration.routing import pgr_curve
+from sim.model.quality import QualityParams
 from tests.conftest import EXPERIMENTS
 
 

@@ -4,8 +4,8 @@ import math
 import numpy as np
 import pytest
 
-from sim.policies.router import (MAX_SEPARATION, Router, empirical_auc, router_scores, score_separation,
-                                 threshold_for_strong_share)
+from sim.calibration.routing import empirical_auc
+from sim.policies.router import MAX_SEPARATION, Router, router_scores, score_separation, threshold_for_strong_share
 
 N_SCORES = 100_000
 NEEDS_STRONG_SHARE = 0.2

@@ -219,6 +219,7 @@ def test_clearly_worse_candidate_is_never_promoted():
             assert ev.decided_after_samples == 3000
 
 
+@pytest.mark.slow
 def test_false_promotion_rate_at_the_margin_is_controlled():
     """p_c - p_b = margin exactly (the worst case of H0): 400 experiments of up to 1500 pairs, 30 looks."""
     n_exp, alpha = 400, 0.05
