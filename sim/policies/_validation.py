@@ -127,7 +127,10 @@ def number_problem(value: Any) -> Optional[str]:
     """Why ``value`` is not a finite real number (a bool is not a number), or None."""
     if isinstance(value, bool) or not isinstance(value, (int, float)):
         return "Input should be a valid number"
-    return None if math.isfinite(value) else "Input should be a finite number"
+    try:
+        return None if math.isfinite(value) else "Input should be a finite number"
+    except OverflowError:           # an int too large for a float
+        return "Input should be a finite number"
 
 
 def _bound_problem(field: dataclasses.Field, value) -> Optional[str]:
