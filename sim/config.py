@@ -16,14 +16,14 @@ import dataclasses
 import re
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Annotated, Any, Literal, Union, get_args, get_type_hints
+from typing import Annotated, Any, Literal, Union, get_args
 
 import yaml
 from pydantic import (BaseModel, BeforeValidator, ConfigDict, Field, ValidationError, ValidationInfo,
                       field_validator, model_validator)
 
 from sim.errors import ScenarioError
-from sim.policies._validation import SettingError, flag, number, number_problem, text, unit_of
+from sim.policies._validation import SettingError, field_types, flag, number, number_problem, text, unit_of
 from sim.policies.breaker import BreakerConfig
 from sim.policies.kill_switch import KillSwitchConfig
 from sim.policies.retry import RetryConfig
@@ -473,7 +473,7 @@ def _settings_input(section: type, value: Any) -> Any:
     declared with unit ``s``, and booleans refused for numbers (pydantic's lax mode would read True as 1)."""
     if not isinstance(value, dict):
         return value
-    hints = get_type_hints(section)
+    hints = field_types(section)
     out = dict(value)
     for field in dataclasses.fields(section):
         raw = out.get(field.name)

@@ -90,7 +90,8 @@ def unit_of(field: dataclasses.Field) -> Optional[str]:
 # --------------------------------------------------------------------------------------------- checking
 
 @lru_cache(maxsize=None)
-def _hints(cls: type) -> dict:
+def field_types(cls: type) -> dict:
+    """The resolved annotations of a settings dataclass (cached: they never change)."""
     return typing.get_type_hints(cls)
 
 
@@ -145,11 +146,11 @@ def check_fields(config: Any) -> None:
     """Validate every field of a settings dataclass against its annotation and declared bounds.
 
     Raises :class:`SettingError` (a ``ValueError``: ``"<Class>.<field>: <problem>, got <value>"``) for the
-    first bad field. Sequences
-    declared as ``tuple[...]`` are stored as tuples (the dataclass stays hashable and frozen).
+    first bad field. Sequences declared as ``tuple[...]`` are stored as tuples (the dataclass stays
+    hashable). Called from ``__post_init__``, so it also runs when pydantic builds the dataclass.
     """
     owner = type(config).__name__
-    hints = _hints(type(config))
+    hints = field_types(type(config))
     for field in dataclasses.fields(config):
         value = getattr(config, field.name)
         hint, optional = _split_optional(hints[field.name])
