@@ -495,7 +495,9 @@ class ResilienceConfig(Section):
         "fail_fast", description="When every target's breaker is open: fail at once, wait (within the "
                                  "gateway's max_queue_wait_s) for the first to half-open, or serve the "
                                  "nearest cached answer above cache.degraded_threshold.")
-    kill_switch: KillSwitchConfig | None = Field(None, description="Budget kill switch; None = none.")
+    kill_switch: KillSwitchConfig | None = Field(None, description="Budget kill switch: at the soft limit the "
+                                                 "cheapest model and no shadow traffic, at the hard limit no new "
+                                                 "LLM calls; None = none.")
     shadow: ShadowSettings | None = Field(None, description="Shadow evaluation of a candidate; None = none.")
 
     @field_validator("retry", "breaker", "kill_switch", "shadow", mode="before")
