@@ -10,9 +10,10 @@ import typing
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from pydantic import ValidationError
 
 from sim.cli import main
-from sim.config import BreakerSettings, ResilienceConfig, ShadowSettings
+from sim.config import BreakerSettings, ResilienceConfig, ShadowSettings, format_validation_error
 from sim.policies._validation import SettingError
 from sim.policies.breaker import BreakerConfig, CircuitBreaker
 from sim.policies.kill_switch import BudgetKillSwitch, KillSwitchConfig
@@ -93,15 +94,12 @@ def test_scenario_and_direct_construction_reject_with_the_same_words(section, ra
     with pytest.raises(SettingError) as direct:
         config_class(**raw)
     field = direct.value.field
-    assert field in raw
+    assert field.split(".")[0] in raw
     data = {section: {"target": SHADOW_TARGET, **raw} if section == "shadow" else raw}
-    from pydantic import ValidationError
-    from sim.config import format_validation_error
     with pytest.raises(ValidationError) as loaded:
         ResilienceConfig.model_validate(data)
     lines = format_validation_error(loaded.value).splitlines()
-    assert any(line.startswith(f"{section}.{field}") and line.endswith(f": {direct.value.problem}")
-               or line == f"{section}.{field}: {direct.value.problem}" for line in lines), (lines, direct.value)
+    assert f"{section}.{field}: {direct.value.problem}" in lines, (lines, direct.value)
 
 
 def test_durations_and_defaults_reach_the_policy_unchanged():
@@ -120,8 +118,6 @@ def test_durations_and_defaults_reach_the_policy_unchanged():
 
 
 def test_unknown_settings_are_rejected_by_name():
-    from pydantic import ValidationError
-    from sim.config import format_validation_error
     with pytest.raises(ValidationError) as err:
         ResilienceConfig.model_validate({"retry": {"max_attemps": 3}})
     assert format_validation_error(err.value) == "retry.max_attemps: unknown field"
@@ -185,7 +181,7 @@ def _accepted(section: str, settings_: dict):
     try:
         return getattr(ResilienceConfig.model_validate({section: raw}), section)
     except Exception as err:
-        assert type(err).__name__ == "ValidationError", f"{section} {raw}: {err!r}"
+        assert isinstance(err, ValidationError), f"{section} {raw}: {err!r}"
         return None
 
 

@@ -116,11 +116,8 @@ def _type_problem(hint, value) -> Optional[str]:
         return number_problem(value)
     if hint is str:
         return None if isinstance(value, str) else "Input should be a valid string"
-    if typing.get_origin(hint) is tuple:
-        item = typing.get_args(hint)[0]
-        if isinstance(value, (str, bytes)) or not isinstance(value, (tuple, list)):
-            return "Input should be a valid list"
-        return next((p for p in (_type_problem(item, v) for v in value) if p), None)
+    if typing.get_origin(hint) is tuple:       # items are checked one by one in check_fields
+        return None if isinstance(value, (tuple, list)) else "Input should be a valid list"
     return None
 
 
@@ -160,5 +157,13 @@ def check_fields(config: Any) -> None:
             _bound_problem(field, value) if hint in (int, float) else None)
         if problem:
             raise SettingError(owner, field.name, problem, value)
-        if typing.get_origin(hint) is tuple and not isinstance(value, tuple):
+        if typing.get_origin(hint) is tuple:
+            _check_items(owner, field.name, typing.get_args(hint)[0], value)
             object.__setattr__(config, field.name, tuple(value))
+
+
+def _check_items(owner: str, name: str, item_hint, items) -> None:
+    for index, item in enumerate(items):
+        problem = _type_problem(item_hint, item)
+        if problem:
+            raise SettingError(owner, f"{name}.{index}", problem, item)
