@@ -12,15 +12,22 @@ beside every result, so a number can always be traced to the settings that produ
 from __future__ import annotations
 
 import copy
+import dataclasses
 import re
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Annotated, Any, Literal, Union
+from typing import Annotated, Any, Literal, Union, get_args
 
 import yaml
 from pydantic import (BaseModel, BeforeValidator, ConfigDict, Field, ValidationError, ValidationInfo,
                       field_validator, model_validator)
 
 from sim.errors import ScenarioError
+from sim.policies._validation import SettingError, field_types, flag, number, number_problem, text, unit_of
+from sim.policies.breaker import BreakerConfig
+from sim.policies.kill_switch import KillSwitchConfig
+from sim.policies.retry import RetryConfig
+from sim.policies.shadow import ShadowConfig
 
 # --------------------------------------------------------------------------------------------- durations
 
@@ -431,82 +438,72 @@ class QualitySettings(Section):
     hard_extra_error: Probability = Field(0.30, description="Extra P(wrong) of a cheap-tier model on them.")
 
 
-class RetrySettings(Section):
-    max_attempts: int = Field(3, ge=1, description="Attempts per call on one target, the first included.")
-    base_delay_s: NonNegDuration = Field(0.5, description="Backoff before the first retry (before jitter).")
-    multiplier: float = Field(2.0, ge=1.0, description="Backoff growth per attempt.")
-    max_delay_s: NonNegDuration = Field(20.0, description="Backoff cap.")
-    jitter: Literal["full", "equal", "none"] = Field("full", description="Jitter on the backoff.")
-    honor_retry_after: bool = Field(True, description="Wait at least a 429's Retry-After.")
-    max_retry_after_s: NonNegDuration = Field(60.0, description="Give up when Retry-After exceeds this.")
-    retry_budget_ratio: float | None = Field(None, gt=0, le=1, description="Retries may be at most this share "
-                                             "of all calls (Envoy/gRPC retry budget); None = no budget.")
-    retry_budget_min_retries: int = Field(10, ge=0, description="Retries always allowed before the budget "
-                                                                 "applies (so a cold start can retry).")
+# The resilience sections are the policies' own config dataclasses (one declaration per setting: default,
+# bounds, unit, description; see sim/policies/_validation.py), extended where the scenario needs more.
 
-
-class BreakerSettings(Section):
+@dataclass(frozen=True)
+class BreakerSettings(BreakerConfig):
     """A circuit breaker per target (provider/model), in resilience4j's vocabulary, plus AI signals."""
 
-    mode: Literal["breaker", "cooldown"] = Field("breaker", description="resilience4j state machine, or "
-                                                 "LiteLLM-style cooldown (N fails in a window -> out for T s).")
-    window_type: Literal["count", "time"] = Field("count", description="Sliding window over calls or seconds.")
-    window_size: int = Field(100, gt=0, description="Calls (count window) or seconds (time window).")
-    minimum_calls: int = Field(100, gt=0, description="Calls in the window before rates are evaluated.")
-    failure_rate_threshold: Probability = Field(0.5, description="Open when the failure rate is >= this.")
-    slow_call_rate_threshold: Probability = Field(1.0, description="Open when the slow-call rate is >= this.")
-    slow_call_duration_s: PosDuration = Field(60.0, description="A call slower than this is slow.")
-    wait_in_open_s: PosDuration = Field(60.0, description="Time open before half-open probing.")
-    permitted_calls_in_half_open: int = Field(10, gt=0, description="Trial calls in half-open.")
-    hallucination_rate_threshold: Probability | None = Field(None, description="Open when the share of wrong "
-                                                             "answers in the window is >= this.")
-    parse_failure_rate_threshold: Probability | None = Field(None, description="Open on parse failures.")
-    cost_per_request_threshold_usd: float | None = Field(None, gt=0, description="Open when the mean cost "
-                                                         "per call in the window is >= this.")
-    cooldown_failures: int = Field(3, gt=0, description="cooldown mode: failures that start a cooldown.")
-    cooldown_window_s: PosDuration = Field(60.0, description="cooldown mode: window counting failures.")
-    cooldown_s: PosDuration = Field(60.0, description="cooldown mode: how long a target sits out.")
-    record_rate_limited: bool = Field(False, description="Count 429s as failures (resilience4j would; most "
-                                                         "gateways do not, since a 429 is not a broken target).")
-    detector_recall: Probability = Field(1.0, description="The online evaluator feeding the AI trip conditions: "
-                                                          "P(it flags a wrong or unparseable answer).")
-    detector_false_positive_rate: Probability = Field(0.0, description="P(the evaluator flags a good answer).")
+    record_rate_limited: bool = flag(False, "Count 429s as failures (resilience4j would; most gateways do "
+                                            "not, since a 429 is not a broken target).")
+    detector_recall: float = number(1.0, "The online evaluator feeding the AI trip conditions: P(it flags a "
+                                         "wrong or unparseable answer).", ge=0, le=1)
+    detector_false_positive_rate: float = number(0.0, "P(the evaluator flags a good answer).", ge=0, le=1)
 
 
-class KillSwitchSettings(Section):
-    """Spend limits; soft -> cheapest model and no shadow traffic, hard -> no new LLM calls."""
-
-    per_hour_usd: float | None = Field(None, gt=0, description="Spend limit over a sliding hour.")
-    per_day_usd: float | None = Field(None, gt=0, description="Spend limit over a sliding day.")
-    per_month_usd: float | None = Field(None, gt=0, description="Spend limit over a sliding 30 days.")
-    per_user_per_day_usd: float | None = Field(None, gt=0, description="Spend limit per user per day.")
-    soft_fraction: float = Field(0.8, gt=0, le=1, description="Soft limit as a share of each limit.")
-
-
-class ShadowSettings(Section):
+@dataclass(frozen=True, kw_only=True)
+class ShadowSettings(ShadowConfig):
     """Mirror a share of traffic to a candidate model; a noisy judge compares quality."""
 
-    target: str = Field(description="Candidate 'provider/model'.")
-    share: Probability = Field(0.1, description="Share of successful requests mirrored.")
-    judge_noise: Probability = Field(0.05, description="Probability that the judge misreads one answer.")
-    margin: float = Field(0.02, gt=0, lt=1, description="Non-inferiority margin on the failure rate.")
-    confidence: float = Field(0.95, gt=0.5, lt=1, description="Confidence of the promotion decision.")
-    max_samples: int | None = Field(None, gt=0, description="Stop (reject) after this many samples without "
-                                                           "promotion; None = open-ended.")
-    look_every: int = Field(250, gt=0, description="Samples between looks at the data (fewer looks spend "
-                                                   "less of the error budget each).")
+    target: str = text("Candidate 'provider/model'.")
+    share: float = number(0.1, "Share of successful requests mirrored.", ge=0, le=1)
+
+
+def _settings_dataclass(annotation: Any) -> type | None:
+    """The settings dataclass a field holds (``X`` or ``X | None``), or None."""
+    for candidate in (annotation, *get_args(annotation)):
+        if dataclasses.is_dataclass(candidate):
+            return candidate
+    return None
+
+
+def _settings_input(section: type, value: Any) -> Any:
+    """Raw input of a settings dataclass, made ready for pydantic: durations (``30s``) in seconds for fields
+    declared with unit ``s``, and booleans refused for numbers (pydantic's lax mode would read True as 1)."""
+    if not isinstance(value, dict):
+        return value
+    hints = field_types(section)
+    out = dict(value)
+    for field in dataclasses.fields(section):
+        raw = out.get(field.name)
+        if unit_of(field) == "s" and isinstance(raw, str):
+            try:
+                out[field.name] = parse_duration_s(raw)
+            except ValueError as err:
+                raise SettingError(section.__name__, field.name, str(err), raw) from None
+        elif isinstance(raw, bool) and float in (hints[field.name], *get_args(hints[field.name])):
+            raise SettingError(section.__name__, field.name, number_problem(raw), raw)
+    return out
 
 
 class ResilienceConfig(Section):
-    retry: RetrySettings = Field(default_factory=RetrySettings)
+    retry: RetryConfig = Field(default_factory=RetryConfig, description="Retries with backoff, per call.")
     breaker: BreakerSettings | None = Field(None, description="Circuit breaker per target; None = none.")
     fallback: bool = Field(False, description="On failure (or an open breaker) move down routing.chain.")
     when_all_open: Literal["fail_fast", "wait", "cache_only"] = Field(
         "fail_fast", description="When every target's breaker is open: fail at once, wait (within the "
                                  "gateway's max_queue_wait_s) for the first to half-open, or serve the "
                                  "nearest cached answer above cache.degraded_threshold.")
-    kill_switch: KillSwitchSettings | None = Field(None, description="Budget kill switch; None = none.")
+    kill_switch: KillSwitchConfig | None = Field(None, description="Budget kill switch: at the soft limit the "
+                                                 "cheapest model and no shadow traffic, at the hard limit no new "
+                                                 "LLM calls; None = none.")
     shadow: ShadowSettings | None = Field(None, description="Shadow evaluation of a candidate; None = none.")
+
+    @field_validator("retry", "breaker", "kill_switch", "shadow", mode="before")
+    @classmethod
+    def _settings_sections(cls, value: Any, info: ValidationInfo) -> Any:
+        return _settings_input(_settings_dataclass(cls.model_fields[info.field_name].annotation), value)
 
 
 # --------------------------------------------------------------------------------------------- faults
@@ -680,7 +677,10 @@ def format_validation_error(err: ValidationError, where: str = "") -> str:
     for e in err.errors():
         path = _format_loc(e["loc"])
         msg = e["msg"].removeprefix("Value error, ")
-        if e["type"] == "extra_forbidden":
+        cause = (e.get("ctx") or {}).get("error")
+        if isinstance(cause, SettingError):        # a settings dataclass's own check names its field
+            path, msg = f"{path}.{cause.field}", cause.problem
+        if e["type"] in ("extra_forbidden", "unexpected_keyword_argument"):
             msg = "unknown field"
         elif e["type"] == "missing":
             msg = "required field is missing"

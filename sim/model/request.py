@@ -65,12 +65,7 @@ class RequestFlow:
         self.compression = comp if comp.ratio < 1.0 else None
         self.compression_wrong = comp.hallucination_add if self.compression else 0.0
         res = scenario.resilience
-        r = res.retry
-        self.retry = RetryPolicy(RetryConfig(
-            max_attempts=r.max_attempts, base_delay_s=r.base_delay_s, multiplier=r.multiplier,
-            max_delay_s=r.max_delay_s, jitter=r.jitter, honor_retry_after=r.honor_retry_after,
-            max_retry_after_s=r.max_retry_after_s, retry_budget_ratio=r.retry_budget_ratio,
-            retry_budget_min_retries=r.retry_budget_min_retries))
+        self.retry = RetryPolicy(scenario.resilience.retry)
         self.fallback = res.fallback
         self.wait_when_all_open = res.when_all_open == "wait"
         self.cache = cache                    # CacheLayer or None

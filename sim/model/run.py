@@ -18,8 +18,8 @@ from sim.faults import FaultTimeline
 from sim.model.providers import build_targets
 from sim.model.request import RequestFlow
 from sim.model.streams import Streams
-from sim.policies.breaker import BreakerConfig, CircuitBreaker
-from sim.policies.kill_switch import BudgetKillSwitch, KillSwitchConfig
+from sim.policies.breaker import CircuitBreaker
+from sim.policies.kill_switch import BudgetKillSwitch
 from sim.model.workload import generate_workload
 from sim.record import CACHE_STATES, CALL_STATUSES, OUTCOMES, PENDING, Recorder
 from sim.results import Result
@@ -69,12 +69,10 @@ def build_resilience(env, scenario: Scenario, targets, recorder, streams, worklo
     faults = FaultTimeline(scenario.faults, streams.uniform) if scenario.faults else None
     breakers = {}
     if res.breaker is not None:
-        settings = res.breaker.model_dump(exclude={"record_rate_limited", "detector_recall",
-                                                   "detector_false_positive_rate"})
-        breakers = {t.code: CircuitBreaker(BreakerConfig(**settings), clock) for t in targets}
+        breakers = {t.code: CircuitBreaker(res.breaker, clock) for t in targets}
     kill_switch = None
     if res.kill_switch is not None:
-        kill_switch = BudgetKillSwitch(KillSwitchConfig(**res.kill_switch.model_dump()), clock)
+        kill_switch = BudgetKillSwitch(res.kill_switch, clock)
     shadow = None
     if res.shadow is not None:
         from sim.model.shadow import ShadowRun
@@ -106,8 +104,8 @@ def shadow_summary(shadow) -> dict:
     out = {f"shadow_{k}": v for k, v in ev.summary().items()}
     p_b, p_c = ev.true_failure_rate_baseline, ev.true_failure_rate_candidate
     out["shadow_required_samples"] = (
-        required_samples(p_b, p_c, ev.margin, ev.confidence, judge_noise=ev.judge_noise)
-        if ev.samples and p_c - p_b < ev.margin else None)
+        required_samples(p_b, p_c, ev.config.margin, ev.config.confidence, judge_noise=ev.config.judge_noise)
+        if ev.samples and p_c - p_b < ev.config.margin else None)
     out["shadow_cost_usd"] = shadow.cost_usd
     out["shadow_lost_to_limits"] = shadow.lost_to_limits
     return out

@@ -21,9 +21,7 @@ class ShadowRun:
         self.target = target
         self.share = settings.share
         self.rec = recorder
-        self.evaluator = ShadowEvaluator(margin=settings.margin, confidence=settings.confidence,
-                                         judge_noise=settings.judge_noise, max_samples=settings.max_samples,
-                                         look_every=settings.look_every)
+        self.evaluator = ShadowEvaluator(settings)
         self._pick_u = streams.uniform("shadow.pick")
         self._judge_u = streams.uniform("shadow.judge")
         self.cost_usd = 0.0

@@ -58,7 +58,9 @@ from __future__ import annotations
 import math
 from collections import deque
 from dataclasses import dataclass
-from typing import Callable, NamedTuple, Optional
+from typing import Callable, Literal, NamedTuple, Optional
+
+from sim.policies._validation import MAX_COUNT, check_fields, choice, integer, number
 
 Clock = Callable[[], float]
 TransitionCallback = Callable[[float, str, str, str], None]
@@ -67,33 +69,8 @@ CLOSED = "closed"
 OPEN = "open"
 HALF_OPEN = "half_open"
 
-_MODES = ("breaker", "cooldown")
-_WINDOW_TYPES = ("count", "time")
-
-
-def _check_int(owner: str, name: str, value: object, minimum: int) -> None:
-    if isinstance(value, bool) or not isinstance(value, int):
-        raise ValueError(f"{owner}.{name}: must be an integer, got {value!r}")
-    if value < minimum:
-        raise ValueError(f"{owner}.{name}: must be >= {minimum}, got {value}")
-
-
-def _check_number(owner: str, name: str, value: object, *, low: float, low_inclusive: bool,
-                  high: float = math.inf, high_inclusive: bool = True) -> None:
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or math.isnan(value):
-        raise ValueError(f"{owner}.{name}: must be a number, got {value!r}")
-    too_low = value < low if low_inclusive else value <= low
-    too_high = value > high if high_inclusive else value >= high
-    if too_low or too_high or math.isinf(value):
-        left = "[" if low_inclusive else "("
-        right = "]" if high_inclusive else ")"
-        raise ValueError(f"{owner}.{name}: must be in {left}{low:g}, {high:g}{right}, got {value!r}")
-
-
-def _check_rate(owner: str, name: str, value: object, *, optional: bool = False) -> None:
-    if optional and value is None:
-        return
-    _check_number(owner, name, value, low=0.0, low_inclusive=False, high=1.0, high_inclusive=True)
+Mode = Literal["breaker", "cooldown"]
+WindowType = Literal["count", "time"]
 
 
 @dataclass(frozen=True)
@@ -103,46 +80,34 @@ class BreakerConfig:
     Rates are fractions in (0, 1], not percents. ``window_size`` counts calls for a count window and whole
     seconds for a time window. The ``hallucination_rate_threshold``, ``parse_failure_rate_threshold`` and
     ``cost_per_request_threshold_usd`` conditions are off when ``None``. The ``cooldown_*`` fields are only
-    used in ``mode="cooldown"``; the other rate/window fields only in ``mode="breaker"``.
+    used in ``mode="cooldown"``; the other rate/window fields only in ``mode="breaker"``. This is also the
+    scenario's ``resilience.breaker`` section (see :mod:`sim.policies._validation`).
     """
 
-    mode: str = "breaker"
-    window_type: str = "count"
-    window_size: int = 100
-    minimum_calls: int = 100
-    failure_rate_threshold: float = 0.5
-    slow_call_rate_threshold: float = 1.0
-    slow_call_duration_s: float = 60.0
-    wait_in_open_s: float = 60.0
-    permitted_calls_in_half_open: int = 10
-    hallucination_rate_threshold: Optional[float] = None
-    parse_failure_rate_threshold: Optional[float] = None
-    cost_per_request_threshold_usd: Optional[float] = None
-    cooldown_failures: int = 3
-    cooldown_window_s: float = 60.0
-    cooldown_s: float = 60.0
+    __pydantic_config__ = {"extra": "forbid"}
+
+    mode: Mode = choice("breaker", "resilience4j state machine, or LiteLLM-style cooldown "
+                                   "(N fails in a window -> out for T s).")
+    window_type: WindowType = choice("count", "Sliding window over calls or seconds.")
+    window_size: int = integer(100, "Calls (count window) or seconds (time window).", ge=1, le=MAX_COUNT)
+    minimum_calls: int = integer(100, "Calls in the window before rates are evaluated.", ge=1)
+    failure_rate_threshold: float = number(0.5, "Open when the failure rate is >= this.", gt=0, le=1)
+    slow_call_rate_threshold: float = number(1.0, "Open when the slow-call rate is >= this.", gt=0, le=1)
+    slow_call_duration_s: float = number(60.0, "A call slower than this is slow.", gt=0, unit="s")
+    wait_in_open_s: float = number(60.0, "Time open before half-open probing.", gt=0, unit="s")
+    permitted_calls_in_half_open: int = integer(10, "Trial calls in half-open.", ge=1)
+    hallucination_rate_threshold: Optional[float] = number(
+        None, "Open when the share of wrong answers in the window is >= this; None = off.", gt=0, le=1)
+    parse_failure_rate_threshold: Optional[float] = number(
+        None, "Open when the share of unparseable answers in the window is >= this; None = off.", gt=0, le=1)
+    cost_per_request_threshold_usd: Optional[float] = number(
+        None, "Open when the mean cost per call in the window is >= this; None = off.", gt=0)
+    cooldown_failures: int = integer(3, "cooldown mode: failures that start a cooldown.", ge=1)
+    cooldown_window_s: float = number(60.0, "cooldown mode: window counting failures.", gt=0, unit="s")
+    cooldown_s: float = number(60.0, "cooldown mode: how long a target sits out.", gt=0, unit="s")
 
     def __post_init__(self) -> None:
-        owner = "BreakerConfig"
-        if self.mode not in _MODES:
-            raise ValueError(f"{owner}.mode: must be one of {_MODES}, got {self.mode!r}")
-        if self.window_type not in _WINDOW_TYPES:
-            raise ValueError(f"{owner}.window_type: must be one of {_WINDOW_TYPES}, got {self.window_type!r}")
-        _check_int(owner, "window_size", self.window_size, 1)
-        _check_int(owner, "minimum_calls", self.minimum_calls, 1)
-        _check_rate(owner, "failure_rate_threshold", self.failure_rate_threshold)
-        _check_rate(owner, "slow_call_rate_threshold", self.slow_call_rate_threshold)
-        _check_number(owner, "slow_call_duration_s", self.slow_call_duration_s, low=0.0, low_inclusive=True)
-        _check_number(owner, "wait_in_open_s", self.wait_in_open_s, low=0.0, low_inclusive=True)
-        _check_int(owner, "permitted_calls_in_half_open", self.permitted_calls_in_half_open, 1)
-        _check_rate(owner, "hallucination_rate_threshold", self.hallucination_rate_threshold, optional=True)
-        _check_rate(owner, "parse_failure_rate_threshold", self.parse_failure_rate_threshold, optional=True)
-        if self.cost_per_request_threshold_usd is not None:
-            _check_number(owner, "cost_per_request_threshold_usd", self.cost_per_request_threshold_usd,
-                          low=0.0, low_inclusive=False)
-        _check_int(owner, "cooldown_failures", self.cooldown_failures, 1)
-        _check_number(owner, "cooldown_window_s", self.cooldown_window_s, low=0.0, low_inclusive=False)
-        _check_number(owner, "cooldown_s", self.cooldown_s, low=0.0, low_inclusive=True)
+        check_fields(self)
 
     @property
     def effective_minimum_calls(self) -> int:

@@ -38,6 +38,8 @@ from collections import deque
 from dataclasses import dataclass
 from typing import Callable, Hashable, NamedTuple, Optional
 
+from sim.policies._validation import check_fields, number
+
 Clock = Callable[[], float]
 
 BUCKET_S = 60.0
@@ -56,26 +58,21 @@ _GLOBAL_WINDOWS = (("hour", HOUR_S, "per_hour_usd"), ("day", DAY_S, "per_day_usd
 
 @dataclass(frozen=True)
 class KillSwitchConfig:
-    """Spend limits in USD per sliding window (``None`` = no limit) and where the soft level starts."""
+    """Spend limits in USD per sliding window (``None`` = no limit) and where the soft level starts.
 
-    per_hour_usd: Optional[float] = None
-    per_day_usd: Optional[float] = None
-    per_month_usd: Optional[float] = None
-    """Per 30 days."""
-    per_user_per_day_usd: Optional[float] = None
-    soft_fraction: float = 0.8
+    This is also the scenario's ``resilience.kill_switch`` section (see :mod:`sim.policies._validation`).
+    """
+
+    __pydantic_config__ = {"extra": "forbid"}
+
+    per_hour_usd: Optional[float] = number(None, "Spend limit over a sliding hour; None = none.", gt=0)
+    per_day_usd: Optional[float] = number(None, "Spend limit over a sliding day; None = none.", gt=0)
+    per_month_usd: Optional[float] = number(None, "Spend limit over a sliding 30 days; None = none.", gt=0)
+    per_user_per_day_usd: Optional[float] = number(None, "Spend limit per user per day; None = none.", gt=0)
+    soft_fraction: float = number(0.8, "Soft limit as a share of each limit.", gt=0, le=1)
 
     def __post_init__(self) -> None:
-        for name in ("per_hour_usd", "per_day_usd", "per_month_usd", "per_user_per_day_usd"):
-            value = getattr(self, name)
-            if value is None:
-                continue
-            if (isinstance(value, bool) or not isinstance(value, (int, float)) or math.isnan(value)
-                    or math.isinf(value) or value <= 0):
-                raise ValueError(f"KillSwitchConfig.{name}: must be a finite number > 0 or None, got {value!r}")
-        sf = self.soft_fraction
-        if isinstance(sf, bool) or not isinstance(sf, (int, float)) or math.isnan(sf) or not (0.0 < sf <= 1.0):
-            raise ValueError(f"KillSwitchConfig.soft_fraction: must be in (0, 1], got {sf!r}")
+        check_fields(self)
 
 
 class BudgetTrip(NamedTuple):

@@ -27,20 +27,15 @@ Everything here is arithmetic on arguments: no clock, no sleeping, no random gen
 """
 from __future__ import annotations
 
+import dataclasses
 import math
 from dataclasses import dataclass
-from typing import Optional
+from typing import Literal, Optional
 
-_JITTERS = ("full", "none", "equal")
+from sim.policies._validation import check_fields, choice, flag, integer, number
 
-
-def _check_number(name: str, value: object, *, minimum: float, inclusive: bool = True,
-                  maximum: float = math.inf) -> None:
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or math.isnan(value) or math.isinf(value):
-        raise ValueError(f"RetryConfig.{name}: must be a finite number, got {value!r}")
-    if (value < minimum if inclusive else value <= minimum) or value > maximum:
-        low = "[" if inclusive else "("
-        raise ValueError(f"RetryConfig.{name}: must be in {low}{minimum:g}, {maximum:g}], got {value!r}")
+Jitter = Literal["full", "equal", "none"]
+RetryableStatus = Literal["error", "timeout", "rate_limited", "refused"]
 
 
 @dataclass(frozen=True)
@@ -48,40 +43,30 @@ class RetryConfig:
     """How one logical call is retried; ``max_attempts`` includes the first attempt.
 
     ``retry_on`` lists the attempt outcomes (statuses) worth retrying; anything else (``"ok"``, a
-    ``"bad_request"`` ...) is final. ``retry_budget_ratio=None`` means no budget (unlimited retries).
+    ``"refused"`` ...) is final. ``retry_budget_ratio=None`` means no budget (unlimited retries). This is also
+    the scenario's ``resilience.retry`` section (see :mod:`sim.policies._validation`).
     """
 
-    max_attempts: int = 3
-    base_delay_s: float = 0.5
-    multiplier: float = 2.0
-    max_delay_s: float = 20.0
-    jitter: str = "full"
-    honor_retry_after: bool = True
-    max_retry_after_s: float = 60.0
-    retry_budget_ratio: Optional[float] = None
-    retry_budget_min_retries: int = 10
-    retry_on: tuple[str, ...] = ("error", "timeout", "rate_limited")
+    __pydantic_config__ = {"extra": "forbid"}
+
+    max_attempts: int = integer(3, "Attempts per call on one target, the first included.", ge=1)
+    base_delay_s: float = number(0.5, "Backoff before the first retry (before jitter).", ge=0, unit="s")
+    multiplier: float = number(2.0, "Backoff growth per attempt.", ge=1)
+    max_delay_s: float = number(20.0, "Backoff cap.", ge=0, unit="s")
+    jitter: Jitter = choice("full", "Jitter on the backoff: full (u * cap), equal (cap/2 + u * cap/2), none.")
+    honor_retry_after: bool = flag(True, "Wait at least a 429's Retry-After.")
+    max_retry_after_s: float = number(60.0, "Give up when Retry-After exceeds this.", ge=0, unit="s")
+    retry_budget_ratio: Optional[float] = number(
+        None, "Retries may be at most this share of all calls (Envoy/gRPC retry budget); None = no budget.",
+        ge=0, le=1)
+    retry_budget_min_retries: int = integer(10, "Retries always allowed before the budget applies (so a cold "
+                                                "start can retry).", ge=0)
+    retry_on: tuple[RetryableStatus, ...] = dataclasses.field(
+        default=("error", "timeout", "rate_limited"),
+        metadata={"description": "Attempt outcomes worth retrying; any other outcome is final."})
 
     def __post_init__(self) -> None:
-        if isinstance(self.max_attempts, bool) or not isinstance(self.max_attempts, int) or self.max_attempts < 1:
-            raise ValueError(f"RetryConfig.max_attempts: must be an integer >= 1, got {self.max_attempts!r}")
-        _check_number("base_delay_s", self.base_delay_s, minimum=0.0)
-        _check_number("multiplier", self.multiplier, minimum=1.0)
-        _check_number("max_delay_s", self.max_delay_s, minimum=0.0)
-        if self.jitter not in _JITTERS:
-            raise ValueError(f"RetryConfig.jitter: must be one of {_JITTERS}, got {self.jitter!r}")
-        if not isinstance(self.honor_retry_after, bool):
-            raise ValueError(f"RetryConfig.honor_retry_after: must be a bool, got {self.honor_retry_after!r}")
-        _check_number("max_retry_after_s", self.max_retry_after_s, minimum=0.0)
-        if self.retry_budget_ratio is not None:
-            _check_number("retry_budget_ratio", self.retry_budget_ratio, minimum=0.0, maximum=1.0)
-        if (isinstance(self.retry_budget_min_retries, bool) or not isinstance(self.retry_budget_min_retries, int)
-                or self.retry_budget_min_retries < 0):
-            raise ValueError("RetryConfig.retry_budget_min_retries: must be an integer >= 0, "
-                             f"got {self.retry_budget_min_retries!r}")
-        if isinstance(self.retry_on, str) or not all(isinstance(s, str) for s in self.retry_on):
-            raise ValueError(f"RetryConfig.retry_on: must be a sequence of status strings, got {self.retry_on!r}")
-        object.__setattr__(self, "retry_on", tuple(self.retry_on))
+        check_fields(self)
 
 
 def _check_attempt(attempt: object) -> None:

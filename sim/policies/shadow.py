@@ -91,11 +91,14 @@ from __future__ import annotations
 
 import math
 from statistics import NormalDist
+from dataclasses import dataclass
 from typing import NamedTuple, Optional
 
 import numpy as np
 from scipy.optimize import brentq
 from scipy.special import zeta
+
+from sim.policies._validation import SettingError, check_fields, integer, number
 
 UNDECIDED = "undecided"
 PROMOTE = "promote"
@@ -309,40 +312,54 @@ class ShadowLook(NamedTuple):
     z_at_margin: float
 
 
+@dataclass(frozen=True)
+class ShadowConfig:
+    """Settings of one :class:`ShadowEvaluator` (the statistics; what to mirror is the caller's business).
+
+    ``margin`` is on the true failure rates (0 asks for "not worse at all"); ``confidence`` is the overall
+    one-sided confidence across all looks; ``judge_noise`` is the judge's per-answer misread probability;
+    the first look is after ``min_samples`` pairs, then one every ``look_every`` pairs; ``max_samples``
+    (None = open-ended) ends the experiment with ``"reject"`` if the candidate has not been promoted by then.
+    The scenario's ``resilience.shadow`` section extends it (see :mod:`sim.policies._validation`).
+    """
+
+    __pydantic_config__ = {"extra": "forbid"}
+
+    margin: float = number(0.02, "Non-inferiority margin on the true failure rate.", ge=0, lt=1)
+    confidence: float = number(0.95, "Confidence of the promotion decision, over all looks.", gt=0.5, lt=1)
+    judge_noise: float = number(0.05, "Probability that the judge misreads one answer.", ge=0, lt=0.5)
+    min_samples: int = integer(30, "Samples before the first look at the data.", ge=1)
+    look_every: int = integer(250, "Samples between looks at the data (fewer looks spend less of the error "
+                                   "budget each).", ge=1)
+    max_samples: Optional[int] = integer(None, "Stop (reject) after this many samples without promotion; "
+                                               "None = open-ended.", ge=1)
+
+    def __post_init__(self) -> None:
+        check_fields(self)
+        if self.max_samples is not None and self.max_samples < self.min_samples:
+            raise SettingError(type(self).__name__, "max_samples",
+                               f"Input should be greater than or equal to min_samples ({self.min_samples})",
+                               self.max_samples)
+
+
 class ShadowEvaluator:
     """Sequential paired non-inferiority test of a shadowed candidate against the baseline.
 
     Feed one :meth:`record` per mirrored request; read :attr:`decision`. See the module docstring for the
-    statistics. ``margin`` is on the true failure rates (in [0, 1); 0 asks for "not worse at all");
-    ``confidence`` is the overall one-sided confidence across all looks; ``judge_noise`` is the judge's
-    per-answer misread probability (in [0, 0.5)); the first look is after ``min_samples`` pairs, then one
-    every ``look_every`` pairs; ``max_samples`` (None = open-ended) ends the experiment with ``"reject"`` if
-    the candidate has not been promoted by then.
+    statistics and :class:`ShadowConfig` for the settings.
     """
 
-    def __init__(self, margin: float, confidence: float = 0.95, judge_noise: float = 0.0,
-                 min_samples: int = 30, look_every: int = 50, max_samples: Optional[int] = None) -> None:
-        self.margin = _check_probability("margin", margin, high_open=True)
-        self.confidence = _check_probability("confidence", confidence, low_open=True, high_open=True)
-        if self.confidence <= 0.5:
-            raise ValueError(f"confidence: must be in (0.5, 1), got {confidence!r}")
-        self.judge_noise = _check_probability("judge_noise", judge_noise, high=0.5, high_open=True)
-        self.min_samples = _check_int("min_samples", min_samples, 1)
-        self.look_every = _check_int("look_every", look_every, 1)
-        if max_samples is not None:
-            max_samples = _check_int("max_samples", max_samples, 1)
-            if max_samples < self.min_samples:
-                raise ValueError(f"max_samples: must be >= min_samples = {self.min_samples}, got {max_samples!r}")
-        self.max_samples: Optional[int] = max_samples
-        self.alpha = 1.0 - self.confidence
-        self._shrink = 1.0 - 2.0 * self.judge_noise
-        self.judged_margin = self.margin * self._shrink
+    def __init__(self, config: ShadowConfig) -> None:
+        self.config = config
+        self.alpha = 1.0 - self.config.confidence
+        self._shrink = 1.0 - 2.0 * self.config.judge_noise
+        self.judged_margin = self.config.margin * self._shrink
         """The margin on the judge's scale, ``margin * (1 - 2 judge_noise)``, that the judged labels are tested against."""
         self.planned_looks: Optional[int] = None
         """Number of looks up to ``max_samples`` (None when open-ended)."""
-        if max_samples is not None:
+        if self.config.max_samples is not None:
             # grid points min_samples + j * look_every below max_samples, then max_samples itself
-            below_max = -(-(max_samples - self.min_samples) // self.look_every)
+            below_max = -(-(self.config.max_samples - self.config.min_samples) // self.config.look_every)
             self.planned_looks = below_max + 1
         self.looks: list[ShadowLook] = []
         self.decision = UNDECIDED
@@ -358,7 +375,7 @@ class ShadowEvaluator:
         self._judged_fail_c = 0
         self._true_fail_b = 0
         self._true_fail_c = 0
-        self._next_look_n = self.min_samples
+        self._next_look_n = self.config.min_samples
 
     # ------------------------------------------------------------------------------------------ schedule
 
@@ -374,11 +391,11 @@ class ShadowEvaluator:
     def look_samples(self, look: int) -> int:
         """Number of pairs at which look number ``look`` (1-based) happens."""
         look = _check_int("look", look, 1)
-        n = self.min_samples + (look - 1) * self.look_every
-        if self.max_samples is not None:
+        n = self.config.min_samples + (look - 1) * self.config.look_every
+        if self.config.max_samples is not None:
             if look > self.planned_looks:
                 raise ValueError(f"look: only {self.planned_looks} looks are planned, got {look}")
-            n = min(n, self.max_samples)
+            n = min(n, self.config.max_samples)
         return n
 
     # ------------------------------------------------------------------------------------------ recording
@@ -394,8 +411,8 @@ class ShadowEvaluator:
             raise ValueError(f"record.u_candidate: must be in [0, 1], got {u_candidate!r}")
         baseline_failed = bool(baseline_failed)
         candidate_failed = bool(candidate_failed)
-        judged_b = baseline_failed != bool(u_baseline < self.judge_noise)
-        judged_c = candidate_failed != bool(u_candidate < self.judge_noise)
+        judged_b = baseline_failed != bool(u_baseline < self.config.judge_noise)
+        judged_c = candidate_failed != bool(u_candidate < self.config.judge_noise)
         self._n += 1
         self._true_fail_b += baseline_failed
         self._true_fail_c += candidate_failed
@@ -420,7 +437,7 @@ class ShadowEvaluator:
             self._decide(PROMOTE, REASON_UPPER_BELOW_MARGIN, now_s, alpha_k)
         elif z >= z_k:
             self._decide(REJECT, REASON_LOWER_AT_OR_ABOVE_MARGIN, now_s, alpha_k)
-        elif self.max_samples is not None and self._n >= self.max_samples:
+        elif self.config.max_samples is not None and self._n >= self.config.max_samples:
             self._decide(REJECT, REASON_MAX_SAMPLES, now_s, alpha_k)
         else:
             self._next_look_n = self.look_samples(look + 1)
@@ -481,7 +498,7 @@ class ShadowEvaluator:
         and clipped to [-1, 1]. This is a fixed-sample interval: the decision itself uses each look's
         smaller error share (see :attr:`bounds_at_decision`). ``(-1, 1)`` before the first sample."""
         if confidence is None:
-            confidence = self.confidence
+            confidence = self.config.confidence
         confidence = _check_probability("confidence", confidence, low_open=True, high_open=True)
         lower, upper = paired_score_interval(self._n_plus, self._n_minus, self._n, 1.0 - confidence)
         return (max(-1.0, lower / self._shrink), min(1.0, upper / self._shrink))
@@ -497,10 +514,10 @@ class ShadowEvaluator:
             "decided_after_samples": self.decided_after_samples,
             "samples": self._n,
             "looks": len(self.looks),
-            "margin": self.margin,
-            "confidence": self.confidence,
-            "judge_noise": self.judge_noise,
-            "max_samples": self.max_samples,
+            "margin": self.config.margin,
+            "confidence": self.config.confidence,
+            "judge_noise": self.config.judge_noise,
+            "max_samples": self.config.max_samples,
             "judged_failure_rate_baseline": self.judged_failure_rate_baseline,
             "judged_failure_rate_candidate": self.judged_failure_rate_candidate,
             "true_failure_rate_baseline": self.true_failure_rate_baseline,

@@ -6,12 +6,18 @@ from statistics import NormalDist
 import numpy as np
 import pytest
 
-from sim.policies.shadow import (PROMOTE, REJECT, UNDECIDED, ShadowEvaluator, judged_rate,
+from sim.policies.shadow import (PROMOTE, REJECT, UNDECIDED, ShadowConfig, ShadowEvaluator, judged_rate,
                                  paired_score_interval, paired_score_statistic, required_samples,
                                  restricted_variance)
 
 
 # ------------------------------------------------------------------------------------------ simulation helpers
+
+
+def evaluator(margin, **settings):
+    """An evaluator with a perfect judge and a look every 50 pairs unless told otherwise."""
+    return ShadowEvaluator(ShadowConfig(margin=margin, **{"judge_noise": 0.0, "look_every": 50, **settings}))
+
 
 def run_one(evaluator, true_b, true_c, u_b, u_c, dt_s=2.0, stop_when_decided=True):
     """Feed one experiment's pairs (Python lists) to ``evaluator``; sample ``i`` arrives at ``i * dt_s``."""
@@ -31,7 +37,7 @@ def run_many(p_b, p_c, margin, n_exp, seed, judge_noise=0.0, max_samples=None, h
     rng = np.random.default_rng(seed)
     horizon = horizon or max_samples
     true_b, true_c, u_b, u_c = draws(rng, n_exp, horizon, p_b, p_c)
-    return [run_one(ShadowEvaluator(margin, judge_noise=judge_noise, max_samples=max_samples),
+    return [run_one(evaluator(margin, judge_noise=judge_noise, max_samples=max_samples),
                     true_b[e].tolist(), true_c[e].tolist(), u_b[e].tolist(), u_c[e].tolist())
             for e in range(n_exp)]
 
@@ -42,7 +48,7 @@ def vectorised_decisions(true_b, true_c, u_b, u_c, margin, judge_noise, max_samp
     real one); telling it 0 gives the naive evaluator that tests judged labels against the raw margin.
     Returns (decisions, samples at decision)."""
     tested_noise = judge_noise if tested_noise is None else tested_noise
-    schedule = ShadowEvaluator(margin, judge_noise=tested_noise, max_samples=max_samples)
+    schedule = evaluator(margin, judge_noise=tested_noise, max_samples=max_samples)
     judged_b = true_b ^ (u_b < judge_noise)
     judged_c = true_c ^ (u_c < judge_noise)
     plus = np.cumsum(judged_c & ~judged_b, axis=1)
@@ -76,7 +82,7 @@ def test_judged_rate_arithmetic():
 
 
 def test_record_applies_the_judge_flip_from_the_callers_uniforms():
-    ev = ShadowEvaluator(0.02, judge_noise=0.2)
+    ev = evaluator(0.02, judge_noise=0.2)
     ev.record(False, False, 0.1, 0.9, 0.0)      # baseline misread as failed, candidate read right
     ev.record(True, False, 0.5, 0.19, 1.0)      # baseline right (failed), candidate misread as failed
     ev.record(True, True, 0.2, 0.25, 2.0)       # u == noise is not a misread
@@ -141,7 +147,7 @@ def test_score_interval_covers_like_a_95_percent_bound():
 
 def test_confidence_interval_uses_the_paired_variance():
     """Same marginal counts, but failures on the same prompts (few discordant pairs) -> much narrower."""
-    together, apart = ShadowEvaluator(0.02), ShadowEvaluator(0.02)
+    together, apart = evaluator(0.02), evaluator(0.02)
     for i in range(1000):
         fail_b = i % 20 == 0                       # 5% each
         together.record(fail_b, fail_b, 0.5, 0.5, float(i))
@@ -151,7 +157,7 @@ def test_confidence_interval_uses_the_paired_variance():
     lo_a, hi_a = apart.confidence_interval()
     assert hi_t - lo_t < 0.3 * (hi_a - lo_a)
     assert lo_a < 0.0 < hi_a
-    assert ShadowEvaluator(0.02).confidence_interval() == (-1.0, 1.0)
+    assert evaluator(0.02).confidence_interval() == (-1.0, 1.0)
 
 
 # ------------------------------------------------------------------------------------------ sample size
@@ -194,7 +200,7 @@ def test_equal_candidate_is_promoted_after_about_required_samples():
     for ev in promoted:
         assert ev.decision_reason == "upper_bound_below_margin"
         assert ev.bounds_at_decision[1] < 0.02                     # the rule, stated as a bound
-        assert (ev.decided_after_samples - ev.min_samples) % ev.look_every == 0   # only at planned looks
+        assert (ev.decided_after_samples - ev.config.min_samples) % ev.config.look_every == 0   # only at planned looks
 
 
 def test_open_ended_evaluator_also_promotes_an_equal_candidate():
@@ -235,7 +241,7 @@ def test_vectorised_replica_matches_the_class():
     true_b, true_c, u_b, u_c = draws(rng, 25, 2000, 0.05, 0.06)
     decision, decided_n = vectorised_decisions(true_b, true_c, u_b, u_c, 0.02, 0.1, 2000)
     for e in range(25):
-        ev = run_one(ShadowEvaluator(0.02, judge_noise=0.1, max_samples=2000),
+        ev = run_one(evaluator(0.02, judge_noise=0.1, max_samples=2000),
                      true_b[e].tolist(), true_c[e].tolist(), u_b[e].tolist(), u_c[e].tolist())
         assert (ev.decision, ev.decided_after_samples) == (decision[e], decided_n[e])
 
@@ -263,7 +269,7 @@ def test_noise_correction_keeps_the_false_promotion_rate():
 
 
 def test_decision_time_and_samples_are_recorded_and_final():
-    ev = ShadowEvaluator(0.05, min_samples=30, look_every=10, max_samples=200)
+    ev = evaluator(0.05, min_samples=30, look_every=10, max_samples=200)
     assert ev.decision == UNDECIDED and ev.decided_at_s is None and ev.decided_after_samples is None
     for i in range(200):                                   # identical, never-failing models
         ev.record(False, False, 0.5, 0.5, 100.0 + 0.5 * i)
@@ -285,7 +291,7 @@ def test_decision_time_and_samples_are_recorded_and_final():
 
 
 def test_max_samples_without_promotion_rejects():
-    ev = ShadowEvaluator(0.02, min_samples=30, look_every=50, max_samples=100)
+    ev = evaluator(0.02, min_samples=30, look_every=50, max_samples=100)
     assert ev.planned_looks == 3 and [ev.look_samples(k) for k in (1, 2, 3)] == [30, 80, 100]
     assert ev.look_alpha(1) == pytest.approx(0.05 / 3)
     for i in range(100):
@@ -296,7 +302,7 @@ def test_max_samples_without_promotion_rejects():
 
 
 def test_open_ended_spending_sums_to_alpha():
-    ev = ShadowEvaluator(0.02)
+    ev = evaluator(0.02)
     assert ev.planned_looks is None
     total = sum(ev.look_alpha(k) for k in range(1, 200_001))
     assert 0.049 < total <= 0.05
@@ -316,11 +322,11 @@ def test_open_ended_spending_sums_to_alpha():
 ])
 def test_evaluator_rejects_bad_arguments_naming_the_parameter(kwargs, name):
     with pytest.raises(ValueError, match=name):
-        ShadowEvaluator(**kwargs)
+        ShadowEvaluator(ShadowConfig(**kwargs))
 
 
 def test_record_rejects_bad_uniforms():
-    ev = ShadowEvaluator(0.02)
+    ev = evaluator(0.02)
     with pytest.raises(ValueError, match="u_baseline"):
         ev.record(False, False, 1.5, 0.5, 0.0)
     with pytest.raises(ValueError, match="u_candidate"):
