@@ -8,7 +8,7 @@
 from pathlib import Path
 
 import sim
-from sim.estimate import format_table
+from sim.report.tables import format_estimate
 from sim.experiments.scenario_estimate import estimate_from_scenario
 
 ROOT = Path(__file__).resolve().parents[1] if "__file__" in globals() else Path.cwd().parent
@@ -21,7 +21,7 @@ print("variants:", ", ".join(scenario.variants))
 # Cost, peak load and the keys the primary needs, by Little's law and plain arithmetic.
 
 # %%
-print(format_table(estimate_from_scenario(scenario)))
+print(format_estimate(estimate_from_scenario(scenario)))
 
 # %% [markdown]
 # ## 2. One run: frames and a summary

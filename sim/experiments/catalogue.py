@@ -42,7 +42,8 @@ def _variants_with_overlay(scenario: Scenario, out: Path, panels, title: str, sm
                           metrics=metrics)
     series = _read_variant_frames(out, names, "timeseries")
     events = pd.read_parquet(out / names[0] / "events.parquet")
-    variant_overlay_chart(series, panels, out / "variants_timeline.png", events=events, title=title, smooth=smooth)
+    variant_overlay_chart(series, panels, out / "variants_timeline.png", events=events, title=title, smooth=smooth,
+                          start_of_day_s=scenario.workload.start_time_of_day)
     return report
 
 

@@ -18,10 +18,11 @@ from sim.faults import FaultTimeline
 from sim.model.providers import build_targets
 from sim.model.request import RequestFlow
 from sim.model.streams import Streams
-from sim.policies.breaker import BreakerConfig, CircuitBreaker
-from sim.policies.kill_switch import BudgetKillSwitch, KillSwitchConfig
+from sim.policies.breaker import BreakerConfig, CircuitBreaker, Transition
+from sim.policies.kill_switch import NORMAL, BudgetKillSwitch, BudgetTrip, KillSwitchConfig
 from sim.model.workload import generate_workload
-from sim.record import CACHE_STATES, CALL_STATUSES, OUTCOMES, PENDING, Recorder
+from sim.record import CACHE_STATES, CALL_STATUSES, OUTCOMES, PENDING, Event, Recorder
+from sim.report.tables import usd
 from sim.results import Result
 
 
@@ -36,15 +37,15 @@ def simulate(scenario: Scenario, seed: int | None = None, replication: int = 0) 
     targets = build_targets(env, scenario.providers, streams)
     resilience = build_resilience(env, scenario, targets, recorder, streams, workload)
     flow = RequestFlow(env, scenario, workload, recorder, targets, streams, **resilience)
-    recorder.event(0.0, "run_start", "scenario", scenario.name)
+    recorder.event(Event(0.0, "run_start", "scenario", detail=scenario.name))
     if resilience["faults"] is not None:
         for event in resilience["faults"].events():
-            recorder.event(*event)
+            recorder.event(event)
     env.process(flow.source())
     loop_start = time.perf_counter()
     env.run()
     loop_wall_s = time.perf_counter() - loop_start
-    recorder.event(env.now, "run_end", "scenario", f"{workload.n} requests")
+    recorder.event(Event(env.now, "run_end", "scenario", detail=f"{workload.n} requests"))
     record_policy_events(recorder, targets, resilience)
     pending = int(np.sum(recorder.outcome == PENDING))
     if pending:
@@ -88,15 +89,33 @@ def build_resilience(env, scenario: Scenario, targets, recorder, streams, worklo
 
 
 def record_policy_events(recorder: Recorder, targets, resilience: dict) -> None:
-    """Breaker transitions and kill-switch trips, each with its reason, as rows of ``events``."""
+    """Breaker transitions and kill-switch trips, their fields as columns of ``events``."""
     for code, breaker in resilience["breakers"].items():
-        for tr in breaker.transitions:
-            recorder.event(tr.time_s, "breaker", targets[code].label,
-                           f"{tr.from_state}->{tr.to_state}: {tr.reason}")
+        for transition in breaker.transitions:
+            recorder.event(breaker_event(targets[code].label, transition))
     if resilience["kill_switch"] is not None:
-        for trip in resilience["kill_switch"].trips:
-            recorder.event(trip.time_s, "kill_switch", trip.window,
-                           f"{trip.level}: spend ${trip.spend_usd:,.2f} of ${trip.limit_usd:,.2f}")
+        for event in kill_switch_events(resilience["kill_switch"].trips):
+            recorder.event(event)
+
+
+def breaker_event(target_label: str, tr: Transition) -> Event:
+    """A breaker's state change as an ``events`` row: its cause in ``reason``, the rate and threshold."""
+    return Event(tr.time_s, "breaker", target_label, from_state=tr.from_state, to_state=tr.to_state,
+                 reason=tr.cause, value=tr.value, limit=tr.threshold,
+                 detail=f"{tr.from_state}->{tr.to_state}: {tr.reason}")
+
+
+def kill_switch_events(trips: list[BudgetTrip]) -> list[Event]:
+    """Kill-switch level changes as ``events`` rows, each with the level its window left (``normal`` at first)."""
+    level_of: dict[str, str] = {}
+    events = []
+    for trip in trips:
+        before = level_of.get(trip.window, NORMAL)
+        level_of[trip.window] = trip.level
+        events.append(Event(trip.time_s, "kill_switch", trip.window, from_state=before, to_state=trip.level,
+                            value=trip.spend_usd, limit=trip.limit_usd,
+                            detail=f"{before}->{trip.level}: spend {usd(trip.spend_usd)} of {usd(trip.limit_usd)}"))
+    return events
 
 
 def shadow_summary(shadow) -> dict:

@@ -14,6 +14,7 @@ import pytest
 import sim
 from sim import metrics
 from sim.report import plots
+from sim.record import Event, events_frame
 from sim.results import Result
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -81,17 +82,17 @@ def make_result(scenario, faults=(), extra_events=(), ts_columns=None, limits=No
     ts = metrics.timeseries(requests, calls, scenario.output.interval_s, limits or {}, end_s)
     for name, values in (ts_columns or {}).items():
         ts[name] = values(ts["t_s"].to_numpy()) if callable(values) else values
-    rows = [(0.0, "run_start", "scenario", scenario.name), (end_s, "run_end", "scenario", f"{n} requests")]
+    rows = [Event(0.0, "run_start", "scenario"), Event(end_s, "run_end", "scenario")]
     for subject, kind, start, stop in faults:
-        rows.append((start, "fault_start", subject, kind))
+        rows.append(Event(start, "fault_start", subject, fault_kind=kind, fault_name=f"{kind} {subject}"))
         if stop is not None:
-            rows.append((stop, "fault_end", subject, kind))
+            rows.append(Event(stop, "fault_end", subject, fault_kind=kind, fault_name=f"{kind} {subject}"))
     rows.extend(extra_events)
-    events = pd.DataFrame(rows, columns=["time_s", "kind", "subject", "detail"]).sort_values("time_s")
+    events = events_frame(rows)
     summary = metrics.summary(requests, calls, scenario.warmup, scenario.duration)
     summary["seed"] = scenario.seed
     return Result(scenario=scenario, requests=requests, calls=calls, timeseries=ts,
-                  events=events.reset_index(drop=True), summary=summary)
+                  events=events, summary=summary)
 
 
 def panel_axes(fig):
@@ -170,10 +171,10 @@ def test_breaker_and_utilisation_panels_only_when_recorded(scenario):
 
 
 def test_breaker_state_falls_back_to_events(scenario):
-    events = [(1000.0, "breaker", "p1/m", "closed->open: failure_rate 0.62 >= 0.50"),
-              (1030.0, "breaker", "p1/m", "open->half_open: wait_in_open elapsed"),
-              (1040.0, "breaker", "p1/m", "half_open->closed: trial calls ok"),
-              (2000.0, "kill_switch", "budget", "normal->hard: hour 10.2 >= 10.0")]
+    events = [Event(1000.0, "breaker", "p1/m", "closed", "open", "failure_rate", 0.62, 0.5),
+              Event(1030.0, "breaker", "p1/m", "open", "half_open", "wait_in_open_elapsed"),
+              Event(1040.0, "breaker", "p1/m", "half_open", "closed", "trial_passed"),
+              Event(2000.0, "kill_switch", "hour", "normal", "hard", value=10.2, limit=10.0)]
     fig = plots.build_timeline_figure(make_result(scenario, extra_events=events))
     (ax,) = [a for a in fig.axes if a.get_title(loc="left").startswith("Circuit breaker")]
     (line,) = ax.get_lines()
@@ -191,15 +192,22 @@ def test_long_runs_are_drawn_in_hours(scenario):
     plt.close(fig)
 
 
-def test_fault_windows_pairs_per_subject_and_kind():
-    ev = pd.DataFrame([(10.0, "fault_start", "a", "outage"), (20.0, "fault_start", "a", "latency"),
-                       (30.0, "fault_end", "a", "latency"), (40.0, "fault_end", "a", "outage"),
-                       (5.0, "fault_end", "b", "outage"),           # an end without a start: ignored
-                       (50.0, "fault_start", "b", "outage")],       # a start without an end: to the end
-                      columns=["time_s", "kind", "subject", "detail"])
+def test_fault_windows_pairs_per_fault_and_target():
+    def fault_event(time_s, kind, subject, fault_kind, name):
+        return Event(time_s, kind, subject, fault_kind=fault_kind, fault_name=name)
+
+    ev = events_frame([fault_event(10.0, "fault_start", "a", "outage", "down"),
+                       fault_event(20.0, "fault_start", "a", "latency", "slow"),
+                       fault_event(30.0, "fault_end", "a", "latency", "slow"),
+                       fault_event(40.0, "fault_end", "a", "outage", "down"),
+                       fault_event(5.0, "fault_end", "b", "outage", "down"),      # an end without a start: ignored
+                       fault_event(50.0, "fault_start", "b", "outage", "down"),   # a start without an end: to the end
+                       fault_event(60.0, "fault_start", "a", "outage", "again"),  # same kind, another fault
+                       fault_event(70.0, "fault_end", "a", "outage", "again")])
     w = plots.fault_windows(ev, end_s=100.0)
     assert list(w.itertuples(index=False, name=None)) == [
-        ("a", "outage", 10.0, 40.0), ("a", "latency", 20.0, 30.0), ("b", "outage", 50.0, 100.0)]
+        ("a", "outage", "down", 10.0, 40.0), ("a", "latency", "slow", 20.0, 30.0),
+        ("b", "outage", "down", 50.0, 100.0), ("a", "outage", "again", 60.0, 70.0)]
 
 
 # ----------------------------------------------------------------------------------------- latency CDF
@@ -293,7 +301,7 @@ def test_format_table():
 
 @pytest.mark.parametrize("metric, value, text", [
     ("availability", 1.0, "100%"), ("availability", 0.9, "90.00%"), ("availability", 0.999999, "99.9999%"),
-    ("error_rate", 0.0, "0%"), ("error_rate", 0.00001, "<0.01%"), ("latency_p99_s", 1234.5, "1,230"),
+    ("error_rate", 0.0, "0%"), ("error_rate", 0.00001, "<0.01%"), ("latency_p99_s", 1234.4, "1,234"),
     ("latency_p99_s", 0.000123456, "0.000123"), ("latency_p99_s", 9.996, "10.0"), ("cost_usd", 0.0, "$0"),
     ("cost_usd", 0.5, "$0.500"), ("cost_usd", 42.0, "$42.00"), ("requests_total", 1234567, "1,234,567"),
     ("latency_p95_s", float("nan"), "n/a"), ("latency_p95_s", None, "n/a"), ("mean_concurrency", 3.14159, "3.14"),
