@@ -80,7 +80,7 @@ def events_frame(events: list[Event]) -> pd.DataFrame:
         frame[column] = pd.Categorical(frame[column])
     for column in ("value", "limit"):
         frame[column] = frame[column].astype("float64")
-    frame["detail"] = frame["detail"].astype(object)
+    frame["detail"] = frame["detail"].astype("str")      # what a Parquet round trip gives back
     return frame.sort_values("time_s", kind="stable").reset_index(drop=True)
 
 

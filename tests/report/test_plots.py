@@ -356,3 +356,86 @@ def test_sweep_chart_single_metric_without_hue(tmp_path):
 def test_import_sim_does_not_import_matplotlib():
     code = "import sys, sim, sim.results; assert 'matplotlib' not in sys.modules, 'matplotlib imported'"
     subprocess.run([sys.executable, "-c", code], check=True, cwd=ROOT)
+
+
+# ------------------------------------------------------------------------------------------ real runs
+
+@pytest.fixture(scope="module")
+def incident_run():
+    """A run that really recorded an outage with breaker trips, and a kill switch going soft then hard."""
+    from tests.test_metrics import incident_scenario
+    return sim.simulate(incident_scenario())
+
+
+def lane_bars(strip, lane: int) -> list[tuple[float, float]]:
+    """x extents of the bars drawn in one lane of the event strip (lanes are at y = 0, 1, 2...)."""
+    out = []
+    for coll in strip.collections:
+        for path in coll.get_paths():
+            xs, ys = path.vertices[:, 0], path.vertices[:, 1]
+            if abs((ys.min() + ys.max()) / 2 - lane) < 1e-6:
+                out.append((round(float(xs.min()), 6), round(float(xs.max()), 6)))
+    return sorted(out)
+
+
+def test_kill_switch_and_breaker_lanes_on_a_real_run(incident_run):
+    fig = plots.build_timeline_figure(incident_run)
+    (strip,) = [a for a in fig.axes if a.get_title(loc="left").startswith("Injected")]
+    lanes = [t.get_text() for t in strip.get_yticklabels()]
+    assert lanes == ["alpha", "all", "kill switch"]
+    ks = incident_run.events[incident_run.events["kind"] == "kill_switch"]
+    soft_s, hard_s = ks["time_s"]
+    end_s = max(float(incident_run.events["time_s"].max()), incident_run.scenario.duration)   # the chart's end
+    end_min = round(end_s / 60, 6)
+    assert lane_bars(strip, lanes.index("kill switch")) == [(round(soft_s / 60, 6), round(hard_s / 60, 6)),
+                                                             (round(hard_s / 60, 6), end_min)]
+    legend = {t.get_text() for t in strip.get_legend().get_texts()}
+    assert {"kill switch soft", "kill switch hard", "outage", "cost spike"} <= legend
+    assert lane_bars(strip, lanes.index("alpha")) == [(10.0, 15.0)]
+    (breaker,) = [a for a in fig.axes if a.get_title(loc="left").startswith("Circuit breaker")]
+    (line,) = breaker.get_lines()
+    assert set(np.round(line.get_ydata())) == {0.0, 1.0, 2.0}      # closed, half-open and open all drawn
+    plt.close(fig)
+
+
+def test_a_loaded_run_draws_the_same_lanes(incident_run, tmp_path):
+    incident_run.save(tmp_path / "run", charts=False)
+    loaded = Result.load(tmp_path / "run")
+    assert plots.kill_switch_windows(loaded.events, 1800.0) == plots.kill_switch_windows(incident_run.events, 1800.0)
+    pd.testing.assert_frame_equal(plots.fault_windows(loaded.events, 1800.0),
+                                  plots.fault_windows(incident_run.events, 1800.0))
+
+
+def test_kill_switch_level_is_the_worst_of_its_windows():
+    events = events_frame([Event(10.0, "kill_switch", "hour", "normal", "soft"),
+                           Event(20.0, "kill_switch", "user_day:7", "normal", "hard"),
+                           Event(30.0, "kill_switch", "user_day:7", "hard", "normal"),
+                           Event(40.0, "kill_switch", "hour", "soft", "normal"),
+                           Event(50.0, "kill_switch", "day", "normal", "soft")])
+    assert plots.kill_switch_windows(events, 100.0) == [(10.0, 20.0, "soft"), (20.0, 30.0, "hard"),
+                                                        (30.0, 40.0, "soft"), (50.0, 100.0, "soft")]
+
+
+# ------------------------------------------------------------------------------------------ clock time
+
+def with_start(scenario, start_of_day_s):
+    return scenario.model_copy(update={"workload": scenario.workload.model_copy(
+        update={"start_time_of_day": start_of_day_s})})
+
+
+def test_time_axis_shows_clock_times_when_the_run_starts_at_a_time_of_day(scenario):
+    fig = plots.build_timeline_figure(make_result(with_start(scenario, 13 * 3600 + 27 * 60)))
+    ax = bottom_axes(fig)
+    assert ax.get_xlabel() == "time of day (HH:MM)"
+    ticks = [t.get_text() for t in ax.get_xticklabels()]
+    assert ticks == ["13:30", "13:40", "13:50", "14:00", "14:10", "14:20"]
+    assert np.allclose(ax.get_xticks(), [3, 13, 23, 33, 43, 53])          # minutes after the 13:27 start
+    plt.close(fig)
+
+
+def test_clock_times_wrap_at_midnight_and_long_runs_tick_in_hours(scenario):
+    long = with_start(scenario.model_copy(update={"duration": 7 * 3600.0, "warmup": 0.0}), 22 * 3600)
+    fig = plots.build_timeline_figure(make_result(long, n=300))
+    ticks = [t.get_text() for t in bottom_axes(fig).get_xticklabels()]
+    assert ticks[:4] == ["22:00", "23:00", "00:00", "01:00"]
+    plt.close(fig)
