@@ -213,6 +213,7 @@ SERVICE_FAULTS = ("outage", "error_rate", "latency", "rate_limit")
 
 
 def _matches(subject: str, targets) -> bool:
+    """A fault's targets match a breaker's provider/model label: no targets, the label, or its provider."""
     return not targets or any(subject == t or subject.startswith(t + "/") for t in targets)
 
 
