@@ -16,7 +16,7 @@ people only.
 from __future__ import annotations
 
 import math
-from typing import NamedTuple, Optional
+from typing import Mapping, NamedTuple, Optional, Sequence
 
 import numpy as np
 import pandas as pd
@@ -68,19 +68,28 @@ class Event(NamedTuple):
 
 
 #: Columns of ``events`` held as categoricals (few distinct values, repeated).
-EVENT_CATEGORIES = ("subject", "from_state", "to_state", "reason", "fault_kind", "fault_name")
+EVENT_CATEGORIES = ("subject", "from_state", "to_state", "reason", "fault_kind")
 
 
-def events_frame(events: list[Event]) -> pd.DataFrame:
-    """The ``events`` frame: one row per event, by time (stable, so same-time events keep their order)."""
+def events_frame(events: list[Event], vocabularies: Mapping[str, Sequence[str]] | None = None) -> pd.DataFrame:
+    """The ``events`` frame: one row per event, by time (stable, so same-time events keep their order).
+
+    ``vocabularies`` gives a categorical column its categories up front (the breaker's states, the faults'
+    kinds...), so that every run's frame has the same categories whatever happened in it, and a column with
+    no value at all stays categorical through a Parquet round trip. Values outside it are added, never lost.
+    """
+    vocabularies = vocabularies or {}
     frame = pd.DataFrame.from_records(events, columns=Event._fields)
     frame["time_s"] = frame["time_s"].astype("float64")
     frame["kind"] = pd.Categorical(frame["kind"], categories=EVENT_KINDS)
     for column in EVENT_CATEGORIES:
-        frame[column] = pd.Categorical(frame[column])
+        known = list(vocabularies.get(column, ()))
+        extra = sorted({v for v in frame[column] if isinstance(v, str)} - set(known))
+        frame[column] = pd.Categorical(frame[column], categories=pd.Index(known + extra, dtype="str"))
     for column in ("value", "limit"):
         frame[column] = frame[column].astype("float64")
-    frame["detail"] = frame["detail"].astype("str")      # what a Parquet round trip gives back
+    for column in ("fault_name", "detail"):             # free text: the string dtype a Parquet round trip gives
+        frame[column] = frame[column].astype("str")
     return frame.sort_values("time_s", kind="stable").reset_index(drop=True)
 
 
@@ -159,5 +168,5 @@ class Recorder:
     def event(self, event: Event) -> None:
         self.events.append(event)
 
-    def events_frame(self) -> pd.DataFrame:
-        return events_frame(self.events)
+    def events_frame(self, vocabularies: Mapping[str, Sequence[str]] | None = None) -> pd.DataFrame:
+        return events_frame(self.events, vocabularies)

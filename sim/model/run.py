@@ -7,19 +7,20 @@ the run drains, so every request that arrived has an outcome. The recorder's col
 from __future__ import annotations
 
 import time
+import typing
 
 import numpy as np
 import pandas as pd
 import simpy
 
 from sim import metrics
-from sim.config import Scenario
+from sim.config import FaultKind, Scenario
 from sim.faults import FaultTimeline
 from sim.model.providers import build_targets
 from sim.model.request import RequestFlow
 from sim.model.streams import Streams
-from sim.policies.breaker import BreakerConfig, CircuitBreaker, Transition
-from sim.policies.kill_switch import NORMAL, BudgetKillSwitch, BudgetTrip, KillSwitchConfig
+from sim.policies.breaker import CAUSES, STATES, BreakerConfig, CircuitBreaker, Transition
+from sim.policies.kill_switch import HARD, NORMAL, SOFT, BudgetKillSwitch, BudgetTrip, KillSwitchConfig
 from sim.model.workload import generate_workload
 from sim.record import CACHE_STATES, CALL_STATUSES, OUTCOMES, PENDING, Event, Recorder
 from sim.report.tables import usd
@@ -118,6 +119,13 @@ def kill_switch_events(trips: list[BudgetTrip]) -> list[Event]:
     return events
 
 
+#: The categories of the ``events`` columns, the same in every run (see :func:`sim.record.events_frame`).
+EVENT_VOCABULARIES = {
+    "from_state": STATES + (NORMAL, SOFT, HARD), "to_state": STATES + (NORMAL, SOFT, HARD), "reason": CAUSES,
+    "fault_kind": typing.get_args(FaultKind),
+}
+
+
 def shadow_summary(shadow) -> dict:
     """The shadow evaluation's verdict, and the samples the closed form says the observed rates need."""
     from sim.policies.shadow import required_samples
@@ -180,7 +188,7 @@ def build_result(scenario: Scenario, workload, rec: Recorder, targets, end_s: fl
         "hallucinated": c["hallucinated"], "parse_failed": c["parse_failed"], "shadow": c["shadow"],
     })
     limits = {p.name: p.limits.per_minute(p.api_keys) for p in scenario.providers}
-    events = rec.events_frame()
+    events = rec.events_frame(EVENT_VOCABULARIES)
     ts = metrics.timeseries(requests, calls, scenario.output.interval_s, limits, end_s, events)
     summary = metrics.summary(requests, calls, scenario.warmup, scenario.duration)
     return Result(scenario=scenario, requests=requests, calls=calls, timeseries=ts, events=events,

@@ -9,11 +9,10 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
+from sim.metrics import BREAKER_STATE_CODE
 from sim.record import events_frame
 from sim.report.tables import is_missing
 
-#: A breaker state as the number its lane draws.
-BREAKER_LEVEL = {"closed": 0, "half_open": 1, "open": 2}
 #: Kill-switch levels from best to worst.
 KILL_SWITCH_LEVELS = ("normal", "soft", "hard")
 
@@ -138,7 +137,7 @@ def breaker_series(ts: pd.DataFrame, events: pd.DataFrame, interval_s: float, en
         return series
     br = events[events["kind"] == "breaker"]
     for subject, group in br.groupby("subject", sort=False, observed=True):
-        levels = group["to_state"].astype(object).map(BREAKER_LEVEL).to_numpy(dtype=float)
+        levels = group["to_state"].astype(object).map(BREAKER_STATE_CODE).to_numpy(dtype=float)
         times = np.concatenate([[0.0], group["time_s"].to_numpy(float), [max(float(end_s), group["time_s"].max())]])
         states = np.concatenate([[0.0], levels, levels[-1:]])
         series[str(subject)] = (times, states)

@@ -142,10 +142,6 @@ class TimeAxis(NamedTuple):
             return "time of day (HH:MM)"
         return f"time since start ({self.unit_name})"
 
-    def x(self, seconds):
-        """Seconds since the start in axis units."""
-        return np.asarray(seconds, dtype=float) / self.unit_s if np.ndim(seconds) else float(seconds) / self.unit_s
-
     def apply(self, ax, end_s: float) -> None:
         """Set the x range to the run and, for clock time, ticks at round clock times labelled ``HH:MM``."""
         ax.set_xlim(0, end_s / self.unit_s)
