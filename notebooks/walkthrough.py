@@ -26,12 +26,15 @@ print(format_estimate(estimate_from_scenario(scenario)))
 # %% [markdown]
 # ## 2. One run: frames and a summary
 # Every request is a row of `requests`, every provider attempt a row of `calls`; `timeseries` has one row
-# per minute and `events` every state change (the outage, breaker transitions).
+# per minute and `events` every state change (the outage, breaker transitions) as typed columns: select
+# rows by `kind`, `to_state` or `reason`; `detail` is the same in a sentence, for people.
 
 # %%
 result = sim.simulate(scenario.variant("breaker_fallback_2keys"), seed=1)
 print(result.requests[["arrival_s", "outcome", "latency_s", "provider", "cost_usd"]].head())
-print(result.events[result.events.kind.isin(["fault_start", "fault_end", "breaker"])].head(6).to_string())
+events = result.events[result.events.kind.isin(["fault_start", "fault_end", "breaker"])]
+print(events[["time_s", "kind", "subject", "from_state", "to_state", "reason", "value", "limit",
+              "fault_kind"]].head(6).to_string())
 print({k: round(result.summary[k], 4) for k in ("availability", "latency_p95_s", "time_to_open_s",
                                                  "time_to_recover_s", "cost_usd")})
 
