@@ -116,7 +116,8 @@ def pad_flat_axis(ax, values: np.ndarray, metric: str) -> None:
 # ------------------------------------------------------------------------------------------- time axis
 
 #: Steps between clock-time ticks, in seconds: the first that gives at most :data:`MAX_CLOCK_TICKS` ticks.
-CLOCK_STEPS_S = (60, 120, 300, 600, 900, 1800, 3600, 2 * 3600, 3 * 3600, 6 * 3600, 12 * 3600, 86400)
+CLOCK_STEPS_S = (60, 120, 300, 600, 900, 1800, 3600, 2 * 3600, 3 * 3600, 6 * 3600, 12 * 3600, 86400,
+                 2 * 86400, 7 * 86400, 14 * 86400, 28 * 86400)
 MAX_CLOCK_TICKS = 10
 
 
@@ -142,6 +143,13 @@ class TimeAxis(NamedTuple):
             return "time of day (HH:MM)"
         return f"time since start ({self.unit_name})"
 
+    def _tick_text(self, offset_s: float, end_s: float) -> str:
+        """``HH:MM``; in a run of more than a day, prefixed by the day it falls on (``d2 00:00``)."""
+        at_s = self.start_of_day_s + offset_s
+        if end_s <= 86400:
+            return clock_text(at_s)
+        return f"d{int(at_s // 86400) + 1} {clock_text(at_s)}"
+
     def apply(self, ax, end_s: float) -> None:
         """Set the x range to the run and, for clock time, ticks at round clock times labelled ``HH:MM``."""
         ax.set_xlim(0, end_s / self.unit_s)
@@ -151,7 +159,7 @@ class TimeAxis(NamedTuple):
         step = next((s for s in CLOCK_STEPS_S if end_s / s <= MAX_CLOCK_TICKS), CLOCK_STEPS_S[-1])
         first = math.ceil(start / step) * step - start          # seconds after the start of the first tick
         ticks_s = np.arange(first, end_s + 1e-9, step)
-        ax.set_xticks(ticks_s / self.unit_s, [clock_text(start + t) for t in ticks_s])
+        ax.set_xticks(ticks_s / self.unit_s, [self._tick_text(t, end_s) for t in ticks_s])
         minor = step / 2 if step in (120, 600, 1800, 3600, 2 * 3600) else None
         if minor:
             first_minor = math.ceil(start / minor) * minor - start

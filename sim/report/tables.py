@@ -23,6 +23,8 @@ from typing import Iterable, Mapping
 import numpy as np
 import pandas as pd
 
+from sim.estimate import LIMIT_KEYS
+
 __all__ = ["DEFAULT_TABLE_METRICS", "is_missing", "sig", "usd", "pct", "metric_kind", "format_value",
            "metric_label", "seconds_text", "duration_text", "clock_text", "comparison_table", "format_table",
            "format_summary", "format_estimate"]
@@ -237,7 +239,6 @@ def format_summary(summary: Mapping) -> str:
 
 def format_estimate(est) -> str:
     """A readable, aligned table of a :class:`sim.estimate.Estimate`, with units and thousands separators."""
-    from sim.estimate import LIMIT_KEYS
     n = plain_number
     rows: list[tuple[str, str, str]] = [          # label, value, unit; no value = a section heading
         ("Volume", "", ""),

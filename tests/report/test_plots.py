@@ -441,3 +441,13 @@ def test_clock_times_wrap_at_midnight_and_long_runs_tick_in_hours(scenario):
     ticks = [t.get_text() for t in bottom_axes(fig).get_xticklabels()]
     assert ticks[:4] == ["22:00", "23:00", "00:00", "01:00"]
     plt.close(fig)
+
+
+def test_clock_times_of_a_run_longer_than_a_day_name_the_day():
+    from sim.report.style import TimeAxis
+    axis = TimeAxis.for_run(3 * 86400.0, 8 * 3600.0)
+    fig, ax = plt.subplots()
+    axis.apply(ax, 3 * 86400.0)
+    assert [t.get_text() for t in ax.get_xticklabels()] == ["d1 12:00", "d2 00:00", "d2 12:00", "d3 00:00",
+                                                            "d3 12:00", "d4 00:00"]
+    plt.close(fig)
