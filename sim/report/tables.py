@@ -27,7 +27,7 @@ from sim.estimate import LIMIT_KEYS
 
 __all__ = ["DEFAULT_TABLE_METRICS", "is_missing", "sig", "usd", "pct", "metric_kind", "format_value",
            "metric_label", "seconds_text", "duration_text", "clock_text", "comparison_table", "format_table",
-           "format_summary", "format_estimate"]
+           "format_summary", "format_estimate", "format_cell", "format_frame"]
 
 #: The columns of a comparison table when none are chosen.
 DEFAULT_TABLE_METRICS = ("requests_total", "availability", "requests_failed", "latency_p50_s", "latency_p95_s",
@@ -192,12 +192,14 @@ def comparison_table(summaries: Mapping[str, Mapping], metrics: Iterable[str] | 
     return df.infer_objects()
 
 
-def aligned(header: list[str], body: list[list[str]]) -> str:
-    """Rows of cells as text: the first column left-aligned, the others right-aligned, a rule under the header."""
+def aligned(header: list[str], body: list[list[str]], label_column: bool = True) -> str:
+    """Rows of cells as text, right-aligned (the first column left-aligned if it holds labels), a rule
+    under the header."""
     widths = [max(len(r[i]) for r in [header] + body) for i in range(len(header))]
 
     def line(cells):
-        return "  ".join([cells[0].ljust(widths[0])] + [c.rjust(w) for c, w in zip(cells[1:], widths[1:])]).rstrip()
+        first = cells[0].ljust(widths[0]) if label_column else cells[0].rjust(widths[0])
+        return "  ".join([first] + [c.rjust(w) for c, w in zip(cells[1:], widths[1:])]).rstrip()
 
     return "\n".join([line(header), line(["-" * w for w in widths])] + [line(r) for r in body])
 
@@ -209,6 +211,27 @@ def format_table(df: pd.DataFrame) -> str:
     body = [[str(idx)] + [format_value(str(col), v) for col, v in zip(df.columns, row)]
             for idx, row in zip(df.index, df.itertuples(index=False, name=None))]
     return aligned(header, body)
+
+
+def format_cell(column: str, value) -> str:
+    """A value in a results table: a scenario setting (a dotted path such as ``cache.ttl_s``) as a plain
+    number, a metric by its name, a confidence half-width (``<metric>_ci95``) like its metric."""
+    if isinstance(value, (str, bytes)) or is_missing(value):
+        return format_value(column, value)
+    if "." in column:
+        return plain_number(value)
+    metric = column.removesuffix("_ci95")
+    if metric != column and metric_kind(metric) == "pct":
+        return f"{sig(float(value) * 100)}%"        # a half-width keeps its digits: 0.00120%, not <0.01%
+    return format_value(metric, value)
+
+
+def format_frame(df: pd.DataFrame) -> str:
+    """A results table without an index (a sweep's means, an experiment's table) as aligned text."""
+    header = [str(c) for c in df.columns]
+    body = [[format_cell(col, v) for col, v in zip(header, row)] for row in df.itertuples(index=False, name=None)]
+    labels = len(df.columns) > 0 and not pd.api.types.is_numeric_dtype(df.iloc[:, 0])
+    return aligned(header, body, label_column=labels)
 
 
 def format_summary(summary: Mapping) -> str:

@@ -65,3 +65,16 @@ def test_printed_comparison_is_the_shared_table(tmp_path):
     summaries = {name: {c: table.loc[name, c] for c in table.columns} for name in table.index}
     assert printed == tables.format_table(comparison_frame(summaries, list(table.columns)))
     assert "%" in printed and "$" in printed
+
+
+def test_format_frame_formats_settings_plainly_and_intervals_like_their_metric():
+    frame = pd.DataFrame({"resilience.breaker.failure_rate_threshold": [0.2, 0.5], "cache.ttl_s": [600, 86400],
+                          "availability": [0.99512, 0.99999], "availability_ci95": [0.0012, 0.00001],
+                          "failed_during_faults": [123.0, 8.0], "latency_p50_s_ci95": [0.01234, math.nan]})
+    lines = tables.format_frame(frame).splitlines()
+    assert lines[0].split() == list(frame.columns)
+    assert lines[2].split() == ["0.2", "600", "99.51%", "0.120%", "123", "0.0123"]
+    assert lines[3].split() == ["0.5", "86,400", "99.999%", "0.00100%", "8", "n/a"]
+    assert len({len(line) for line in lines}) == 1                     # numbers right-aligned in columns
+    labelled = tables.format_frame(pd.DataFrame({"variant": ["one", "three"], "availability": [1.0, 0.5]}))
+    assert labelled.splitlines()[2].startswith("one ")               # a label column stays left-aligned
