@@ -451,3 +451,15 @@ def test_clock_times_of_a_run_longer_than_a_day_name_the_day():
     assert [t.get_text() for t in ax.get_xticklabels()] == ["d1 12:00", "d2 00:00", "d2 12:00", "d3 00:00",
                                                             "d3 12:00", "d4 00:00"]
     plt.close(fig)
+
+
+def test_charts_never_read_the_detail_column(incident_run):
+    from sim.report.run_data import breaker_series
+    blank = incident_run.events.assign(detail="")
+    assert plots.kill_switch_windows(blank, 1800.0) == plots.kill_switch_windows(incident_run.events, 1800.0)
+    pd.testing.assert_frame_equal(plots.fault_windows(blank, 1800.0), plots.fault_windows(incident_run.events, 1800.0))
+    no_columns = incident_run.timeseries[["t_s"]]                   # force the breaker lane to read events
+    got, want = (breaker_series(no_columns, ev, 60.0, 1800.0) for ev in (blank, incident_run.events))
+    assert got.keys() == want.keys() == {"alpha/m1"}
+    assert all(np.array_equal(a, b) for a, b in zip(got["alpha/m1"], want["alpha/m1"]))
+    assert set(got["alpha/m1"][1]) == {0.0, 1.0, 2.0}               # from events, half-open is seen too
