@@ -8,7 +8,7 @@
 from pathlib import Path
 
 import sim
-from sim.estimate import format_table
+from sim.report.tables import format_estimate
 from sim.experiments.scenario_estimate import estimate_from_scenario
 
 ROOT = Path(__file__).resolve().parents[1] if "__file__" in globals() else Path.cwd().parent
@@ -21,17 +21,20 @@ print("variants:", ", ".join(scenario.variants))
 # Cost, peak load and the keys the primary needs, by Little's law and plain arithmetic.
 
 # %%
-print(format_table(estimate_from_scenario(scenario)))
+print(format_estimate(estimate_from_scenario(scenario)))
 
 # %% [markdown]
 # ## 2. One run: frames and a summary
 # Every request is a row of `requests`, every provider attempt a row of `calls`; `timeseries` has one row
-# per minute and `events` every state change (the outage, breaker transitions).
+# per minute and `events` every state change (the outage, breaker transitions) as typed columns: select
+# rows by `kind`, `to_state` or `reason`; `detail` is the same in a sentence, for people.
 
 # %%
 result = sim.simulate(scenario.variant("breaker_fallback_2keys"), seed=1)
 print(result.requests[["arrival_s", "outcome", "latency_s", "provider", "cost_usd"]].head())
-print(result.events[result.events.kind.isin(["fault_start", "fault_end", "breaker"])].head(6).to_string())
+events = result.events[result.events.kind.isin(["fault_start", "fault_end", "breaker"])]
+print(events[["time_s", "kind", "subject", "from_state", "to_state", "reason", "value", "limit",
+              "fault_kind"]].head(6).to_string())
 print({k: round(result.summary[k], 4) for k in ("availability", "latency_p95_s", "time_to_open_s",
                                                  "time_to_recover_s", "cost_usd")})
 

@@ -180,7 +180,8 @@ def cmd_sweep(args) -> int:
 
 
 def cmd_estimate(args) -> int:
-    from sim.estimate import estimate, format_table
+    from sim.estimate import estimate
+    from sim.report.tables import format_estimate
     if args.scenario:
         from sim.config import load_scenario
         from sim.experiments.scenario_estimate import estimate_from_scenario
@@ -195,7 +196,7 @@ def cmd_estimate(args) -> int:
         print(json.dumps({k: (None if isinstance(v, float) and not math.isfinite(v) else v)
                           for k, v in est.to_dict().items()}, indent=2))
     else:
-        print(format_table(est))
+        print(format_estimate(est))
     return 0
 
 

@@ -40,7 +40,7 @@ from typing import Any, Mapping
 
 from sim.errors import ScenarioError
 
-__all__ = ["Estimate", "estimate", "estimate_rate", "format_table", "SECONDS_PER_DAY", "LIMIT_KEYS"]
+__all__ = ["Estimate", "estimate", "estimate_rate", "SECONDS_PER_DAY", "LIMIT_KEYS"]
 
 SECONDS_PER_DAY = 86_400
 SECONDS_PER_MIN = 60
@@ -254,72 +254,6 @@ def _parse_limits(limits: Mapping[str, Any] | None) -> dict[str, float | None] |
                 raise ScenarioError(f"limits.{key}: must be a finite number > 0 or None (unlimited), got {value!r}")
         parsed[key] = value
     return parsed
-
-
-# ----------------------------------------------------------------------------------------------- formatting
-
-
-def _fmt_num(value: float) -> str:
-    """Thousands separators for big numbers, four significant digits for small ones."""
-    if value == int(value) and abs(value) < 1e15:
-        return f"{int(value):,}"
-    if abs(value) >= 1000:
-        return f"{value:,.0f}"
-    if abs(value) >= 100:
-        return f"{value:.1f}"
-    return f"{value:.4g}"
-
-
-def _fmt_usd(value: float) -> str:
-    if value == 0 or abs(value) >= 1:
-        return f"${value:,.2f}"
-    return f"${value:.4g}"
-
-
-_Row = tuple[str, str, str]  # label, value, unit; a row with an empty value is a section heading
-
-
-def format_table(est: Estimate) -> str:
-    """A readable, aligned table of an :class:`Estimate`, with units and thousands separators."""
-    rows: list[_Row] = [
-        ("Volume", "", ""),
-        ("User requests per day", _fmt_num(est.requests_per_day), "req/day"),
-        ("LLM calls per request", _fmt_num(est.llm_calls_per_request), "calls/req"),
-        ("LLM calls per day", _fmt_num(est.llm_calls_per_day), "calls/day"),
-        ("Input tokens per day", _fmt_num(est.input_tokens_per_day), "tokens/day"),
-        ("Output tokens per day", _fmt_num(est.output_tokens_per_day), "tokens/day"),
-        ("Cost", "", ""),
-        ("Cost per request", _fmt_usd(est.cost_per_request_usd), "USD/req"),
-        ("Cost per day", _fmt_usd(est.cost_per_day_usd), "USD/day"),
-        ("Cost per month", _fmt_usd(est.cost_per_month_usd), f"USD/month ({_fmt_num(est.days_per_month)} days)"),
-        (f"Rate and concurrency (Little's law, {_fmt_num(est.latency_s)} s per LLM call)", "", ""),
-        ("Average request rate", _fmt_num(est.average_rps), "req/s"),
-        (f"Peak request rate ({_fmt_num(est.peak_to_average)}x average)", _fmt_num(est.peak_rps), "req/s"),
-        ("Average concurrency", _fmt_num(est.average_concurrency), "LLM calls in flight"),
-        ("Peak concurrency", _fmt_num(est.peak_concurrency), "LLM calls in flight"),
-        ("Needed per key at peak", "", ""),
-        ("API requests per minute", _fmt_num(est.peak_requests_per_min), "RPM"),
-        ("Input tokens per minute", _fmt_num(est.peak_input_tokens_per_min), "input TPM"),
-        ("Output tokens per minute", _fmt_num(est.peak_output_tokens_per_min), "output TPM"),
-        ("Input + output tokens per minute", _fmt_num(est.peak_tokens_per_min), "combined TPM"),
-    ]
-    if est.keys_needed is not None:
-        rows.append(("Against per-key limits", "", ""))
-        for key in LIMIT_KEYS:
-            if key in est.limit_utilisation:
-                rows.append((f"Load / limit: {key}", _fmt_num(est.limit_utilisation[key]), "keys' worth"))
-        binding = f"binding: {est.binding_limit}" if est.binding_limit else "no limit set"
-        rows.append(("Keys needed", f"{est.keys_needed:,}", f"keys ({binding})"))
-
-    label_width = max(len(label) for label, value, _ in rows if value)
-    value_width = max(len(value) for _, value, _ in rows)
-    lines = []
-    for label, value, unit in rows:
-        if not value:
-            lines.append(label)
-        else:
-            lines.append(f"  {label:<{label_width}}  {value:>{value_width}}  {unit}".rstrip())
-    return "\n".join(lines)
 
 
 def erlang_c(servers: int, offered_load: float) -> float:

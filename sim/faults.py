@@ -54,7 +54,7 @@ from typing import Callable, NamedTuple
 import numpy as np
 
 from sim.config import FaultConfig
-from sim.record import CALL_STATUS
+from sim.record import CALL_STATUS, Event
 
 _FORCING_STATUS = {"error_rate": CALL_STATUS["error"], "rate_limit": CALL_STATUS["rate_limited"]}
 _OUTAGE_STATUS = {"fail_fast": CALL_STATUS["error"], "hang": CALL_STATUS["timeout"]}
@@ -259,15 +259,15 @@ class FaultTimeline:
         """Every fault's [start, end) window, in start order."""
         return [FaultWindow(f.start_s, f.end_s, f.kind, f.name, tuple(f.config.targets)) for f in self._faults]
 
-    def events(self) -> list[tuple[float, str, str, str]]:
-        """(time_s, kind, subject, detail) rows: a fault_start and a fault_end per fault and target, by time."""
+    def events(self) -> list[Event]:
+        """A ``fault_start`` and a ``fault_end`` :class:`~sim.record.Event` per fault and target, by time."""
         rows = []
         for f in self._faults:
             detail = f"{f.kind} {f.name} {_magnitude(f.config)}"
             for subject in f.config.targets or ["all"]:
-                rows.append((f.start_s, "fault_start", subject, detail))
-                rows.append((f.end_s, "fault_end", subject, detail))
-        rows.sort(key=lambda row: (row[0], row[1] == "fault_start"))   # at a tie, an end before a start
+                for time_s, kind in ((f.start_s, "fault_start"), (f.end_s, "fault_end")):
+                    rows.append(Event(time_s, kind, subject, fault_kind=f.kind, fault_name=f.name, detail=detail))
+        rows.sort(key=lambda row: (row.time_s, row.kind == "fault_start"))   # at a tie, an end before a start
         return rows
 
     def in_any_window(self, times_s: np.ndarray, kinds: str | list[str] | tuple[str, ...] | None = None

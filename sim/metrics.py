@@ -122,11 +122,11 @@ def timeseries(requests: pd.DataFrame, calls: pd.DataFrame, interval_s: float,
 def breaker_states(events: pd.DataFrame, times_s: np.ndarray) -> dict[str, np.ndarray]:
     """Each breaker's state (0 closed, 1 half-open, 2 open) at each of ``times_s``, from its events."""
     out = {}
-    rows = events[events["kind"] == "breaker"]
-    for subject, group in rows.groupby("subject", sort=True):
-        to_state = group["detail"].str.extract(r"->(\w+):", expand=False).map(BREAKER_STATE_CODE).to_numpy()
+    rows = events[events["kind"] == "breaker"].sort_values("time_s", kind="stable")
+    for subject, group in rows.groupby("subject", sort=True, observed=True):
+        to_state = group["to_state"].astype(object).map(BREAKER_STATE_CODE).to_numpy(dtype=np.int64)
         k = np.searchsorted(group["time_s"].to_numpy(), times_s, side="right")
-        out[subject] = np.where(k > 0, to_state[np.maximum(k - 1, 0)], 0)
+        out[str(subject)] = np.where(k > 0, to_state[np.maximum(k - 1, 0)], 0)
     return out
 
 
@@ -213,21 +213,30 @@ SERVICE_FAULTS = ("outage", "error_rate", "latency", "rate_limit")
 
 
 def _matches(subject: str, targets) -> bool:
+    """A fault's targets match a breaker's provider/model label: no targets, the label, or its provider."""
     return not targets or any(subject == t or subject.startswith(t + "/") for t in targets)
 
 
-def _first_after(rows: pd.DataFrame, t: float, targets, pattern: str) -> float:
-    mask = ((rows["time_s"] >= t).to_numpy() & rows["detail"].str.contains(pattern, regex=True).to_numpy(dtype=bool)
-            & np.array([_matches(s, targets) for s in rows["subject"]], dtype=bool))
+def _first_after(rows: pd.DataFrame, t: float, targets=(), *, to_states=(), reasons=None) -> float:
+    """Seconds from ``t`` to the first event at or after it into one of ``to_states`` (with one of
+    ``reasons``, if given) whose subject one of ``targets`` matches; NaN if there is none."""
+    mask = (rows["time_s"] >= t).to_numpy() & rows["to_state"].isin(to_states).to_numpy()
+    if reasons is not None:
+        mask &= rows["reason"].isin(reasons).to_numpy()
+    mask &= np.array([_matches(str(s), targets) for s in rows["subject"]], dtype=bool)
     hits = rows[mask]
     return float(hits["time_s"].iloc[0] - t) if len(hits) else math.nan
 
 
 def _false_trips(breaker: pd.DataFrame, windows) -> int:
     """closed->open transitions at times when no fault targeting that breaker's model was active."""
-    trips = breaker[breaker["detail"].str.startswith("closed->open")]
-    return int(sum(not any(w.start_s <= t < w.end_s and _matches(subject, w.targets) for w in windows)
+    trips = breaker[(breaker["from_state"] == "closed") & (breaker["to_state"] == "open")]
+    return int(sum(not any(w.start_s <= t < w.end_s and _matches(str(subject), w.targets) for w in windows)
                    for t, subject in zip(trips["time_s"], trips["subject"])))
+
+
+#: Breaker causes that are quality signals: a trip for one of them detected a silent degradation.
+QUALITY_CAUSES = ("hallucination_rate", "parse_failure_rate")
 
 
 def resilience_summary(requests: pd.DataFrame, calls: pd.DataFrame, events: pd.DataFrame, warmup_s: float,
@@ -258,16 +267,16 @@ def resilience_summary(requests: pd.DataFrame, calls: pd.DataFrame, events: pd.D
     service = sorted((w for w in windows if w.kind in SERVICE_FAULTS), key=lambda w: w.start_s)
     if service:
         first = service[0]
-        out["time_to_open_s"] = _first_after(breaker, first.start_s, first.targets, "->open")
-        out["time_to_recover_s"] = _first_after(breaker, first.end_s, first.targets, "->closed")
+        out["time_to_open_s"] = _first_after(breaker, first.start_s, first.targets, to_states=("open",))
+        out["time_to_recover_s"] = _first_after(breaker, first.end_s, first.targets, to_states=("closed",))
     spikes = sorted((w for w in windows if w.kind == "cost_spike"), key=lambda w: w.start_s)
     if spikes:
-        trips = events[events["kind"] == "kill_switch"]
-        out["kill_switch_soft_after_s"] = _first_after(trips, spikes[0].start_s, (), "^soft")
-        out["kill_switch_hard_after_s"] = _first_after(trips, spikes[0].start_s, (), "^hard")
+        trips = events[events["kind"] == "kill_switch"].sort_values("time_s", kind="stable")
+        out["kill_switch_soft_after_s"] = _first_after(trips, spikes[0].start_s, to_states=("soft",))
+        out["kill_switch_hard_after_s"] = _first_after(trips, spikes[0].start_s, to_states=("hard",))
     degradations = sorted((w for w in windows if w.kind == "degradation"), key=lambda w: w.start_s)
     if degradations:
         first = degradations[0]
         out["degradation_detected_after_s"] = _first_after(breaker, first.start_s, first.targets,
-                                                           r"->open: .*(?:hallucination|parse_failure)")
+                                                           to_states=("open",), reasons=QUALITY_CAUSES)
     return out

@@ -7,8 +7,16 @@ of array stores. The frames a user reads (``requests``, ``calls``, ``events``) a
 once, at the end of the run.
 
 Codes, not strings, are stored on the hot path; :data:`OUTCOMES` and :data:`CALL_STATUSES` name them.
+
+An event is data, not a sentence: each :class:`Event` keeps the fields of the typed object that made it (a
+breaker's ``Transition``, a kill switch's ``BudgetTrip``, a fault's window) as columns, so metrics and
+charts select rows by ``kind``, ``to_state`` or ``reason`` and never parse ``detail``, which is written for
+people only.
 """
 from __future__ import annotations
+
+import math
+from typing import Mapping, NamedTuple, Optional, Sequence
 
 import numpy as np
 import pandas as pd
@@ -25,6 +33,64 @@ CACHE_STATE = {name: code for code, name in enumerate(CACHE_STATES)}
 #: Every provider attempt ends in exactly one of these.
 CALL_STATUSES = ("ok", "error", "timeout", "rate_limited", "refused")
 CALL_STATUS = {name: code for code, name in enumerate(CALL_STATUSES)}
+
+
+#: Every row of ``events`` is one of these kinds (see docs/metrics.md for the columns each one fills).
+EVENT_KINDS = ("run_start", "run_end", "fault_start", "fault_end", "breaker", "kill_switch")
+
+
+class Event(NamedTuple):
+    """One row of ``events``: a state change, its fields as columns (``None`` / NaN where they do not apply).
+
+    * ``subject``: what changed -- a provider/model (breaker), a spend window (kill switch), a fault's target
+      (``all`` when it has none), or ``scenario``;
+    * ``from_state``, ``to_state``: breaker states (``closed``, ``half_open``, ``open``) or kill-switch
+      levels (``normal``, ``soft``, ``hard``);
+    * ``reason``: why a breaker changed state (``sim.policies.breaker.CAUSES``: the threshold met, or
+      ``wait_in_open_elapsed``, ``trial_passed``, ``cooldown_elapsed``);
+    * ``value``, ``limit``: the measured number and the setting it was compared with (a breaker's rate and
+      threshold; a kill-switch window's spend and hard limit, in USD);
+    * ``fault_kind``, ``fault_name``: the fault of a ``fault_start`` / ``fault_end``;
+    * ``detail``: the same as one human-readable sentence. Never parse it.
+    """
+
+    time_s: float
+    kind: str
+    subject: str
+    from_state: Optional[str] = None
+    to_state: Optional[str] = None
+    reason: Optional[str] = None
+    value: float = math.nan
+    limit: float = math.nan
+    fault_kind: Optional[str] = None
+    fault_name: Optional[str] = None
+    detail: str = ""
+
+
+#: Columns of ``events`` held as categoricals (few distinct values, repeated).
+EVENT_CATEGORIES = ("subject", "from_state", "to_state", "reason", "fault_kind")
+
+
+def events_frame(events: list[Event], vocabularies: Mapping[str, Sequence[str]] | None = None) -> pd.DataFrame:
+    """The ``events`` frame: one row per event, by time (stable, so same-time events keep their order).
+
+    ``vocabularies`` gives a categorical column its categories up front (the breaker's states, the faults'
+    kinds...), so that every run's frame has the same categories whatever happened in it, and a column with
+    no value at all stays categorical through a Parquet round trip. Values outside it are added, never lost.
+    """
+    vocabularies = vocabularies or {}
+    frame = pd.DataFrame.from_records(events, columns=Event._fields)
+    frame["time_s"] = frame["time_s"].astype("float64")
+    frame["kind"] = pd.Categorical(frame["kind"], categories=EVENT_KINDS)
+    for column in EVENT_CATEGORIES:
+        known = list(vocabularies.get(column, ()))
+        extra = sorted({v for v in frame[column] if isinstance(v, str)} - set(known))
+        frame[column] = pd.Categorical(frame[column], categories=pd.Index(known + extra, dtype="str"))
+    for column in ("value", "limit"):
+        frame[column] = frame[column].astype("float64")
+    for column in ("fault_name", "detail"):             # free text: the string dtype a Parquet round trip gives
+        frame[column] = frame[column].astype("str")
+    return frame.sort_values("time_s", kind="stable").reset_index(drop=True)
 
 
 class GrowableColumns:
@@ -78,7 +144,7 @@ class Recorder:
         self.parse_failed = np.zeros(n, dtype=bool)
         # the call columns are bound as attributes too, so the hot path indexes them directly
         self.calls = GrowableColumns(CALL_COLUMNS, capacity=int(n * 1.25) + 16)
-        self.events: list[tuple[float, str, str, str]] = []
+        self.events: list[Event] = []
 
     def call(self, request_id, call_index, attempt, target, start_s, end_s, status, input_tokens,
              output_tokens, cost_usd, hallucinated, parse_failed, shadow) -> None:
@@ -99,9 +165,8 @@ class Recorder:
         c["parse_failed"][j] = parse_failed
         c["shadow"][j] = shadow
 
-    def event(self, time_s: float, kind: str, subject: str, detail: str = "") -> None:
-        self.events.append((float(time_s), kind, subject, detail))
+    def event(self, event: Event) -> None:
+        self.events.append(event)
 
-    def events_frame(self) -> pd.DataFrame:
-        frame = pd.DataFrame(self.events, columns=["time_s", "kind", "subject", "detail"])
-        return frame.sort_values("time_s", kind="stable").reset_index(drop=True)
+    def events_frame(self, vocabularies: Mapping[str, Sequence[str]] | None = None) -> pd.DataFrame:
+        return events_frame(self.events, vocabularies)

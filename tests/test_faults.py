@@ -340,17 +340,22 @@ def test_windows_and_events_per_fault_and_target():
     assert tl.windows() == [FaultWindow(100.0, 200.0, "outage", "down", ("openai",)),
                             FaultWindow(150.0, 155.0, "latency", "latency-2", ()),
                             FaultWindow(200.0, 210.0, "error_rate", "tail", ("openai", "anthropic/claude"))]
-    tail = "error_rate tail share=0.25 ramped"
-    assert tl.events() == [
-        (100.0, "fault_start", "openai", "outage down share=1.00 mode=fail_fast"),
-        (150.0, "fault_start", "all", "latency latency-2 latency_multiplier=2.5"),
-        (155.0, "fault_end", "all", "latency latency-2 latency_multiplier=2.5"),
-        (200.0, "fault_end", "openai", "outage down share=1.00 mode=fail_fast"),
-        (200.0, "fault_start", "openai", tail),
-        (200.0, "fault_start", "anthropic/claude", tail),
-        (210.0, "fault_end", "openai", tail),
-        (210.0, "fault_end", "anthropic/claude", tail),
+    rows = [(e.time_s, e.kind, e.subject, e.fault_kind, e.fault_name) for e in tl.events()]
+    assert rows == [
+        (100.0, "fault_start", "openai", "outage", "down"),
+        (150.0, "fault_start", "all", "latency", "latency-2"),
+        (155.0, "fault_end", "all", "latency", "latency-2"),
+        (200.0, "fault_end", "openai", "outage", "down"),
+        (200.0, "fault_start", "openai", "error_rate", "tail"),
+        (200.0, "fault_start", "anthropic/claude", "error_rate", "tail"),
+        (210.0, "fault_end", "openai", "error_rate", "tail"),
+        (210.0, "fault_end", "anthropic/claude", "error_rate", "tail"),
     ]
+    tail = "error_rate tail share=0.25 ramped"          # the detail, for people
+    assert [e.detail for e in tl.events()] == [
+        "outage down share=1.00 mode=fail_fast", "latency latency-2 latency_multiplier=2.5",
+        "latency latency-2 latency_multiplier=2.5", "outage down share=1.00 mode=fail_fast", tail, tail, tail, tail]
+    assert {e.from_state for e in tl.events()} == {None}
 
 
 def test_in_any_window_is_vectorised_and_filters_by_kind():

@@ -24,6 +24,7 @@ import pandas as pd
 
 from sim.config import Scenario
 from sim.errors import ScenarioError
+from sim.report.tables import format_frame
 
 REPO = Path(__file__).resolve().parents[2]
 SCENARIOS = REPO / "experiments"
@@ -42,7 +43,8 @@ def _variants_with_overlay(scenario: Scenario, out: Path, panels, title: str, sm
                           metrics=metrics)
     series = _read_variant_frames(out, names, "timeseries")
     events = pd.read_parquet(out / names[0] / "events.parquet")
-    variant_overlay_chart(series, panels, out / "variants_timeline.png", events=events, title=title, smooth=smooth)
+    variant_overlay_chart(series, panels, out / "variants_timeline.png", events=events, title=title, smooth=smooth,
+                          start_of_day_s=scenario.workload.start_time_of_day)
     return report
 
 
@@ -159,8 +161,8 @@ def cache_threshold(scenario: Scenario, out: Path, replications: int = 1, execut
                                                 "cost_per_request_usd"], tmp / "ttl.png",
                         title=f"{scenario.name}: TTL against staleness (answers change ~monthly)")
     shown = ["cache.threshold"] + CACHE_METRICS
-    return (table[shown].to_string(index=False) + f"\n\nknee of hits against false hits: {knee_threshold:.2f}\n\n"
-            + ttl_table[["cache.ttl_s"] + CACHE_METRICS].to_string(index=False))
+    return (format_frame(table[shown]) + f"\n\nknee of hits against false hits: {knee_threshold:.2f}\n\n"
+            + format_frame(ttl_table[["cache.ttl_s"] + CACHE_METRICS]))
 
 
 def calibration(scenario: Scenario | None, out: Path, **options) -> str:
@@ -223,7 +225,7 @@ def breaker_tuning(scenario: Scenario, out: Path, replications: int = 2, executo
                    y_label="requests failed during the 15-minute outage",
                    title=f"{scenario.name}: breaker settings, outage damage vs false trips")
     front = table.sort_values(["failed_during_faults", "false_trips"]).head(10)
-    return front.to_string(index=False)
+    return format_frame(front)
 
 
 def provider_redundancy(scenario: Scenario, out: Path, replications: int = 10, executor=None,
@@ -282,7 +284,7 @@ def provider_redundancy(scenario: Scenario, out: Path, replications: int = 10, e
                             tmp / "availability.png", y_label="share of requests answered",
                             title="Availability over a simulated year of fitted incidents (95% CI)",
                             reference=(0.9999, "99.99% (the lesson's claim)"))
-    return table.to_string(index=False)
+    return format_frame(table)
 
 
 #: Regional failures hitting OpenAI and Azure together per year: the file has one (2024-12-26) in ~3.8

@@ -12,6 +12,7 @@ from pathlib import Path
 import pandas as pd
 
 from sim.config import Scenario
+from sim.report.tables import format_table
 from sim.results import atomic_dir
 
 COMPARED = ("requests_total", "availability", "requests_failed", "requests_timeout", "requests_shed",
@@ -21,7 +22,7 @@ COMPARED = ("requests_total", "availability", "requests_failed", "requests_timeo
 def run_variants(scenario: Scenario, names: list[str], out: Path, seed: int | None = None,
                  charts: bool = True, metrics: tuple[str, ...] | None = None) -> str:
     """Run the base (no names) or each named variant; save under ``out`` (``out/<variant>``); return a report."""
-    from sim.report.text import format_summary
+    from sim.report.tables import format_summary
     from sim.model.run import simulate
     charts = charts and scenario.output.charts
     with atomic_dir(out) as tmp:
@@ -46,7 +47,7 @@ def run_variants(scenario: Scenario, names: list[str], out: Path, seed: int | No
             if charts:
                 from sim.report.plots import comparison_chart
                 comparison_chart(summaries, tmp / "comparison.png", title=scenario.name)
-            report = format_comparison(table)
+            report = format_table(table)
     return report
 
 
@@ -66,23 +67,3 @@ def comparison_frame(summaries: dict[str, dict], metrics=COMPARED) -> pd.DataFra
     frame = pd.DataFrame({name: {m: s.get(m) for m in metrics} for name, s in summaries.items()}).T
     frame.index.name = "variant"
     return frame
-
-
-def format_comparison(table: pd.DataFrame) -> str:
-    shown = table.copy()
-    for col in shown.columns:
-        if col in ("availability", "error_rate", "quality_failure_rate", "strong_call_share",
-                   "hallucination_rate"):
-            shown[col] = shown[col].map(lambda v: f"{v:.3%}")
-        elif col.endswith("_s"):
-            shown[col] = shown[col].map(lambda v: "-" if v is None or v != v else f"{v:.2f}")
-        elif col in ("cost_usd", "extra_cost_usd", "spend_overshoot_usd", "spend_overshoot_bound_usd"):
-            shown[col] = shown[col].map(lambda v: "-" if v is None or v != v else f"${v:,.2f}")
-        elif col.endswith("_usd"):
-            shown[col] = shown[col].map(lambda v: f"${v:.5f}")
-        elif col.endswith("_rate_baseline") or col.endswith("_rate_candidate"):
-            shown[col] = shown[col].map(lambda v: f"{v:.2%}")
-        else:
-            shown[col] = shown[col].map(lambda v: v if isinstance(v, str) else "-" if v is None or v != v
-                                        else f"{int(v):,}")
-    return shown.to_string()

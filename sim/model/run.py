@@ -7,21 +7,22 @@ the run drains, so every request that arrived has an outcome. The recorder's col
 from __future__ import annotations
 
 import time
+import typing
 
 import numpy as np
 import pandas as pd
 import simpy
 
 from sim import metrics
-from sim.config import Scenario
+from sim.config import FaultKind, Scenario
 from sim.faults import FaultTimeline
 from sim.model.providers import build_targets
 from sim.model.request import RequestFlow
 from sim.model.streams import Streams
-from sim.policies.breaker import CircuitBreaker
-from sim.policies.kill_switch import BudgetKillSwitch
+from sim.policies.breaker import CAUSES, STATES, CircuitBreaker, Transition
+from sim.policies.kill_switch import HARD, NORMAL, SOFT, BudgetKillSwitch, BudgetTrip
 from sim.model.workload import generate_workload
-from sim.record import CACHE_STATES, CALL_STATUSES, OUTCOMES, PENDING, Recorder
+from sim.record import CACHE_STATES, CALL_STATUSES, OUTCOMES, PENDING, Event, Recorder
 from sim.results import Result
 
 
@@ -36,15 +37,15 @@ def simulate(scenario: Scenario, seed: int | None = None, replication: int = 0) 
     targets = build_targets(env, scenario.providers, streams)
     resilience = build_resilience(env, scenario, targets, recorder, streams, workload)
     flow = RequestFlow(env, scenario, workload, recorder, targets, streams, **resilience)
-    recorder.event(0.0, "run_start", "scenario", scenario.name)
+    recorder.event(Event(0.0, "run_start", "scenario", detail=scenario.name))
     if resilience["faults"] is not None:
         for event in resilience["faults"].events():
-            recorder.event(*event)
+            recorder.event(event)
     env.process(flow.source())
     loop_start = time.perf_counter()
     env.run()
     loop_wall_s = time.perf_counter() - loop_start
-    recorder.event(env.now, "run_end", "scenario", f"{workload.n} requests")
+    recorder.event(Event(env.now, "run_end", "scenario", detail=f"{workload.n} requests"))
     record_policy_events(recorder, targets, resilience)
     pending = int(np.sum(recorder.outcome == PENDING))
     if pending:
@@ -86,15 +87,40 @@ def build_resilience(env, scenario: Scenario, targets, recorder, streams, worklo
 
 
 def record_policy_events(recorder: Recorder, targets, resilience: dict) -> None:
-    """Breaker transitions and kill-switch trips, each with its reason, as rows of ``events``."""
+    """Breaker transitions and kill-switch trips, their fields as columns of ``events``."""
     for code, breaker in resilience["breakers"].items():
-        for tr in breaker.transitions:
-            recorder.event(tr.time_s, "breaker", targets[code].label,
-                           f"{tr.from_state}->{tr.to_state}: {tr.reason}")
+        for transition in breaker.transitions:
+            recorder.event(breaker_event(targets[code].label, transition))
     if resilience["kill_switch"] is not None:
-        for trip in resilience["kill_switch"].trips:
-            recorder.event(trip.time_s, "kill_switch", trip.window,
-                           f"{trip.level}: spend ${trip.spend_usd:,.2f} of ${trip.limit_usd:,.2f}")
+        for event in kill_switch_events(resilience["kill_switch"].trips):
+            recorder.event(event)
+
+
+def breaker_event(target_label: str, tr: Transition) -> Event:
+    """A breaker's state change as an ``events`` row: its cause in ``reason``, the rate and threshold."""
+    return Event(tr.time_s, "breaker", target_label, from_state=tr.from_state, to_state=tr.to_state,
+                 reason=tr.cause, value=tr.value, limit=tr.threshold,
+                 detail=f"{tr.from_state}->{tr.to_state}: {tr.reason}")
+
+
+def kill_switch_events(trips: list[BudgetTrip]) -> list[Event]:
+    """Kill-switch level changes as ``events`` rows, each with the level its window left (``normal`` at first)."""
+    level_of: dict[str, str] = {}
+    events = []
+    for trip in trips:
+        before = level_of.get(trip.window, NORMAL)
+        level_of[trip.window] = trip.level
+        events.append(Event(trip.time_s, "kill_switch", trip.window, from_state=before, to_state=trip.level,
+                            value=trip.spend_usd, limit=trip.limit_usd,
+                            detail=f"{before}->{trip.level}: spend ${trip.spend_usd:,.2f} of ${trip.limit_usd:,.2f}"))
+    return events
+
+
+#: The categories of the ``events`` columns, the same in every run (see :func:`sim.record.events_frame`).
+EVENT_VOCABULARIES = {
+    "from_state": STATES + (NORMAL, SOFT, HARD), "to_state": STATES + (NORMAL, SOFT, HARD), "reason": CAUSES,
+    "fault_kind": typing.get_args(FaultKind),
+}
 
 
 def shadow_summary(shadow) -> dict:
@@ -159,7 +185,7 @@ def build_result(scenario: Scenario, workload, rec: Recorder, targets, end_s: fl
         "hallucinated": c["hallucinated"], "parse_failed": c["parse_failed"], "shadow": c["shadow"],
     })
     limits = {p.name: p.limits.per_minute(p.api_keys) for p in scenario.providers}
-    events = rec.events_frame()
+    events = rec.events_frame(EVENT_VOCABULARIES)
     ts = metrics.timeseries(requests, calls, scenario.output.interval_s, limits, end_s, events)
     summary = metrics.summary(requests, calls, scenario.warmup, scenario.duration)
     return Result(scenario=scenario, requests=requests, calls=calls, timeseries=ts, events=events,

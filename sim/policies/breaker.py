@@ -63,11 +63,18 @@ from typing import Callable, Literal, NamedTuple, Optional
 from sim.policies._validation import MAX_COUNT, check_fields, choice, integer, number
 
 Clock = Callable[[], float]
-TransitionCallback = Callable[[float, str, str, str], None]
 
 CLOSED = "closed"
 OPEN = "open"
 HALF_OPEN = "half_open"
+STATES = (CLOSED, HALF_OPEN, OPEN)
+
+#: Why a breaker opens: the threshold that was met (a rate's name, or the cooldown's failure count).
+TRIP_CAUSES = ("failure_rate", "slow_call_rate", "hallucination_rate", "parse_failure_rate", "cost_per_request",
+               "cooldown_failures")
+#: Why a breaker leaves ``open`` or ``half_open`` without a threshold being met.
+RECOVERY_CAUSES = ("wait_in_open_elapsed", "trial_passed", "cooldown_elapsed")
+CAUSES = TRIP_CAUSES + RECOVERY_CAUSES
 
 Mode = Literal["breaker", "cooldown"]
 WindowType = Literal["count", "time"]
@@ -118,12 +125,43 @@ class BreakerConfig:
 
 
 class Transition(NamedTuple):
-    """One state change: when, from what, to what, and why (e.g. ``"failure_rate 0.62 >= 0.50"``)."""
+    """One state change: when, from what, to what, and why, as data.
+
+    ``cause`` is one of :data:`CAUSES`. When a threshold was met (a cause in :data:`TRIP_CAUSES`),
+    ``value`` is what the window or trial measured (a rate, a mean cost in USD, or a count of failures) and
+    ``threshold`` the setting it met; for ``cooldown_failures``, ``window_s`` is the window the failures
+    were counted in. :attr:`reason` renders it all as one sentence, for people.
+    """
 
     time_s: float
     from_state: str
     to_state: str
-    reason: str
+    cause: str
+    value: float = math.nan
+    threshold: float = math.nan
+    window_s: float = math.nan
+
+    @property
+    def reason(self) -> str:
+        """Human-readable, e.g. ``"failure_rate 0.62 >= 0.50"``; never parse it, read the fields."""
+        if self.cause == "cooldown_failures":
+            return (f"cooldown_failures {self.value:.0f} >= {self.threshold:.0f} "
+                    f"within {self.window_s:g}s")
+        if self.cause in TRIP_CAUSES:
+            fmt = ".6f" if self.cause == "cost_per_request" else ".2f"
+            text = f"{self.cause} {self.value:{fmt}} >= {self.threshold:{fmt}}"
+            return f"half_open trial failed: {text}" if self.from_state == HALF_OPEN else text
+        return {"wait_in_open_elapsed": "wait_in_open elapsed", "trial_passed": "half_open trial passed",
+                "cooldown_elapsed": "cooldown elapsed"}.get(self.cause, self.cause)
+
+
+TransitionCallback = Callable[[Transition], None]
+
+
+class _ThresholdMet(NamedTuple):
+    cause: str
+    value: float
+    threshold: float
 
 
 @dataclass(frozen=True)
@@ -257,8 +295,8 @@ class CircuitBreaker:
         else:
             ...fall back / fail fast...
 
-    ``clock`` returns the current time in seconds. ``on_transition(time_s, from_state, to_state, reason)``
-    is called after every state change, which is also appended to :attr:`transitions`.
+    ``clock`` returns the current time in seconds. ``on_transition(transition)`` is called with the
+    :class:`Transition` after every state change, which is also appended to :attr:`transitions`.
     """
 
     def __init__(self, config: BreakerConfig, clock: Clock, *,
@@ -301,7 +339,7 @@ class CircuitBreaker:
                 return False
             if now_s - self._opened_at_s < self.config.wait_in_open_s:
                 return False
-            self._transition(now_s, HALF_OPEN, "wait_in_open elapsed")
+            self._transition(Transition(now_s, OPEN, HALF_OPEN, "wait_in_open_elapsed"))
         # half-open
         if self._trial_permits_issued < self.config.permitted_calls_in_half_open:
             self._trial_permits_issued += 1
@@ -370,20 +408,20 @@ class CircuitBreaker:
             return _CountWindow(self.config.window_size)
         return _TimeWindow(self.config.window_size)
 
-    def _trip_reason(self, tally: _Tally) -> Optional[str]:
-        """The first threshold the tally meets or exceeds, as a human-readable reason; None if healthy."""
+    def _threshold_met(self, tally: _Tally) -> Optional[_ThresholdMet]:
+        """The first threshold the tally meets or exceeds; None if healthy."""
         cfg = self.config
         stats = tally.stats()
         checks = (
-            ("failure_rate", stats.failure_rate, cfg.failure_rate_threshold, ".2f"),
-            ("slow_call_rate", stats.slow_call_rate, cfg.slow_call_rate_threshold, ".2f"),
-            ("hallucination_rate", stats.hallucination_rate, cfg.hallucination_rate_threshold, ".2f"),
-            ("parse_failure_rate", stats.parse_failure_rate, cfg.parse_failure_rate_threshold, ".2f"),
-            ("cost_per_request", stats.mean_cost_usd, cfg.cost_per_request_threshold_usd, ".6f"),
+            ("failure_rate", stats.failure_rate, cfg.failure_rate_threshold),
+            ("slow_call_rate", stats.slow_call_rate, cfg.slow_call_rate_threshold),
+            ("hallucination_rate", stats.hallucination_rate, cfg.hallucination_rate_threshold),
+            ("parse_failure_rate", stats.parse_failure_rate, cfg.parse_failure_rate_threshold),
+            ("cost_per_request", stats.mean_cost_usd, cfg.cost_per_request_threshold_usd),
         )
-        for name, value, threshold, fmt in checks:
+        for cause, value, threshold in checks:
             if threshold is not None and value >= threshold:
-                return f"{name} {value:{fmt}} >= {threshold:{fmt}}"
+                return _ThresholdMet(cause, float(value), float(threshold))
         return None
 
     def _record_closed(self, outcome: _Outcome, now_s: float) -> None:
@@ -391,9 +429,9 @@ class CircuitBreaker:
         tally = self._window.current(now_s)
         if tally.calls < self.config.effective_minimum_calls:
             return
-        reason = self._trip_reason(tally)
-        if reason is not None:
-            self._open(now_s, reason, tally.stats())
+        met = self._threshold_met(tally)
+        if met is not None:
+            self._open(Transition(now_s, CLOSED, OPEN, *met), tally.stats())
 
     def _record_trial(self, outcome: _Outcome, now_s: float) -> None:
         if self._trial.calls >= self._trial_permits_issued:
@@ -402,11 +440,11 @@ class CircuitBreaker:
         self._trial.add(outcome)
         if self._trial.calls < self.config.permitted_calls_in_half_open:
             return
-        reason = self._trip_reason(self._trial)
-        if reason is None:
-            self._close(now_s, "half_open trial passed")
+        met = self._threshold_met(self._trial)
+        if met is None:
+            self._close(Transition(now_s, HALF_OPEN, CLOSED, "trial_passed"))
         else:
-            self._open(now_s, f"half_open trial failed: {reason}", self._trial.stats())
+            self._open(Transition(now_s, HALF_OPEN, OPEN, *met), self._trial.stats())
 
     def _record_cooldown(self, outcome: _Outcome, now_s: float) -> None:
         self._window.add(outcome, now_s)          # observability only: cooldown mode judges failures alone
@@ -418,33 +456,34 @@ class CircuitBreaker:
         while failures and failures[0] <= horizon_s:
             failures.popleft()
         if len(failures) >= self.config.cooldown_failures:
-            self._open(now_s, f"cooldown_failures {len(failures)} >= {self.config.cooldown_failures} "
-                              f"within {self.config.cooldown_window_s:g}s", self._window.totals.stats())
+            cfg = self.config
+            self._open(Transition(now_s, CLOSED, OPEN, "cooldown_failures", float(len(failures)),
+                                  float(cfg.cooldown_failures), float(cfg.cooldown_window_s)),
+                       self._window.totals.stats())
 
     def _end_cooldown_if_due(self, now_s: float) -> None:
         if self.config.mode != "cooldown" or self._state != OPEN:
             return
         expires_at_s = self._opened_at_s + self.config.cooldown_s
         if now_s >= expires_at_s:
-            self._close(expires_at_s, "cooldown elapsed")
+            self._close(Transition(expires_at_s, OPEN, CLOSED, "cooldown_elapsed"))
 
-    def _open(self, now_s: float, reason: str, evidence: WindowStats) -> None:
-        self._opened_at_s = now_s
+    def _open(self, transition: Transition, evidence: WindowStats) -> None:
+        self._opened_at_s = transition.time_s
         self._evidence = evidence
-        self._transition(now_s, OPEN, reason)
+        self._transition(transition)
 
-    def _close(self, now_s: float, reason: str) -> None:
+    def _close(self, transition: Transition) -> None:
         self._window = self._new_window()
         self._recent_failures_s.clear()
-        self._transition(now_s, CLOSED, reason)
+        self._transition(transition)
 
-    def _transition(self, now_s: float, to_state: str, reason: str) -> None:
-        from_state = self._state
-        self._state = to_state
-        if to_state == HALF_OPEN:
+    def _transition(self, transition: Transition) -> None:
+        assert transition.from_state == self._state, (transition, self._state)
+        self._state = transition.to_state
+        if transition.to_state == HALF_OPEN:
             self._trial = _Tally()
             self._trial_permits_issued = 0
-        record = Transition(now_s, from_state, to_state, reason)
-        self.transitions.append(record)
+        self.transitions.append(transition)
         if self._on_transition is not None:
-            self._on_transition(*record)
+            self._on_transition(transition)

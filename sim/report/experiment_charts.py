@@ -18,7 +18,8 @@ from typing import Mapping, Sequence
 import numpy as np
 import pandas as pd
 
-from sim.report.plots import DPI, fault_windows, plt
+from sim.report.run_data import fault_windows
+from sim.report.style import DPI, TimeAxis, plt
 
 VARIANT_COLORS = ("#1f77b4", "#d62728", "#2ca02c", "#ff7f0e", "#9467bd", "#8c564b", "#17becf", "#7f7f7f")
 
@@ -38,10 +39,13 @@ def _shade_faults(ax, events: pd.DataFrame | None, end_s: float, unit_s: float) 
 
 
 def variant_overlay_chart(timeseries: Mapping[str, pd.DataFrame], panels: Sequence[tuple[str, str]], path,
-                          events: pd.DataFrame | None = None, title: str = "", smooth: int = 1) -> Path:
-    """``panels`` = [(timeseries column, y label)]; one line per variant; ``smooth`` = rolling intervals."""
+                          events: pd.DataFrame | None = None, title: str = "", smooth: int = 1,
+                          start_of_day_s: float | None = None) -> Path:
+    """``panels`` = [(timeseries column, y label)]; one line per variant; ``smooth`` = rolling intervals;
+    ``start_of_day_s`` (the scenario's ``workload.start_time_of_day``) labels the time axis with clock times."""
     end_s = max(float(ts["t_s"].iloc[-1]) + float(ts["t_s"].diff().median() or 60.0) for ts in timeseries.values())
-    unit_s, unit = (3600.0, "hours") if end_s > 6 * 3600 else (60.0, "minutes")
+    axis = TimeAxis.for_run(end_s, start_of_day_s)
+    unit_s = axis.unit_s
     fig, axes = plt.subplots(len(panels), 1, figsize=(12, 2.6 * len(panels)), sharex=True, squeeze=False)
     for ax, (column, label) in zip(axes[:, 0], panels):
         for k, (name, ts) in enumerate(timeseries.items()):
@@ -55,7 +59,9 @@ def variant_overlay_chart(timeseries: Mapping[str, pd.DataFrame], panels: Sequen
         ax.set_ylabel(label)
         ax.grid(alpha=0.3)
     axes[0, 0].legend(loc="upper left", bbox_to_anchor=(1.01, 1.0), frameon=False, title="variant")
-    axes[-1, 0].set_xlabel(f"time since start ({unit}); faults shaded")
+    for ax in axes[:, 0]:
+        axis.apply(ax, end_s)
+    axes[-1, 0].set_xlabel(f"{axis.label}; faults shaded")
     if title:
         fig.suptitle(title, x=0.01, ha="left", fontsize=12)
     fig.tight_layout()

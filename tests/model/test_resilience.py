@@ -16,7 +16,7 @@ def outage():
 
 
 def breaker_times(events, to_state):
-    rows = events[(events.kind == "breaker") & events.detail.str.contains(f"->{to_state}:")]
+    rows = events[(events.kind == "breaker") & (events.to_state == to_state)]
     return rows.time_s.to_numpy()
 
 

@@ -81,7 +81,7 @@ def test_trips_on_failure_rate_at_threshold():
     assert breaker.state == "closed"            # 9 calls: below minimum_calls, not judged
     breaker.record(False, 1.0)                  # 5/10 = 0.50 >= 0.50
     assert breaker.state == "open"
-    assert breaker.transitions == [Transition(7.0, "closed", "open", "failure_rate 0.50 >= 0.50")]
+    assert breaker.transitions == [Transition(7.0, "closed", "open", "failure_rate", 0.5, 0.5)]
     assert breaker.allow() is False
 
 
@@ -128,7 +128,7 @@ def test_trips_on_slow_call_rate_and_slow_is_strictly_greater():
     assert breaker.state == "closed"
     breaker.record(True, 2.5)
     assert breaker.state == "open"
-    assert breaker.transitions == [Transition(0.0, "closed", "open", "slow_call_rate 0.50 >= 0.50")]
+    assert breaker.transitions == [Transition(0.0, "closed", "open", "slow_call_rate", 0.5, 0.5)]
 
 
 def test_default_slow_threshold_needs_every_call_slow():
@@ -208,7 +208,7 @@ def test_time_window_trips_within_window():
     clock.t_s = 9.5
     record_many(breaker, 5, ok=False)
     assert breaker.state == "open"
-    assert breaker.transitions == [Transition(9.5, "closed", "open", "failure_rate 0.50 >= 0.50")]
+    assert breaker.transitions == [Transition(9.5, "closed", "open", "failure_rate", 0.5, 0.5)]
 
 
 def test_time_window_buckets_are_whole_seconds():
@@ -260,7 +260,7 @@ def test_open_waits_then_half_open_on_next_allow():
     assert breaker.state == "open"               # no traffic, no transition (resilience4j default)
     assert breaker.allow() is True
     assert breaker.state == "half_open"
-    assert breaker.transitions[-1] == Transition(45.0, "open", "half_open", "wait_in_open elapsed")
+    assert breaker.transitions[-1] == Transition(45.0, "open", "half_open", "wait_in_open_elapsed")
 
 
 def test_half_open_exactly_at_wait():
@@ -293,7 +293,7 @@ def test_half_open_to_closed_when_trial_passes():
     clock.t_s = 31.0
     breaker.record(True, 1.0)                    # 1/3 failed < 0.5
     assert breaker.state == "closed"
-    assert breaker.transitions[-1] == Transition(31.0, "half_open", "closed", "half_open trial passed")
+    assert breaker.transitions[-1] == Transition(31.0, "half_open", "closed", "trial_passed")
     assert breaker.window_stats().calls == 0     # fresh window
     assert breaker.allow() is True
 
@@ -309,8 +309,8 @@ def test_half_open_to_open_when_trial_fails():
     clock.t_s = 32.0
     breaker.record(False, 1.0)
     assert breaker.state == "open"
-    assert breaker.transitions[-1] == Transition(32.0, "half_open", "open",
-                                                 "half_open trial failed: failure_rate 0.67 >= 0.50")
+    assert breaker.transitions[-1] == Transition(32.0, "half_open", "open", "failure_rate", 2 / 3, 0.5)
+    assert breaker.transitions[-1].reason == "half_open trial failed: failure_rate 0.67 >= 0.50"
     clock.t_s = 61.9                             # a new full wait from the re-open
     assert breaker.allow() is False
     clock.t_s = 62.0
@@ -364,15 +364,17 @@ def test_on_transition_callback_sees_every_transition():
     clock = FakeClock()
     breaker = CircuitBreaker(BreakerConfig(window_size=4, minimum_calls=4, wait_in_open_s=10.0,
                                            permitted_calls_in_half_open=1), clock,
-                             on_transition=lambda *args: seen.append(args))
+                             on_transition=seen.append)
     record_many(breaker, 4, ok=False)
     clock.t_s = 10.0
     breaker.allow()
     breaker.record(True, 1.0)
-    assert seen == [(0.0, "closed", "open", "failure_rate 1.00 >= 0.50"),
-                    (10.0, "open", "half_open", "wait_in_open elapsed"),
-                    (10.0, "half_open", "closed", "half_open trial passed")]
-    assert [tuple(t) for t in breaker.transitions] == seen
+    assert seen == [Transition(0.0, "closed", "open", "failure_rate", 1.0, 0.5),
+                    Transition(10.0, "open", "half_open", "wait_in_open_elapsed"),
+                    Transition(10.0, "half_open", "closed", "trial_passed")]
+    assert [t.reason for t in seen] == ["failure_rate 1.00 >= 0.50", "wait_in_open elapsed",
+                                        "half_open trial passed"]
+    assert breaker.transitions == seen
 
 
 def test_record_rejects_negative_duration_and_cost():
@@ -401,7 +403,8 @@ def test_cooldown_needs_n_failures_within_window():
     clock.t_s = 62.0
     breaker.record(False, 1.0)                   # 30, 61, 62
     assert breaker.state == "open"
-    assert breaker.transitions == [Transition(62.0, "closed", "open", "cooldown_failures 3 >= 3 within 60s")]
+    assert breaker.transitions == [Transition(62.0, "closed", "open", "cooldown_failures", 3.0, 3.0, 60.0)]
+    assert breaker.transitions[0].reason == "cooldown_failures 3 >= 3 within 60s"
 
 
 def test_cooldown_failure_exactly_window_old_has_left():
@@ -419,7 +422,7 @@ def test_cooldown_returns_straight_to_closed_without_probing():
     assert breaker.allow() is False
     clock.t_s = 45.0                             # noticed late, stamped at the expiry
     assert breaker.state == "closed"
-    assert breaker.transitions[-1] == Transition(30.0, "open", "closed", "cooldown elapsed")
+    assert breaker.transitions[-1] == Transition(30.0, "open", "closed", "cooldown_elapsed")
     assert all(breaker.allow() for _ in range(20))
     assert "half_open" not in [t.to_state for t in breaker.transitions]
     record_many(breaker, 2, ok=False)            # the failure count started again from zero

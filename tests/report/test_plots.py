@@ -14,6 +14,7 @@ import pytest
 import sim
 from sim import metrics
 from sim.report import plots
+from sim.record import Event, events_frame
 from sim.results import Result
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -81,17 +82,17 @@ def make_result(scenario, faults=(), extra_events=(), ts_columns=None, limits=No
     ts = metrics.timeseries(requests, calls, scenario.output.interval_s, limits or {}, end_s)
     for name, values in (ts_columns or {}).items():
         ts[name] = values(ts["t_s"].to_numpy()) if callable(values) else values
-    rows = [(0.0, "run_start", "scenario", scenario.name), (end_s, "run_end", "scenario", f"{n} requests")]
+    rows = [Event(0.0, "run_start", "scenario"), Event(end_s, "run_end", "scenario")]
     for subject, kind, start, stop in faults:
-        rows.append((start, "fault_start", subject, kind))
+        rows.append(Event(start, "fault_start", subject, fault_kind=kind, fault_name=f"{kind} {subject}"))
         if stop is not None:
-            rows.append((stop, "fault_end", subject, kind))
+            rows.append(Event(stop, "fault_end", subject, fault_kind=kind, fault_name=f"{kind} {subject}"))
     rows.extend(extra_events)
-    events = pd.DataFrame(rows, columns=["time_s", "kind", "subject", "detail"]).sort_values("time_s")
+    events = events_frame(rows)
     summary = metrics.summary(requests, calls, scenario.warmup, scenario.duration)
     summary["seed"] = scenario.seed
     return Result(scenario=scenario, requests=requests, calls=calls, timeseries=ts,
-                  events=events.reset_index(drop=True), summary=summary)
+                  events=events, summary=summary)
 
 
 def panel_axes(fig):
@@ -170,10 +171,10 @@ def test_breaker_and_utilisation_panels_only_when_recorded(scenario):
 
 
 def test_breaker_state_falls_back_to_events(scenario):
-    events = [(1000.0, "breaker", "p1/m", "closed->open: failure_rate 0.62 >= 0.50"),
-              (1030.0, "breaker", "p1/m", "open->half_open: wait_in_open elapsed"),
-              (1040.0, "breaker", "p1/m", "half_open->closed: trial calls ok"),
-              (2000.0, "kill_switch", "budget", "normal->hard: hour 10.2 >= 10.0")]
+    events = [Event(1000.0, "breaker", "p1/m", "closed", "open", "failure_rate", 0.62, 0.5),
+              Event(1030.0, "breaker", "p1/m", "open", "half_open", "wait_in_open_elapsed"),
+              Event(1040.0, "breaker", "p1/m", "half_open", "closed", "trial_passed"),
+              Event(2000.0, "kill_switch", "hour", "normal", "hard", value=10.2, limit=10.0)]
     fig = plots.build_timeline_figure(make_result(scenario, extra_events=events))
     (ax,) = [a for a in fig.axes if a.get_title(loc="left").startswith("Circuit breaker")]
     (line,) = ax.get_lines()
@@ -191,15 +192,22 @@ def test_long_runs_are_drawn_in_hours(scenario):
     plt.close(fig)
 
 
-def test_fault_windows_pairs_per_subject_and_kind():
-    ev = pd.DataFrame([(10.0, "fault_start", "a", "outage"), (20.0, "fault_start", "a", "latency"),
-                       (30.0, "fault_end", "a", "latency"), (40.0, "fault_end", "a", "outage"),
-                       (5.0, "fault_end", "b", "outage"),           # an end without a start: ignored
-                       (50.0, "fault_start", "b", "outage")],       # a start without an end: to the end
-                      columns=["time_s", "kind", "subject", "detail"])
+def test_fault_windows_pairs_per_fault_and_target():
+    def fault_event(time_s, kind, subject, fault_kind, name):
+        return Event(time_s, kind, subject, fault_kind=fault_kind, fault_name=name)
+
+    ev = events_frame([fault_event(10.0, "fault_start", "a", "outage", "down"),
+                       fault_event(20.0, "fault_start", "a", "latency", "slow"),
+                       fault_event(30.0, "fault_end", "a", "latency", "slow"),
+                       fault_event(40.0, "fault_end", "a", "outage", "down"),
+                       fault_event(5.0, "fault_end", "b", "outage", "down"),      # an end without a start: ignored
+                       fault_event(50.0, "fault_start", "b", "outage", "down"),   # a start without an end: to the end
+                       fault_event(60.0, "fault_start", "a", "outage", "again"),  # same kind, another fault
+                       fault_event(70.0, "fault_end", "a", "outage", "again")])
     w = plots.fault_windows(ev, end_s=100.0)
     assert list(w.itertuples(index=False, name=None)) == [
-        ("a", "outage", 10.0, 40.0), ("a", "latency", 20.0, 30.0), ("b", "outage", 50.0, 100.0)]
+        ("a", "outage", "down", 10.0, 40.0), ("a", "latency", "slow", 20.0, 30.0),
+        ("b", "outage", "down", 50.0, 100.0), ("a", "outage", "again", 60.0, 70.0)]
 
 
 # ----------------------------------------------------------------------------------------- latency CDF
@@ -293,7 +301,7 @@ def test_format_table():
 
 @pytest.mark.parametrize("metric, value, text", [
     ("availability", 1.0, "100%"), ("availability", 0.9, "90.00%"), ("availability", 0.999999, "99.9999%"),
-    ("error_rate", 0.0, "0%"), ("error_rate", 0.00001, "<0.01%"), ("latency_p99_s", 1234.5, "1,230"),
+    ("error_rate", 0.0, "0%"), ("error_rate", 0.00001, "<0.01%"), ("latency_p99_s", 1234.4, "1,234"),
     ("latency_p99_s", 0.000123456, "0.000123"), ("latency_p99_s", 9.996, "10.0"), ("cost_usd", 0.0, "$0"),
     ("cost_usd", 0.5, "$0.500"), ("cost_usd", 42.0, "$42.00"), ("requests_total", 1234567, "1,234,567"),
     ("latency_p95_s", float("nan"), "n/a"), ("latency_p95_s", None, "n/a"), ("mean_concurrency", 3.14159, "3.14"),
@@ -348,3 +356,110 @@ def test_sweep_chart_single_metric_without_hue(tmp_path):
 def test_import_sim_does_not_import_matplotlib():
     code = "import sys, sim, sim.results; assert 'matplotlib' not in sys.modules, 'matplotlib imported'"
     subprocess.run([sys.executable, "-c", code], check=True, cwd=ROOT)
+
+
+# ------------------------------------------------------------------------------------------ real runs
+
+@pytest.fixture(scope="module")
+def incident_run():
+    """A run that really recorded an outage with breaker trips, and a kill switch going soft then hard."""
+    from tests.test_metrics import incident_scenario
+    return sim.simulate(incident_scenario())
+
+
+def lane_bars(strip, lane: int) -> list[tuple[float, float]]:
+    """x extents of the bars drawn in one lane of the event strip (lanes are at y = 0, 1, 2...)."""
+    out = []
+    for coll in strip.collections:
+        for path in coll.get_paths():
+            xs, ys = path.vertices[:, 0], path.vertices[:, 1]
+            if abs((ys.min() + ys.max()) / 2 - lane) < 1e-6:
+                out.append((round(float(xs.min()), 6), round(float(xs.max()), 6)))
+    return sorted(out)
+
+
+def test_kill_switch_and_breaker_lanes_on_a_real_run(incident_run):
+    fig = plots.build_timeline_figure(incident_run)
+    (strip,) = [a for a in fig.axes if a.get_title(loc="left").startswith("Injected")]
+    lanes = [t.get_text() for t in strip.get_yticklabels()]
+    assert lanes == ["alpha", "all", "kill switch"]
+    ks = incident_run.events[incident_run.events["kind"] == "kill_switch"]
+    soft_s, hard_s = ks["time_s"]
+    end_s = max(float(incident_run.events["time_s"].max()), incident_run.scenario.duration)   # the chart's end
+    end_min = round(end_s / 60, 6)
+    assert lane_bars(strip, lanes.index("kill switch")) == [(round(soft_s / 60, 6), round(hard_s / 60, 6)),
+                                                             (round(hard_s / 60, 6), end_min)]
+    legend = {t.get_text() for t in strip.get_legend().get_texts()}
+    assert {"kill switch soft", "kill switch hard", "outage", "cost spike"} <= legend
+    assert lane_bars(strip, lanes.index("alpha")) == [(10.0, 15.0)]
+    (breaker,) = [a for a in fig.axes if a.get_title(loc="left").startswith("Circuit breaker")]
+    (line,) = breaker.get_lines()
+    drawn = line.get_ydata()[:-1]                   # the state at each interval's end, from the timeseries
+    assert np.array_equal(drawn, incident_run.timeseries["alpha/m1.breaker"].to_numpy(float))
+    assert {0.0, 2.0} <= set(drawn)
+    plt.close(fig)
+
+
+def test_a_loaded_run_draws_the_same_lanes(incident_run, tmp_path):
+    incident_run.save(tmp_path / "run", charts=False)
+    loaded = Result.load(tmp_path / "run")
+    assert plots.kill_switch_windows(loaded.events, 1800.0) == plots.kill_switch_windows(incident_run.events, 1800.0)
+    pd.testing.assert_frame_equal(plots.fault_windows(loaded.events, 1800.0),
+                                  plots.fault_windows(incident_run.events, 1800.0))
+
+
+def test_kill_switch_level_is_the_worst_of_its_windows():
+    events = events_frame([Event(10.0, "kill_switch", "hour", "normal", "soft"),
+                           Event(20.0, "kill_switch", "user_day:7", "normal", "hard"),
+                           Event(30.0, "kill_switch", "user_day:7", "hard", "normal"),
+                           Event(40.0, "kill_switch", "hour", "soft", "normal"),
+                           Event(50.0, "kill_switch", "day", "normal", "soft")])
+    assert plots.kill_switch_windows(events, 100.0) == [(10.0, 20.0, "soft"), (20.0, 30.0, "hard"),
+                                                        (30.0, 40.0, "soft"), (50.0, 100.0, "soft")]
+
+
+# ------------------------------------------------------------------------------------------ clock time
+
+def with_start(scenario, start_of_day_s):
+    return scenario.model_copy(update={"workload": scenario.workload.model_copy(
+        update={"start_time_of_day": start_of_day_s})})
+
+
+def test_time_axis_shows_clock_times_when_the_run_starts_at_a_time_of_day(scenario):
+    fig = plots.build_timeline_figure(make_result(with_start(scenario, 13 * 3600 + 27 * 60)))
+    ax = bottom_axes(fig)
+    assert ax.get_xlabel() == "time of day (HH:MM)"
+    ticks = [t.get_text() for t in ax.get_xticklabels()]
+    assert ticks == ["13:30", "13:40", "13:50", "14:00", "14:10", "14:20"]
+    assert np.allclose(ax.get_xticks(), [3, 13, 23, 33, 43, 53])          # minutes after the 13:27 start
+    plt.close(fig)
+
+
+def test_clock_times_wrap_at_midnight_and_long_runs_tick_in_hours(scenario):
+    long = with_start(scenario.model_copy(update={"duration": 7 * 3600.0, "warmup": 0.0}), 22 * 3600)
+    fig = plots.build_timeline_figure(make_result(long, n=300))
+    ticks = [t.get_text() for t in bottom_axes(fig).get_xticklabels()]
+    assert ticks[:4] == ["22:00", "23:00", "00:00", "01:00"]
+    plt.close(fig)
+
+
+def test_clock_times_of_a_run_longer_than_a_day_name_the_day():
+    from sim.report.style import TimeAxis
+    axis = TimeAxis.for_run(3 * 86400.0, 8 * 3600.0)
+    fig, ax = plt.subplots()
+    axis.apply(ax, 3 * 86400.0)
+    assert [t.get_text() for t in ax.get_xticklabels()] == ["d1 12:00", "d2 00:00", "d2 12:00", "d3 00:00",
+                                                            "d3 12:00", "d4 00:00"]
+    plt.close(fig)
+
+
+def test_charts_never_read_the_detail_column(incident_run):
+    from sim.report.run_data import breaker_series
+    blank = incident_run.events.assign(detail="")
+    assert plots.kill_switch_windows(blank, 1800.0) == plots.kill_switch_windows(incident_run.events, 1800.0)
+    pd.testing.assert_frame_equal(plots.fault_windows(blank, 1800.0), plots.fault_windows(incident_run.events, 1800.0))
+    no_columns = incident_run.timeseries[["t_s"]]                   # force the breaker lane to read events
+    got, want = (breaker_series(no_columns, ev, 60.0, 1800.0) for ev in (blank, incident_run.events))
+    assert got.keys() == want.keys() == {"alpha/m1"}
+    assert all(np.array_equal(a, b) for a, b in zip(got["alpha/m1"], want["alpha/m1"]))
+    assert set(got["alpha/m1"][1]) == {0.0, 1.0, 2.0}               # from events, half-open is seen too

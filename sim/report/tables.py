@@ -1,0 +1,298 @@
+"""Numbers as text: the one place that decides how a share, a price, a duration or a count is written.
+
+A design review reads the same quantity in four places -- the summary the command line prints after a run,
+the comparison table of variants, the labels on the charts, and the back-of-envelope estimate -- so they
+must agree on how it looks. The rules, by what a number is (decided from its name, see :func:`metric_kind`):
+
+* a share (``availability``, ``*_rate``, ``*_share``, ``*_util``): a percentage with 2 decimals, more
+  where needed so that 99.995% does not print as 100.00%;
+* money (``*_usd``): ``$1,235`` from a thousand dollars up, cents below that, 3 significant digits under
+  a dollar (``$0.000123``), the sign before the dollar (``-$62.06``);
+* seconds (``*_s``) and other measurements: 3 significant digits, never rounding away digits of the
+  integer part (``0.0123``, ``7.17``, ``10.2``, ``1,043``);
+* counts: thousands separators;
+* a missing value (None, NaN, inf): ``n/a``.
+
+Nothing here imports matplotlib: the command line and the model's event details use it too.
+"""
+from __future__ import annotations
+
+import math
+from typing import Iterable, Mapping
+
+import numpy as np
+import pandas as pd
+
+from sim.estimate import LIMIT_KEYS
+
+__all__ = ["DEFAULT_TABLE_METRICS", "is_missing", "sig", "usd", "pct", "metric_kind", "format_value",
+           "metric_label", "seconds_text", "duration_text", "clock_text", "comparison_table", "format_table",
+           "format_summary", "format_estimate", "format_cell", "format_frame"]
+
+#: The columns of a comparison table when none are chosen.
+DEFAULT_TABLE_METRICS = ("requests_total", "availability", "requests_failed", "latency_p50_s", "latency_p95_s",
+                         "ttft_p95_s", "cost_usd", "cost_per_request_usd")
+
+MISSING = "n/a"
+
+
+# ----------------------------------------------------------------------------------------------- numbers
+
+def is_missing(value) -> bool:
+    """None, NaN or infinite (a string is not missing)."""
+    if value is None:
+        return True
+    try:
+        return not math.isfinite(float(value))
+    except (TypeError, ValueError):
+        return False
+
+
+def sig(value: float, digits: int = 3) -> str:
+    """``digits`` significant digits without scientific notation, keeping every digit of the integer part:
+    0.000123, 7.17, 10.0, 123, 1,235 (for 3 digits)."""
+    v = float(value)
+    if v == 0:
+        return "0"
+    whole = 10.0 ** (digits - 1)
+    if abs(v) >= whole:
+        return f"{v:,.0f}"
+    v = float(f"{v:.{digits - 1}e}")              # round to the digits first (9.996 -> 10.0)
+    if abs(v) >= whole:
+        return f"{v:,.0f}"
+    decimals = max(0, digits - 1 - math.floor(math.log10(abs(v))))
+    return f"{v:.{decimals}f}"
+
+
+def plain_number(value: float, digits: int = 4) -> str:
+    """An integer with separators, else ``digits`` significant digits with trailing zeros dropped (2.5)."""
+    v = float(value)
+    if v == int(v) and abs(v) < 1e15:
+        return f"{int(v):,}"
+    text = sig(v, digits)
+    return text.rstrip("0").rstrip(".") if "." in text else text
+
+
+def usd(value: float) -> str:
+    """Dollars: $1,235 / $12.30 / $0.500 / $0.000123 / -$62.06 (``n/a`` when missing)."""
+    if is_missing(value):
+        return MISSING
+    v = float(value)
+    sign = "-" if v < 0 else ""
+    v = abs(v)
+    if v == 0:
+        return "$0"
+    if v >= 1000:
+        return f"{sign}${v:,.0f}"
+    if v >= 1:
+        return f"{sign}${v:,.2f}"
+    return f"{sign}${sig(v)}"
+
+
+def pct(value: float) -> str:
+    """A share as a percentage with 2 decimals, more where needed so 99.995% does not print as 100.00%."""
+    if is_missing(value):
+        return MISSING
+    v = float(value) * 100
+    if v == 100 or v == 0:
+        return f"{v:.0f}%"
+    if 0 < abs(v) < 0.01:
+        return "<0.01%"
+    decimals = 2
+    while decimals < 6 and round(v, decimals) >= 100 > v:
+        decimals += 1
+    return f"{v:.{decimals}f}%"
+
+
+def count(value) -> str:
+    v = float(value)
+    return f"{v:,.0f}" if v == round(v) else sig(v)
+
+
+def metric_kind(name: str) -> str:
+    """How a summary metric is formatted: pct, usd, seconds, count or number (decided by its name)."""
+    n = name.lower()
+    if (n == "availability" or n.endswith("_rate") or "_rate_" in n or n.endswith("_share")
+            or n.endswith("_util")):
+        return "pct"
+    if n.endswith("_usd"):
+        return "usd"
+    if n.endswith("_s"):
+        return "seconds"
+    if (n.startswith("requests_") or n.startswith("calls_") or n.endswith("_total") or n.endswith("_count")
+            or n.endswith("_samples") or n.endswith("_trips") or n.endswith("_transitions")
+            or n.startswith("failed_") or n.startswith("extra_failed")
+            or n in ("peak_concurrency", "seed", "replication", "attempts")):
+        return "count"
+    return "number"
+
+
+def format_value(metric: str, value) -> str:
+    """One summary value as text, formatted by the metric's name (``n/a`` when missing)."""
+    if isinstance(value, (str, bytes)):
+        return str(value)
+    if isinstance(value, (bool, np.bool_)):
+        return "yes" if value else "no"
+    if is_missing(value):
+        return MISSING
+    kind = metric_kind(metric)
+    if kind == "pct":
+        return pct(value)
+    if kind == "usd":
+        return usd(value)
+    if kind == "count" or (kind == "number" and isinstance(value, (int, np.integer))):
+        return count(value)
+    return sig(value)
+
+
+def metric_label(name: str) -> str:
+    """Axis/panel label with the unit: latency_p95_s -> 'latency p95 (s)'."""
+    kind = metric_kind(name)
+    base = name
+    for suffix in ("_usd", "_s"):
+        if kind in ("usd", "seconds") and base.endswith(suffix):
+            base = base[: -len(suffix)]
+    base = base.replace("_", " ")
+    unit = {"pct": " (%)", "usd": " (USD)", "seconds": " (s)"}.get(kind, "")
+    return base + unit
+
+
+def seconds_text(value: float) -> str:
+    return MISSING if is_missing(value) else f"{sig(value)} s"
+
+
+def duration_text(seconds: float) -> str:
+    """A length of time in the largest unit that divides it: 1 h, 5 min, 90 s."""
+    s = float(seconds)
+    if s >= 3600 and s % 3600 == 0:
+        return f"{s / 3600:g} h"
+    if s >= 60 and s % 60 == 0:
+        return f"{s / 60:g} min"
+    return f"{s:g} s"
+
+
+def clock_text(seconds_of_day: float, with_seconds: bool = False) -> str:
+    """A time of day, wrapping at midnight: 50400 -> ``14:00`` (``14:00:00`` with seconds)."""
+    total = int(round(float(seconds_of_day))) % 86400
+    hours, rest = divmod(total, 3600)
+    minutes, secs = divmod(rest, 60)
+    return f"{hours:02d}:{minutes:02d}:{secs:02d}" if with_seconds else f"{hours:02d}:{minutes:02d}"
+
+
+# ------------------------------------------------------------------------------------------------ tables
+
+def comparison_table(summaries: Mapping[str, Mapping], metrics: Iterable[str] | None = None) -> pd.DataFrame:
+    """Rows = variants (in the given order), columns = the selected summary metrics (NaN where missing)."""
+    metrics = list(DEFAULT_TABLE_METRICS if metrics is None else metrics)
+    rows = []
+    for summary in summaries.values():
+        summary = summary or {}
+        rows.append([math.nan if summary.get(m) is None else summary.get(m) for m in metrics])
+    df = pd.DataFrame(rows, columns=metrics, index=pd.Index([str(n) for n in summaries], name="variant"))
+    return df.infer_objects()
+
+
+def aligned(header: list[str], body: list[list[str]], label_column: bool = True) -> str:
+    """Rows of cells as text, right-aligned (the first column left-aligned if it holds labels), a rule
+    under the header."""
+    widths = [max(len(r[i]) for r in [header] + body) for i in range(len(header))]
+
+    def line(cells):
+        first = cells[0].ljust(widths[0]) if label_column else cells[0].rjust(widths[0])
+        return "  ".join([first] + [c.rjust(w) for c, w in zip(cells[1:], widths[1:])]).rstrip()
+
+    return "\n".join([line(header), line(["-" * w for w in widths])] + [line(r) for r in body])
+
+
+def format_table(df: pd.DataFrame) -> str:
+    """A comparison table (rows = variants, columns = metrics) as aligned text, each value formatted by
+    its metric's name (:func:`format_value`)."""
+    header = [str(df.index.name or "variant")] + [str(c) for c in df.columns]
+    body = [[str(idx)] + [format_value(str(col), v) for col, v in zip(df.columns, row)]
+            for idx, row in zip(df.index, df.itertuples(index=False, name=None))]
+    return aligned(header, body)
+
+
+def format_cell(column: str, value) -> str:
+    """A value in a results table: a scenario setting (a dotted path such as ``cache.ttl_s``) as a plain
+    number, a metric by its name, a confidence half-width (``<metric>_ci95``) like its metric."""
+    if isinstance(value, (str, bytes)) or is_missing(value):
+        return format_value(column, value)
+    if "." in column:
+        return plain_number(value)
+    metric = column.removesuffix("_ci95")
+    if metric != column and metric_kind(metric) == "pct":
+        return f"{sig(float(value) * 100)}%"        # a half-width keeps its digits: 0.00120%, not <0.01%
+    return format_value(metric, value)
+
+
+def format_frame(df: pd.DataFrame) -> str:
+    """A results table without an index (a sweep's means, an experiment's table) as aligned text."""
+    header = [str(c) for c in df.columns]
+    body = [[format_cell(col, v) for col, v in zip(header, row)] for row in df.itertuples(index=False, name=None)]
+    labels = len(df.columns) > 0 and not pd.api.types.is_numeric_dtype(df.iloc[:, 0])
+    return aligned(header, body, label_column=labels)
+
+
+def format_summary(summary: Mapping) -> str:
+    """A readable table of a run's headline numbers: what ``sim run`` prints."""
+    s = summary
+    f = format_value
+    rows = [
+        ("requests", f("requests_total", s["requests_total"])),
+        ("availability", f("availability", s["availability"])),
+        ("failed / timeout / shed / rate-limited",
+         " / ".join(f(k, s[k]) for k in ("requests_failed", "requests_timeout", "requests_shed",
+                                         "requests_rate_limited"))),
+        ("provider call error rate", f("error_rate", s["error_rate"])),
+        ("latency p50 / p95 / p99",
+         " / ".join(f(k, s[k]) for k in ("latency_p50_s", "latency_p95_s", "latency_p99_s")) + " s"),
+        ("time to first token p50 / p95", " / ".join(f(k, s[k]) for k in ("ttft_p50_s", "ttft_p95_s")) + " s"),
+        ("queue wait mean / p95",
+         " / ".join(f(k, s[k]) for k in ("queue_wait_mean_s", "queue_wait_p95_s")) + " s"),
+        ("concurrency mean / peak",
+         f"{f('mean_concurrency', s['mean_concurrency'])} / {f('peak_concurrency', s['peak_concurrency'])}"),
+        ("cost", usd(s["cost_usd"])),
+        ("cost per request", usd(s["cost_per_request_usd"])),
+        ("projected cost per 30-day month", usd(s["projected_cost_per_month_usd"])),
+    ]
+    width = max(len(k) for k, _ in rows)
+    return "\n".join(f"{k:<{width}}  {v}" for k, v in rows)
+
+
+def format_estimate(est) -> str:
+    """A readable, aligned table of a :class:`sim.estimate.Estimate`, with units and thousands separators."""
+    n = plain_number
+    rows: list[tuple[str, str, str]] = [          # label, value, unit; no value = a section heading
+        ("Volume", "", ""),
+        ("User requests per day", n(est.requests_per_day), "req/day"),
+        ("LLM calls per request", n(est.llm_calls_per_request), "calls/req"),
+        ("LLM calls per day", n(est.llm_calls_per_day), "calls/day"),
+        ("Input tokens per day", n(est.input_tokens_per_day), "tokens/day"),
+        ("Output tokens per day", n(est.output_tokens_per_day), "tokens/day"),
+        ("Cost", "", ""),
+        ("Cost per request", usd(est.cost_per_request_usd), "USD/req"),
+        ("Cost per day", usd(est.cost_per_day_usd), "USD/day"),
+        ("Cost per month", usd(est.cost_per_month_usd), f"USD/month ({n(est.days_per_month)} days)"),
+        (f"Rate and concurrency (Little's law, {n(est.latency_s)} s per LLM call)", "", ""),
+        ("Average request rate", n(est.average_rps), "req/s"),
+        (f"Peak request rate ({n(est.peak_to_average)}x average)", n(est.peak_rps), "req/s"),
+        ("Average concurrency", n(est.average_concurrency), "LLM calls in flight"),
+        ("Peak concurrency", n(est.peak_concurrency), "LLM calls in flight"),
+        ("Needed per key at peak", "", ""),
+        ("API requests per minute", n(est.peak_requests_per_min), "RPM"),
+        ("Input tokens per minute", n(est.peak_input_tokens_per_min), "input TPM"),
+        ("Output tokens per minute", n(est.peak_output_tokens_per_min), "output TPM"),
+        ("Input + output tokens per minute", n(est.peak_tokens_per_min), "combined TPM"),
+    ]
+    if est.keys_needed is not None:
+        rows.append(("Against per-key limits", "", ""))
+        for key in LIMIT_KEYS:
+            if key in est.limit_utilisation:
+                rows.append((f"Load / limit: {key}", n(est.limit_utilisation[key]), "keys' worth"))
+        binding = f"binding: {est.binding_limit}" if est.binding_limit else "no limit set"
+        rows.append(("Keys needed", f"{est.keys_needed:,}", f"keys ({binding})"))
+    label_width = max(len(label) for label, value, _ in rows if value)
+    value_width = max(len(value) for _, value, _ in rows)
+    return "\n".join(label if not value else f"  {label:<{label_width}}  {value:>{value_width}}  {unit}".rstrip()
+                     for label, value, unit in rows)
