@@ -28,6 +28,7 @@ import yaml
 from sim.config import Scenario, validate_scenario
 from sim.errors import ScenarioError
 from sim.results import atomic_dir
+from sim.scenario_file import load_yaml_text
 
 
 def parse_params(items: list[str]) -> dict[str, list[Any]]:
@@ -37,7 +38,7 @@ def parse_params(items: list[str]) -> dict[str, list[Any]]:
         key, sep, raw = item.partition("=")
         if not sep or not key.strip() or not raw.strip():
             raise ScenarioError(f"--param {item!r}: expected PATH=V1,V2,..., e.g. cache.threshold=0.8,0.9")
-        params[key.strip()] = [yaml.safe_load(v) for v in raw.split(",")]
+        params[key.strip()] = [load_yaml_text(v) for v in raw.split(",")]
     return params
 
 
