@@ -5,6 +5,9 @@ interval and ``events`` one per state change; ``summary`` holds the headline num
 replication, the simulated and the wall time. :meth:`Result.save` writes them as Parquet and JSON with the
 fully resolved scenario as YAML beside them; it writes into a temporary folder and renames it into place
 only when everything is written, so an interrupted save leaves no half-written results.
+
+An output folder is only ever replaced if it is empty or holds results this program wrote (it carries the
+:data:`RESULTS_MARKER` file): ``--out .`` or ``--out ~`` must never delete what the run did not write.
 """
 from __future__ import annotations
 
@@ -20,8 +23,11 @@ from typing import Iterator
 import pandas as pd
 
 from sim.config import Scenario, validate_scenario
+from sim.errors import ScenarioError
 
 FRAMES = ("requests", "calls", "timeseries", "events")
+RESULTS_MARKER = ".llm-traffic-sim-results"
+"""An empty file in every folder :func:`atomic_dir` writes: the proof that replacing it loses nothing else."""
 
 
 def _json_safe(value):
@@ -67,14 +73,63 @@ class Result:
         return cls(scenario=scenario, summary=summary, **frames)
 
 
+def check_out_dir(out: str | Path) -> Path:
+    """``out`` made absolute, after checking it can be written and replaced; ScenarioError saying why not.
+
+    Call it before a long run so that a bad ``--out`` fails at once; :func:`atomic_dir` calls it again.
+    """
+    out = Path(out).expanduser().absolute()
+    out = Path(os.path.normpath(out))
+    if not out.name:
+        raise ScenarioError(f"--out {out}: the filesystem root cannot be an output folder")
+    if out.exists() and not _replaceable(out):
+        raise ScenarioError(f"--out {out}: exists and is not a results folder written by this program "
+                            "(nothing there is deleted); choose a new or empty folder")
+    try:
+        out.parent.mkdir(parents=True, exist_ok=True)
+        probe = out.with_name(f"{out.name}.tmp-probe-{os.getpid()}")
+        probe.mkdir()
+        probe.rmdir()
+    except OSError as err:
+        raise ScenarioError(f"--out {out}: cannot write there: {err.strerror or err}") from None
+    return out
+
+
+def _replaceable(folder: Path) -> bool:
+    if not folder.is_dir():
+        return False
+    return (folder / RESULTS_MARKER).is_file() or not any(folder.iterdir()) or _older_results(folder)
+
+
+_RESULT_SUFFIXES = (".parquet", ".png", ".csv")
+_RESULT_NAMES = ("summary.json", "scenario.yaml")
+
+
+def _older_results(folder: Path, depth: int = 0) -> bool:
+    """A results folder written before the marker existed: nothing in it but frames, charts and summaries."""
+    entries = list(folder.iterdir())
+    for entry in entries:
+        if entry.is_symlink():
+            return False
+        if entry.is_dir():
+            if depth >= 1 or not _older_results(entry, depth + 1):
+                return False
+        elif not (entry.suffix in _RESULT_SUFFIXES or entry.name in _RESULT_NAMES):
+            return False
+    return bool(entries)
+
+
 @contextmanager
 def atomic_dir(out: str | Path) -> Iterator[Path]:
     """A temporary folder beside ``out`` to write into; it becomes ``out`` only if the block completes."""
-    out = Path(out)
-    out.parent.mkdir(parents=True, exist_ok=True)
+    out = check_out_dir(out)
     tmp = out.with_name(f"{out.name}.tmp-{os.getpid()}")
     shutil.rmtree(tmp, ignore_errors=True)
-    tmp.mkdir()
+    try:
+        tmp.mkdir()
+        (tmp / RESULTS_MARKER).touch()
+    except OSError as err:
+        raise ScenarioError(f"--out {out}: cannot write there: {err.strerror or err}") from None
     try:
         yield tmp
         replace_dir(tmp, out)
