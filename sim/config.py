@@ -64,6 +64,8 @@ def parse_duration_s(value: Any) -> float:
 def _finite_seconds(seconds: float) -> float:
     if not math.isfinite(seconds):
         raise ValueError(f"must be a finite number of seconds, got {seconds}")
+    if seconds > MAX_DURATION_S:
+        raise ValueError(f"must be at most a year ({MAX_DURATION_S:,.0f} s), got {seconds:g} s")
     return seconds
 
 

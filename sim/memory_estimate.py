@@ -9,8 +9,8 @@ requests); it is far kinder to say so before starting than to swap for an hour a
 The bytes per item were measured with ``tracemalloc`` on this code base (peak traced memory of runs of 3.5K
 and 36K requests; see the report of issue 7): about 750 bytes per request with its one call (500 + 250
 per call), 250 per timeseries
-interval, 16 per user or intent, and with the cache on about 180 x ``dim`` per request and 5 x ``dim`` per
-intent. The estimate is for the largest instant of one run, with a fixed allowance for the interpreter and
+interval, 16 per user or intent, and with the cache on about 180 x ``dim`` per request, 5 x ``dim`` per
+intent and 8 x ``dim`` per topic (its centroid). The estimate is for the largest instant of one run, with a fixed allowance for the interpreter and
 the libraries; it is meant to be right within a factor of two, which is enough to refuse a run that needs
 31 GiB on a 24 GiB machine.
 """
@@ -63,6 +63,17 @@ def _profile_peak(profile) -> float:
     return 1.0
 
 
+def longest_request_s(scenario) -> float:
+    """How long a request can live after arriving: the run drains for this long after ``duration``."""
+    gateway = scenario.gateway
+    if gateway.request_timeout_s is not None:
+        return gateway.request_timeout_s
+    retry = scenario.resilience.retry
+    slowest_call_s = max(m.timeout_s for p in scenario.providers for m in p.models)
+    per_call_s = retry.max_attempts * (slowest_call_s + retry.max_delay_s)
+    return (gateway.max_queue_wait_s or 0.0) + scenario.workload.llm_calls.mean * per_call_s
+
+
 def estimate_run_memory(scenario) -> MemoryEstimate:
     """Peak bytes of one run of ``scenario`` (requests, calls, intervals, users, intents, cache)."""
     workload = scenario.workload
@@ -73,7 +84,8 @@ def estimate_run_memory(scenario) -> MemoryEstimate:
     parts = {
         "requests": requests * BYTES_PER_REQUEST,
         "calls": calls * BYTES_PER_CALL,
-        "timeseries": scenario.duration / scenario.output.interval_s * BYTES_PER_INTERVAL,
+        "timeseries": (scenario.duration + longest_request_s(scenario)) / scenario.output.interval_s
+                      * BYTES_PER_INTERVAL,
         "users": users * BYTES_PER_USER,
         "intents": workload.n_intents * BYTES_PER_INTENT,
         "base": BASE_BYTES,
@@ -81,7 +93,8 @@ def estimate_run_memory(scenario) -> MemoryEstimate:
     if scenario.cache.enabled:
         dim = scenario.cache.similarity.dim
         parts["cache"] = (requests * CACHE_BYTES_PER_REQUEST_PER_DIM * dim
-                          + workload.n_intents * CACHE_BYTES_PER_INTENT_PER_DIM * dim)
+                          + workload.n_intents * CACHE_BYTES_PER_INTENT_PER_DIM * dim
+                          + scenario.cache.similarity.n_topics * 8 * dim)
     return MemoryEstimate(requests=requests, calls=calls, bytes_by_part=parts)
 
 
@@ -118,7 +131,7 @@ _ADVICE = {
     "timeseries": "raise output.interval_s",
     "users": "lower workload.n_users (or dau)",
     "intents": "lower workload.n_intents",
-    "cache": "lower the rate, duration, workload.n_intents or cache.similarity.dim",
+    "cache": "lower the rate, duration, workload.n_intents, cache.similarity.n_topics or .dim",
     "base": "free some memory",
 }
 
