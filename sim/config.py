@@ -51,10 +51,11 @@ def parse_duration_s(value: Any) -> float:
             raise ValueError(f"{value!r} is a clock time, not a duration; write a duration such as '13h30m' "
                              "or '90s' (clock times are for workload.start_time_of_day and faults' at)")
         try:
-            return _finite_seconds(float(text))
-        except ValueError as err:
-            if "finite" in str(err):
-                raise
+            seconds = float(text)
+        except ValueError:
+            seconds = None
+        if seconds is not None:
+            return _finite_seconds(seconds)
         parts = _DURATION_PART.findall(text)
         if parts and "".join(n + u for n, u in parts) == text:
             return _finite_seconds(sum(float(n) * _DURATION_UNITS_S[u] for n, u in parts))

@@ -7,7 +7,7 @@ and aliases can describe a structure of billions of nodes in a few hundred bytes
 
 :class:`ScenarioLoader` is PyYAML's safe loader with those traps closed: base-60 numbers are not numbers
 (``13:30`` stays the text ``"13:30"``, which the schema reads as a clock time where a time of day is meant and
-rejects where a duration is meant), a duplicate key is an error naming both lines, and a document may not
+rejects where a duration is meant), ``1e9`` is a number as in YAML 1.2, a duplicate key is an error naming both lines, and a document may not
 nest deeper than :data:`MAX_DEPTH`, use more than :data:`MAX_ALIASES` aliases, or expand to more than
 :data:`MAX_NODES` nodes. :func:`read_yaml_file` also refuses files over :data:`MAX_FILE_BYTES` (the shipped
 scenarios are a few kilobytes) and turns operating-system errors into one-line :class:`ScenarioError` s.
@@ -35,9 +35,11 @@ MAX_NODES = 200_000
 
 _INT_TAG = "tag:yaml.org,2002:int"
 _FLOAT_TAG = "tag:yaml.org,2002:float"
-# YAML 1.1's int and float patterns without their base-60 alternatives ([-+]?[1-9][0-9_]*(:[0-5]?[0-9])+).
+# YAML 1.1's int and float patterns without their base-60 alternatives ([-+]?[1-9][0-9_]*(:[0-5]?[0-9])+),
+# and with YAML 1.2's exponent forms (1e9, 1.5e-3), which YAML 1.1 reads as text.
 _INT = re.compile(r"""^(?:[-+]?0b[0-1_]+|[-+]?0[0-7_]+|[-+]?(?:0|[1-9][0-9_]*)|[-+]?0x[0-9a-fA-F_]+)$""")
-_FLOAT = re.compile(r"""^(?:[-+]?(?:[0-9][0-9_]*)\.[0-9_]*(?:[eE][-+][0-9]+)?
+_FLOAT = re.compile(r"""^(?:[-+]?(?:[0-9][0-9_]*)\.[0-9_]*(?:[eE][-+]?[0-9]+)?
+                    |[-+]?[0-9][0-9_]*[eE][-+]?[0-9]+
                     |\.[0-9][0-9_]*(?:[eE][-+][0-9]+)?
                     |[-+]?\.(?:inf|Inf|INF)
                     |\.(?:nan|NaN|NAN))$""", re.X)
