@@ -116,6 +116,7 @@ def check_seed(seed: int | None) -> None:
 
 def cmd_check(args) -> int:
     from sim.config import load_scenario
+    from sim.memory_estimate import estimate_run_memory, format_bytes
     scenario = load_scenario(args.scenario, args.overrides)
     if args.quiet:
         print("ok")
@@ -123,6 +124,7 @@ def cmd_check(args) -> int:
         print(scenario.to_yaml(), end="")
         print(f"# ok: {args.scenario} is a valid scenario"
               + (f" with variants {', '.join(scenario.variants)}" if scenario.variants else ""))
+        print(f"# one run needs ~{format_bytes(estimate_run_memory(scenario).total_bytes)} of memory (estimate)")
     return 0
 
 

@@ -120,9 +120,9 @@ def check_fits_in_memory(scenario, available_bytes: float | None = None, where: 
         scenario_parts = {k: v for k, v in estimate.bytes_by_part.items() if k != "base"}
         biggest = max(scenario_parts, key=scenario_parts.get)
         raise ScenarioError(
-            f"{where + ': ' if where else ''}this run needs ~{_gib(estimate.total_bytes)} "
-            f"(~{estimate.requests:.3g} requests; largest part: {biggest}, {_gib(estimate.bytes_by_part[biggest])}); "
-            f"the machine has {_gib(available)} available; {_ADVICE[biggest]}")
+            f"{where + ': ' if where else ''}this run needs ~{format_bytes(estimate.total_bytes)} "
+            f"(~{estimate.requests:.3g} requests; largest part: {biggest}, {format_bytes(estimate.bytes_by_part[biggest])}); "
+            f"the machine has {format_bytes(available)} available; {_ADVICE[biggest]}")
     return estimate
 
 
@@ -136,7 +136,7 @@ _ADVICE = {
 }
 
 
-def _gib(n_bytes: float) -> str:
+def format_bytes(n_bytes: float) -> str:
     if n_bytes >= 2**30:
         return f"{n_bytes / 2**30:,.1f} GiB"
     return f"{n_bytes / 2**20:,.0f} MiB"

@@ -61,6 +61,7 @@ def test_check_prints_the_resolved_scenario(capsys):
     assert main(["check", str(EXPERIMENTS / "demo.yaml")]) == 0
     out = capsys.readouterr().out
     assert "claude-sonnet-4" in out and "ok:" in out
+    assert re.search(r"# one run needs ~\d+ MiB of memory \(estimate\)", out)
 
 
 def test_estimate_from_flags_reproduces_the_textbook_figures(capsys):
