@@ -2,8 +2,8 @@
 
 Each case takes a shipped scenario (its YAML as written, or its fully resolved form, which holds every field of
 the schema with its default), changes one thing (a field replaced by a boundary value, a wrong type, NaN,
-infinity, a huge or negative number, a string, a boolean, null or a clock time; a field dropped; a key
-duplicated) and runs ``python -m sim check`` on it in-process. It must end in one of two ways:
+infinity, a huge or negative number, a string, a boolean, null or a clock time; a number scaled by 0 to 1000;
+a field dropped; a key duplicated) and runs ``python -m sim check`` on it in-process. It must end in one of two ways:
 
 - exit 2 with a message of the form ``error: ...`` that names a field or the file, and no traceback; or
 - exit 0, and then the scenario, shortened to a couple of simulated minutes, either is refused by the memory
@@ -108,6 +108,10 @@ def mutated_text(base: dict, path: tuple, action: str, value) -> str:
     parent = _parent(data, path)
     if action == "replace":
         parent[path[-1]] = value
+    elif action == "scale":                     # a plausible neighbour of a valid value: the boundaries near it
+        old = parent[path[-1]]
+        if isinstance(old, (int, float)) and not isinstance(old, bool):
+            parent[path[-1]] = type(old)(old * value) if isinstance(old, float) else round(old * value)
     elif action == "drop":
         del parent[path[-1]]
     text = yaml.safe_dump(data, sort_keys=False)
@@ -120,8 +124,12 @@ def mutated_text(base: dict, path: tuple, action: str, value) -> str:
 @st.composite
 def mutations(draw):
     base_index, path = draw(st.sampled_from(PATHS))
-    action = draw(st.sampled_from(["replace"] * 8 + ["drop", "duplicate"]))
-    value = draw(st.sampled_from(REPLACEMENTS)) if action == "replace" else None
+    action = draw(st.sampled_from(["replace"] * 6 + ["scale"] * 3 + ["drop", "duplicate"]))
+    value = None
+    if action == "replace":
+        value = draw(st.sampled_from(REPLACEMENTS))
+    elif action == "scale":
+        value = draw(st.sampled_from([0, 0.001, 0.5, 0.999, 1.001, 2, 10, 1000]))
     return base_index, path, action, value
 
 
