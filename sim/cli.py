@@ -5,8 +5,9 @@
     python -m sim schema
     python -m sim estimate (SCENARIO | --dau N --requests-per-user-per-day R ...) [--json]
 
-Bad input (a scenario that does not validate, an unknown override path, a missing file) prints one message
-naming the field and exits with status 2; nothing is written.
+Bad input (a scenario that does not validate, an unknown override path, a missing or unreadable file, an
+output folder that cannot be written, a run too large for the machine) prints one message naming the field
+and exits with status 2; nothing is written. Ctrl-C prints "interrupted" and exits with status 130.
 """
 from __future__ import annotations
 
@@ -84,6 +85,10 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+EXIT_BAD_INPUT = 2
+EXIT_INTERRUPTED = 130          # 128 + SIGINT, as shells report it
+
+
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
@@ -92,13 +97,26 @@ def main(argv: list[str] | None = None) -> int:
             args.command](args)
     except ScenarioError as err:
         print(f"error: {err}", file=sys.stderr)
-        return 2
+        return EXIT_BAD_INPUT
+    except KeyboardInterrupt:
+        print("interrupted", file=sys.stderr)
+        return EXIT_INTERRUPTED
+    except OSError as err:          # a file or folder the user named that the system refuses
+        where = f"{err.filename}: " if err.filename else ""
+        print(f"error: {where}{err.strerror or err}", file=sys.stderr)
+        return EXIT_BAD_INPUT
 
 
 # ------------------------------------------------------------------------------------------- commands
 
+def check_seed(seed: int | None) -> None:
+    if seed is not None and not 0 <= seed < 2**63:
+        raise ScenarioError(f"--seed: must be in [0, 2**63), got {seed}")
+
+
 def cmd_check(args) -> int:
     from sim.config import load_scenario
+    from sim.memory_estimate import estimate_run_memory, format_bytes
     scenario = load_scenario(args.scenario, args.overrides)
     if args.quiet:
         print("ok")
@@ -106,6 +124,7 @@ def cmd_check(args) -> int:
         print(scenario.to_yaml(), end="")
         print(f"# ok: {args.scenario} is a valid scenario"
               + (f" with variants {', '.join(scenario.variants)}" if scenario.variants else ""))
+        print(f"# one run needs ~{format_bytes(estimate_run_memory(scenario).total_bytes)} of memory (estimate)")
     return 0
 
 
@@ -118,12 +137,17 @@ def cmd_schema(args) -> int:
 def cmd_run(args) -> int:
     from sim.config import load_scenario
     from sim.experiments.variants import run_variants
+    from sim.memory_estimate import check_fits_in_memory
+    from sim.results import check_out_dir
     scenario = load_scenario(args.scenario, args.overrides)
-    out = Path(args.out) if args.out else Path("results") / scenario.name
+    check_seed(args.seed)
+    out = check_out_dir(args.out if args.out else Path("results") / scenario.name)
     names = args.variant or list(scenario.variants)
     unknown = [n for n in names if n not in scenario.variants]
     if unknown:
         raise ScenarioError(f"--variant: unknown {', '.join(unknown)}; known: {', '.join(scenario.variants)}")
+    for name in names or [None]:
+        check_fits_in_memory(scenario.variant(name) if name else scenario, where=f"variant {name}" if name else "")
     report = run_variants(scenario, names, out, seed=args.seed, charts=not args.no_charts)
     print(report)
     print(f"\nresults: {out}/")
@@ -134,12 +158,16 @@ def cmd_experiment(args) -> int:
     from sim.config import load_scenario
     from sim.experiments.catalogue import EXPERIMENTS, SCENARIOS, WITHOUT_SCENARIO, run_experiment
     from sim.experiments.sweep import make_executor
+    check_seed(args.seed)
     if args.name not in EXPERIMENTS:
         raise ScenarioError(f"experiment: unknown {args.name!r}; known: {', '.join(EXPERIMENTS)}")
     scenario = None
     if args.name not in WITHOUT_SCENARIO or args.scenario:
         scenario = load_scenario(args.scenario or SCENARIOS / f"{args.name}.yaml", args.overrides)
-    out = Path(args.out) if args.out else Path("results") / args.name
+        from sim.memory_estimate import check_fits_in_memory
+        check_fits_in_memory(scenario)
+    from sim.results import check_out_dir
+    out = check_out_dir(args.out if args.out else Path("results") / args.name)
     options = {"seed": args.seed, "charts": not args.no_charts}
     if args.replications is not None:
         if args.replications < 1:
@@ -158,14 +186,19 @@ def cmd_experiment(args) -> int:
 
 def cmd_sweep(args) -> int:
     from sim.config import load_scenario
-    from sim.experiments.sweep import aggregate, make_executor, parse_params, sweep, write_sweep
+    from sim.experiments.sweep import aggregate, expand_grid, make_executor, parse_params, sweep, write_sweep
     scenario = load_scenario(args.scenario, args.overrides)
     if args.variant:
         scenario = scenario.variant(args.variant)
     if args.replications < 1:
         raise ScenarioError("--replications: must be at least 1")
+    check_seed(args.seed)
     params = parse_params(args.param)
-    out = Path(args.out) if args.out else Path("results") / f"{scenario.name}_sweep"
+    from sim.memory_estimate import check_fits_in_memory
+    from sim.results import check_out_dir
+    for combo in expand_grid(params):
+        check_fits_in_memory(scenario.with_overrides(combo), where=", ".join(f"{k}={v}" for k, v in combo.items()))
+    out = check_out_dir(args.out if args.out else Path("results") / f"{scenario.name}_sweep")
     executor, close = make_executor(args.executor, args.workers, args.scheduler)
     try:
         runs = sweep(scenario, params, replications=args.replications, seed=args.seed, executor=executor)

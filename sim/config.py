@@ -13,12 +13,16 @@ from __future__ import annotations
 
 import copy
 import dataclasses
+import math
 import re
+import typing
 from dataclasses import dataclass
+from functools import lru_cache
 from pathlib import Path
 from typing import Annotated, Any, Literal, Union, get_args
 
 import yaml
+from pydantic_core import PydanticCustomError
 from pydantic import (BaseModel, BeforeValidator, ConfigDict, Field, ValidationError, ValidationInfo,
                       field_validator, model_validator)
 
@@ -28,6 +32,7 @@ from sim.policies.breaker import BreakerConfig
 from sim.policies.kill_switch import KillSwitchConfig
 from sim.policies.retry import RetryConfig
 from sim.policies.shadow import ShadowConfig
+from sim.scenario_file import load_yaml_text, read_yaml_file
 
 # --------------------------------------------------------------------------------------------- durations
 
@@ -35,48 +40,119 @@ _DURATION_UNITS_S = {"ms": 0.001, "s": 1.0, "m": 60.0, "min": 60.0, "h": 3600.0,
 _DURATION_PART = re.compile(r"(\d+(?:\.\d*)?|\.\d+)\s*(ms|min|s|m|h|d)")
 
 
+_CLOCK_TIME = re.compile(r"(\d{1,2}):([0-5]\d)(?::([0-5]\d(?:\.\d*)?))?")
+
+
 def parse_duration_s(value: Any) -> float:
-    """Seconds from a number (already seconds) or a string such as ``90s``, ``15m``, ``2h``, ``1d``, ``1h30m``."""
+    """Seconds from a number (already seconds) or a string such as ``90s``, ``15m``, ``2h``, ``1d``, ``1h30m``.
+
+    A clock time (``13:30``) is not a duration: it is rejected rather than read as YAML 1.1's base-60 810.
+    """
     if isinstance(value, bool):
         raise ValueError("expected a duration (seconds or a string like '90s', '15m', '2h', '1d')")
     if isinstance(value, (int, float)):
-        return float(value)
+        return _finite_seconds(float(value))
     if isinstance(value, str):
         text = value.strip().lower().replace(" ", "")
+        if _CLOCK_TIME.fullmatch(text):
+            raise ValueError(f"{value!r} is a clock time, not a duration; write a duration such as '13h30m' "
+                             "or '90s' (clock times are for workload.start_time_of_day and faults' at)")
         try:
-            return float(text)
+            seconds = float(text)
         except ValueError:
-            pass
+            seconds = None
+        if seconds is not None:
+            return _finite_seconds(seconds)
         parts = _DURATION_PART.findall(text)
         if parts and "".join(n + u for n, u in parts) == text:
-            return sum(float(n) * _DURATION_UNITS_S[u] for n, u in parts)
+            return _finite_seconds(sum(float(n) * _DURATION_UNITS_S[u] for n, u in parts))
     raise ValueError(f"{value!r} is not a duration (use seconds or a string like '90s', '15m', '2h', '1d')")
 
 
+def _finite_seconds(seconds: float) -> float:
+    if not math.isfinite(seconds):
+        raise ValueError(f"must be a finite number of seconds, got {seconds}")
+    if seconds > MAX_DURATION_S:
+        raise ValueError(f"must be at most a year ({MAX_DURATION_S:,.0f} s), got {seconds:g} s")
+    return seconds
+
+
+def parse_time_of_day_s(value: Any) -> float:
+    """Seconds after midnight from a clock time ``HH:MM`` or ``HH:MM:SS``, or a duration since midnight."""
+    if isinstance(value, str) and _CLOCK_TIME.fullmatch(value.strip()):
+        hours, minutes, seconds = _CLOCK_TIME.fullmatch(value.strip()).groups()
+        if int(hours) > 23:
+            raise ValueError(f"{value!r} is not a clock time (hours run 00 to 23)")
+        return int(hours) * 3600.0 + int(minutes) * 60.0 + float(seconds or 0.0)
+    return parse_duration_s(value)
+
+
 Duration = Annotated[float, BeforeValidator(parse_duration_s)]
+TimeOfDay = Annotated[float, BeforeValidator(parse_time_of_day_s), Field(ge=0.0, lt=86400.0)]
 NonNegDuration = Annotated[Duration, Field(ge=0)]
 PosDuration = Annotated[Duration, Field(gt=0)]
 Probability = Annotated[float, Field(ge=0.0, le=1.0)]
 
+# Bounds on what a scenario may ask for: each is far beyond any real system, and far below what would make
+# the machine swap (a billion users alone would take 16 GB). sim/memory_estimate.py checks the whole run.
+MAX_DURATION_S = 366 * 86400.0
+MAX_INTERVALS = 1_000_000
+MAX_TOKENS = 10_000_000
+MAX_USERS = 100_000_000
+MAX_SLOTS = 1_000_000
+
 
 class Section(BaseModel):
-    """Base of every config section: unknown fields are errors, values are checked on assignment too."""
+    """Base of every config section: unknown fields are errors, values are checked on assignment too.
 
-    model_config = ConfigDict(extra="forbid", validate_assignment=True)
+    Two rules hold for every numeric field of every section: NaN and infinity are refused (a NaN ramp factor
+    silently switched a fault off), and so is a boolean (YAML's ``true`` is not the number 1).
+    """
+
+    model_config = ConfigDict(extra="forbid", validate_assignment=True, allow_inf_nan=False)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _no_boolean_as_number(cls, data: Any) -> Any:
+        if isinstance(data, dict):
+            for name, value in data.items():
+                if name in cls.model_fields and _holds_boolean(value) and not _field_takes_booleans(cls, name):
+                    raise PydanticCustomError(BOOLEAN_AS_NUMBER, "{field}: expected a number or text, got a "
+                                              "boolean (true/false)", {"field": name})
+        return data
+
+
+BOOLEAN_AS_NUMBER = "boolean_as_number"
+
+
+def _holds_boolean(value: Any) -> bool:
+    if isinstance(value, bool):
+        return True
+    return isinstance(value, (list, tuple)) and any(_holds_boolean(v) for v in value)
+
+
+@lru_cache(maxsize=None)
+def _field_takes_booleans(model: type, field_name: str) -> bool:
+    """Whether the field's type admits a boolean anywhere (``bool``, ``Any``), read from its annotation."""
+    def admits(tp: Any) -> bool:
+        return tp is bool or tp is Any or any(admits(arg) for arg in typing.get_args(tp))
+    return admits(model.model_fields[field_name].annotation)
 
 
 # --------------------------------------------------------------------------------------------- workload
 
 class FixedTokens(Section):
     type: Literal["fixed"] = "fixed"
-    value: int = Field(gt=0, description="Tokens in every request.")
+    value: int = Field(gt=0, le=MAX_TOKENS, description="Tokens in every request.")
 
 
 class LognormalTokens(Section):
     type: Literal["lognormal"] = "lognormal"
-    median: float = Field(gt=0, description="Median tokens per request.")
-    p95: float = Field(gt=0, description="95th percentile of tokens per request (must exceed the median).")
-    max_tokens: int | None = Field(None, gt=0, description="Upper cut (e.g. the context window); None = none.")
+    median: float = Field(gt=0, le=MAX_TOKENS, description="Median tokens per request.")
+    p95: float = Field(gt=0, le=MAX_TOKENS, description="95th percentile of tokens per request (must exceed "
+                                                        "the median).")
+    max_tokens: int | None = Field(None, gt=0, le=MAX_TOKENS, description="Upper cut (e.g. the context "
+                                                                          "window); None = none.")
 
     @model_validator(mode="after")
     def _p95_above_median(self):
@@ -152,7 +228,7 @@ Burstiness = Annotated[Union[NoBurstiness, MMPPBurstiness], Field(discriminator=
 
 class CallsPerRequest(Section):
     kind: Literal["fixed", "geometric"] = Field("fixed", description="Fixed count, or geometric (agent loops).")
-    mean: float = Field(1.0, ge=1.0, description="Mean LLM calls per user request.")
+    mean: float = Field(1.0, ge=1.0, le=1000.0, description="Mean LLM calls per user request.")
 
 
 class StepLatency(Section):
@@ -177,7 +253,7 @@ class TraceConfig(Section):
     time_unit: Literal["s", "ms", "datetime"] = Field("s", description="csv format: unit of time_column.")
     input_column: str = Field("input_tokens", description="csv format: input-token column.")
     output_column: str = Field("output_tokens", description="csv format: output-token column.")
-    speedup: float = Field(1.0, gt=0, description="Time compression: 2 replays the trace twice as fast.")
+    speedup: float = Field(1.0, gt=0, le=1e6, description="Time compression: 2 replays the trace twice as fast.")
     repeat: bool = Field(False, description="Tile the trace to fill the scenario duration.")
 
     @field_validator("path")
@@ -187,14 +263,19 @@ class TraceConfig(Section):
 
 
 class WorkloadConfig(Section):
-    dau: int | None = Field(None, gt=0, description="Daily active users (with requests_per_user_per_day).")
-    requests_per_user_per_day: float | None = Field(None, gt=0, description="Requests per active user per day.")
-    rate_per_s: float | None = Field(None, gt=0, description="Explicit mean arrival rate (instead of DAU).")
+    dau: int | None = Field(None, gt=0, le=MAX_USERS, description="Daily active users (with "
+                                                                  "requests_per_user_per_day).")
+    requests_per_user_per_day: float | None = Field(None, gt=0, le=86_400.0, description="Requests per active "
+                                                    "user per day (at most one a second).")
+    rate_per_s: float | None = Field(None, gt=0, le=1e6, description="Explicit mean arrival rate (instead of "
+                                                                     "DAU).")
     trace: TraceConfig | None = Field(None, description="Replay a trace instead of generating arrivals.")
     profile: Profile = Field(default_factory=DiurnalProfile, description="Time-of-day shape of the rate.")
-    start_time_of_day: NonNegDuration = Field(0.0, description="Time of day at t=0 (e.g. '8h').")
+    start_time_of_day: TimeOfDay = Field(0.0, description="Time of day at t=0: a clock time ('13:30', "
+                                         "'08:15:30') or a duration since midnight ('8h'). Needed to place "
+                                         "faults at a clock time (faults' at).")
     burstiness: Burstiness = Field(default_factory=NoBurstiness)
-    n_users: int | None = Field(None, gt=0, description="Distinct users; default: dau, else 1000.")
+    n_users: int | None = Field(None, gt=0, le=MAX_USERS, description="Distinct users; default: dau, else 1000.")
     user_skew: float = Field(0.5, ge=0, description="Zipf exponent of per-user activity (0 = uniform; 1 gives the top user ~10% of traffic at 10K users).")
     input_tokens: TokenDistribution = Field(
         default_factory=lambda: LognormalTokens(median=1500, p95=6000), description="Input tokens per LLM call.")
@@ -202,7 +283,7 @@ class WorkloadConfig(Section):
         default_factory=lambda: LognormalTokens(median=300, p95=1200), description="Output tokens per LLM call.")
     complexity_alpha: float = Field(2.0, gt=0, description="Beta(alpha, beta) shape of request complexity.")
     complexity_beta: float = Field(5.0, gt=0, description="Beta(alpha, beta) shape of request complexity.")
-    n_intents: int = Field(10_000, gt=0, description="Distinct intents (what users ask), for the cache.")
+    n_intents: int = Field(10_000, gt=0, le=MAX_USERS, description="Distinct intents (what users ask), for the cache.")
     intent_skew: float = Field(1.0, ge=0, description="Zipf exponent of intent popularity.")
     llm_calls: CallsPerRequest = Field(default_factory=CallsPerRequest, description="LLM calls per request.")
     retrieval: StepConfig | None = Field(None, description="Retrieval step before the LLM calls.")
@@ -232,17 +313,38 @@ class WorkloadConfig(Section):
 
 class UserRateLimit(Section):
     requests_per_min: float = Field(gt=0, description="Sustained requests per minute per user.")
-    burst: int = Field(10, gt=0, description="Bucket size: requests a user may send at once.")
+    burst: int = Field(10, gt=0, le=1_000_000, description="Bucket size: requests a user may send at once.")
 
 
 class GatewayConfig(Section):
+    """What stands between users and the providers: workers, a queue, limits and the patience of clients.
+
+    The defaults are finite on purpose. Real clients give up: a browser tab is closed, a reverse proxy cuts the
+    connection (nginx's and many load balancers' idle timeouts are 60-100 s), an SDK times out. A gateway
+    with an unbounded queue and no deadline instead holds every request until it is served, and a 15-minute
+    outage then reports 99.999% availability with a p95 of 436 s. Set a field to null to get the unbounded
+    behaviour explicitly (queueing-theory validation needs it).
+    """
+
     user_rate_limit: UserRateLimit | None = Field(None, description="Per-user token bucket; None = off.")
-    workers: int | None = Field(None, gt=0, description="Worker concurrency (requests in service); None = unbounded.")
-    max_queue: int | None = Field(None, ge=0, description="Queue capacity; arrivals beyond it are shed.")
-    max_queue_wait_s: PosDuration | None = Field(None, description="Longest wait before a queued request is shed.")
+    workers: int | None = Field(None, gt=0, le=MAX_SLOTS, description="Worker concurrency (requests in service); None = unbounded.")
+    max_queue: int | None = Field(10_000, ge=0, le=100_000_000, description="Queue capacity; arrivals beyond "
+                                  "it are shed. Default 10,000 (a bounded queue, as every real gateway has); "
+                                  "None = unbounded.")
+    max_queue_wait_s: PosDuration | None = Field(
+        60.0, description="Longest wait before a queued request is shed, for a worker slot or for room in the "
+                          "provider's limits (smooth_to_provider_limits). Default 60 s: within the request "
+                          "timeout, so a waiting request is shed, not left to time out; None = no limit.")
     request_timeout_s: PosDuration | None = Field(
-        None, description="End-to-end deadline of a request from its arrival: calls are cut short to what is "
-                          "left of it, and no retry or fallback starts after it (outcome timeout); None = none.")
+        100.0, description="End-to-end deadline of a request from its arrival: calls are cut short to what is "
+                           "left of it, and no retry or fallback starts after it (outcome timeout). Default "
+                           "100 s, a common proxy timeout (Cloudflare's is 100 s): clients do not wait longer; "
+                           "None = none.")
+    user_patience_s: PosDuration = Field(
+        30.0, description="How long a person waits for an answer before giving up on it in their head; changes "
+                          "nothing in the run, but the summary counts requests whose end-to-end time exceeded "
+                          "it (requests_waited_over_patience), so a run that only 'succeeds' by making people "
+                          "wait says so.")
     smooth_to_provider_limits: bool = Field(
         True, description="Hold requests until the provider's RPM/TPM buckets have room (BullMQ limiter) "
                           "instead of sending them and collecting 429s.")
@@ -256,7 +358,7 @@ class TTFTThroughputLatency(Section):
     type: Literal["ttft_throughput"] = "ttft_throughput"
     ttft_s: NonNegDuration = Field(0.6, description="Mean time to first token.")
     tokens_per_s: float = Field(60.0, gt=0, description="Output speed once streaming.")
-    sigma: float = Field(0.3, ge=0, description="Sigma of the mean-one lognormal noise factor.")
+    sigma: float = Field(0.3, ge=0, le=5.0, description="Sigma of the mean-one lognormal noise factor.")
 
 
 class ExponentialLatency(Section):
@@ -330,9 +432,9 @@ class LimitsConfig(Section):
 
 class ProviderConfig(Section):
     name: str = Field(description="Provider name, unique in the scenario.")
-    api_keys: int = Field(1, gt=0, description="API keys; each multiplies the per-key limits.")
+    api_keys: int = Field(1, gt=0, le=100_000, description="API keys; each multiplies the per-key limits.")
     limits: LimitsConfig = Field(default_factory=LimitsConfig)
-    max_concurrency: int | None = Field(None, gt=0, description="Calls in flight at once; None = unbounded.")
+    max_concurrency: int | None = Field(None, gt=0, le=MAX_SLOTS, description="Calls in flight at once; None = unbounded.")
     models: list[ModelConfig] = Field(min_length=1)
 
     @model_validator(mode="after")
@@ -386,8 +488,8 @@ class SimilaritySettings(Section):
     real MiniLM question pairs (paraphrases median cosine 0.84, related non-paraphrases 0.43).
     """
 
-    dim: int = Field(64, ge=8, description="Embedding dimensions.")
-    n_topics: int = Field(700, gt=0, description="Topics grouping the workload's intents (siblings).")
+    dim: int = Field(64, ge=8, le=4096, description="Embedding dimensions.")
+    n_topics: int = Field(700, gt=0, le=MAX_USERS, description="Topics grouping the workload's intents (siblings).")
     sibling_spread_median: float = Field(0.9, gt=0, description="Median offset of an intent from its topic.")
     sibling_spread_log_sd: float = Field(0.6, ge=0, description="Log-sd of that offset across intents.")
     paraphrase_noise_median: float = Field(0.45, gt=0, description="Median paraphrase noise of an intent.")
@@ -402,12 +504,12 @@ class CacheSettings(Section):
     enabled: bool = Field(False, description="Look every request up in the cache first.")
     threshold: float = Field(0.95, ge=-1.0, le=1.0, description="Cosine similarity that counts as a hit.")
     ttl_s: PosDuration | None = Field(None, description="Entries expire this long after insertion; None = never.")
-    capacity: int = Field(100_000, gt=0, description="Entries held; beyond it the eviction policy drops one.")
+    capacity: int = Field(100_000, gt=0, le=MAX_USERS, description="Entries held; beyond it the eviction policy drops one.")
     eviction: Literal["lru", "fifo"] = Field("lru", description="Which entry a full cache drops.")
     insert_policy: Literal["on_miss", "verified"] = Field(
         "on_miss", description="on_miss: store every answered miss; verified (vCache-like): store only after "
                                "a verified wrong match, or a miss with no near neighbour.")
-    probe_neighbours: int = Field(1, ge=0, description="Extra index partitions searched (IVF nprobe - 1).")
+    probe_neighbours: int = Field(1, ge=0, le=10_000, description="Extra index partitions searched (IVF nprobe - 1).")
     embedding_usd_per_mtok: float = Field(0.02, ge=0, description="Price of embedding a query (per 1M tokens).")
     embedding_latency_s: NonNegDuration = Field(0.02, description="Time to embed a query and search.")
     answer_change_rate_per_day: float = Field(1 / 30, ge=0, description="How often an intent's right answer "
@@ -521,7 +623,10 @@ class FaultConfig(Section):
 
     kind: FaultKind = Field(description="outage | error_rate | latency | rate_limit | degradation | cost_spike")
     targets: list[str] = Field(default_factory=list, description="Providers or provider/model; empty = all.")
-    start: NonNegDuration = Field(description="Start, seconds from the run's start.")
+    start: NonNegDuration = Field(description="Start, seconds from the run's start (or give at).")
+    at: TimeOfDay | None = Field(None, exclude=True, description="Start at a clock time instead ('14:00'): the "
+                                 "first such time at or after the run's start, which needs "
+                                 "workload.start_time_of_day; resolved into start.")
     duration: PosDuration = Field(description="How long it lasts.")
     name: str = Field("", description="Label in events and charts (e.g. the incident id).")
     cause: str = Field("", description="Shared cause, for the record (e.g. 'azure-southcentralus power').")
@@ -532,15 +637,24 @@ class FaultConfig(Section):
                                       "default 1); rate_limit: share of calls answered with a spurious 429 "
                                       "(default 0); cost_spike: share of requests affected (required).")
     fail_after_s: NonNegDuration = Field(0.2, description="outage fail_fast / error_rate: time to the error.")
-    latency_multiplier: float = Field(1.0, ge=1.0, description="latency: calls take this many times longer.")
+    latency_multiplier: float = Field(1.0, ge=1.0, le=1000.0, description="latency: calls take this many times longer.")
     limit_factor: float = Field(1.0, gt=0, le=1, description="rate_limit: provider limits multiplied by this.")
     hallucination_prob: Probability = Field(0.0, description="degradation: added probability of a wrong answer.")
     parse_failure_prob: Probability = Field(0.0, description="degradation: added parse-failure probability.")
-    token_multiplier: float = Field(1.0, ge=1.0, description="cost_spike: tokens of an affected request x this.")
-    extra_llm_calls: int = Field(0, ge=0, description="cost_spike: extra LLM calls of an affected request "
+    token_multiplier: float = Field(1.0, ge=1.0, le=1000.0, description="cost_spike: tokens of an affected request x this.")
+    extra_llm_calls: int = Field(0, ge=0, le=1000, description="cost_spike: extra LLM calls of an affected request "
                                                       "(a runaway agent loop).")
     ramp: list[tuple[NonNegDuration, float]] = Field(default_factory=list,
                                                      description="(offset, factor) points scaling the magnitude.")
+
+    @model_validator(mode="before")
+    @classmethod
+    def _at_resolved_by_the_scenario(cls, data: Any) -> Any:
+        if isinstance(data, dict) and data.get("at") is not None:
+            if data.get("start") is not None:
+                raise ValueError("give start or at, not both")
+            raise ValueError("at (a clock time) needs workload.start_time_of_day, the time of day at t=0")
+        return data
 
     @model_validator(mode="after")
     def _share_where_needed(self):
@@ -581,8 +695,9 @@ class OutputConfig(Section):
 class Scenario(Section):
     name: str = Field(description="Short name; results are written under it.")
     description: str = Field("", description="What the scenario is for.")
-    seed: int = Field(1, ge=0, description="Seed of every random stream.")
-    duration: PosDuration = Field(3600.0, description="Arrivals are generated in [0, duration).")
+    seed: int = Field(1, ge=0, lt=2**63, description="Seed of every random stream.")
+    duration: PosDuration = Field(3600.0, le=MAX_DURATION_S, description="Arrivals are generated in "
+                                  "[0, duration); at most a year.")
     warmup: NonNegDuration = Field(0.0, description="Requests arriving before this are left out of the summary.")
     workload: WorkloadConfig
     gateway: GatewayConfig = Field(default_factory=GatewayConfig)
@@ -597,10 +712,49 @@ class Scenario(Section):
     variants: dict[str, dict[str, Any]] = Field(default_factory=dict,
                                                 description="Named designs: dotted-path overrides of the base.")
 
+    @model_validator(mode="before")
+    @classmethod
+    def _faults_at_clock_times(cls, data: Any) -> Any:
+        """Turn each fault's ``at`` (a clock time) into its ``start``, from the workload's start time of day."""
+        faults = data.get("faults") if isinstance(data, dict) else None
+        if not isinstance(faults, list) or not any(isinstance(f, dict) and f.get("at") is not None
+                                                    for f in faults):
+            return data
+        workload = data.get("workload")
+        day_start = workload.get("start_time_of_day") if isinstance(workload, dict) else None
+        if day_start is None:
+            return data                 # FaultConfig says what is missing
+        try:
+            day_start_s = parse_time_of_day_s(day_start)
+        except ValueError:
+            return data                 # WorkloadConfig says what is wrong with it
+        resolved = []
+        for fault in faults:
+            if isinstance(fault, dict) and fault.get("at") is not None and fault.get("start") is None:
+                try:
+                    at_s = parse_time_of_day_s(fault["at"])
+                except ValueError:
+                    resolved.append(fault)
+                    continue
+                fault = {k: v for k, v in fault.items() if k != "at"}
+                fault["start"] = (at_s - day_start_s) % 86400.0
+            resolved.append(fault)
+        return {**data, "faults": resolved}
+
     @model_validator(mode="after")
     def _consistent(self):
         if self.warmup >= self.duration:
             raise ValueError(f"warmup ({self.warmup:g} s) must end before duration ({self.duration:g} s)")
+        rate = self.workload.mean_rate_per_s
+        if rate is not None and rate * (self.duration - self.warmup) < 1.0:
+            raise ValueError(f"workload: {rate:g} requests/s over the {self.duration - self.warmup:g} s measured "
+                             f"expects {rate * (self.duration - self.warmup):.3g} requests: the run would "
+                             "measure nothing; raise the rate or the duration")
+        intervals = self.duration / self.output.interval_s
+        if intervals > MAX_INTERVALS:
+            raise ValueError(f"output.interval_s ({self.output.interval_s:g} s) cuts the run's "
+                             f"{self.duration:g} s into {intervals:.3g} intervals; at most {MAX_INTERVALS:,} "
+                             f"(use interval_s >= {self.duration / MAX_INTERVALS:.3g})")
         names = [p.name for p in self.providers]
         if len(set(names)) != len(names):
             raise ValueError(f"provider names must be unique: {names}")
@@ -616,6 +770,9 @@ class Scenario(Section):
         if shadow is not None and shadow.target not in known:
             raise ValueError(f"resilience.shadow.target: unknown target {shadow.target!r}; known: {sorted(known)}")
         for i, fault in enumerate(self.faults):
+            if fault.start >= self.duration:
+                raise ValueError(f"faults.{i}.start ({fault.start:g} s) is at or after the run's end "
+                                 f"(duration {self.duration:g} s): the fault would never happen")
             for target in fault.targets:
                 if target not in known and target not in names:
                     raise ValueError(f"faults.{i}.targets: unknown provider or model {target!r}; "
@@ -680,7 +837,10 @@ def format_validation_error(err: ValidationError, where: str = "") -> str:
         cause = (e.get("ctx") or {}).get("error")
         if isinstance(cause, SettingError):        # a settings dataclass's own check names its field
             path, msg = f"{path}.{cause.field}", cause.problem
-        if e["type"] in ("extra_forbidden", "unexpected_keyword_argument"):
+        if e["type"] == BOOLEAN_AS_NUMBER:
+            path = f"{path}.{e['ctx']['field']}" if path != "scenario" else e["ctx"]["field"]
+            msg = "expected a number or text, got a boolean (true/false)"
+        elif e["type"] in ("extra_forbidden", "unexpected_keyword_argument"):
             msg = "unknown field"
         elif e["type"] == "missing":
             msg = "required field is missing"
@@ -696,6 +856,8 @@ def validate_scenario(data: Any, base_dir: str | Path | None = None) -> Scenario
         scenario = Scenario.model_validate(data, context={"base_dir": base_dir})
     except ValidationError as err:
         raise ScenarioError(format_validation_error(err)) from None
+    except RecursionError:
+        raise ScenarioError("scenario: nested too deeply") from None
     for name, overrides in scenario.variants.items():   # a broken variant is a load-time error
         if not isinstance(overrides, dict):
             raise ScenarioError(f"variants.{name}: expected a mapping of dotted-path overrides")
@@ -709,17 +871,9 @@ def validate_scenario(data: Any, base_dir: str | Path | None = None) -> Scenario
 
 
 def read_scenario_data(path: str | Path) -> dict:
+    """The raw mapping of a scenario file, read by :func:`sim.scenario_file.read_yaml_file`."""
     path = Path(path)
-    if not path.is_file():
-        raise ScenarioError(f"{path}: scenario file not found")
-    try:
-        data = yaml.safe_load(path.read_text())
-    except yaml.YAMLError as err:
-        mark = getattr(err, "problem_mark", None)
-        where = f" (line {mark.line + 1}, column {mark.column + 1})" if mark else ""
-        raise ScenarioError(f"{path}: not valid YAML{where}: {getattr(err, 'problem', err)}") from None
-    except UnicodeDecodeError:
-        raise ScenarioError(f"{path}: not a text file") from None
+    data = read_yaml_file(path)
     if not isinstance(data, dict):
         raise ScenarioError(f"{path}: expected a YAML mapping of scenario fields, got {type(data).__name__}")
     return data
@@ -757,7 +911,7 @@ def parse_set_options(items: list[str]) -> dict[str, Any]:
         if not sep or not key.strip():
             raise ScenarioError(f"--set {item!r}: expected PATH=VALUE, e.g. workload.rate_per_s=3")
         try:
-            out[key.strip()] = yaml.safe_load(raw) if raw.strip() else None
+            out[key.strip()] = load_yaml_text(raw) if raw.strip() else None
         except yaml.YAMLError:
             out[key.strip()] = raw
     return out

@@ -166,8 +166,13 @@ def _strong_call_share(calls: pd.DataFrame) -> float:
     return float((answered["tier"] == "strong").mean())
 
 
-def summary(requests: pd.DataFrame, calls: pd.DataFrame, warmup_s: float, duration_s: float) -> dict:
-    """Headline numbers over the requests that arrived after the warm-up (see docs/metrics.md)."""
+def summary(requests: pd.DataFrame, calls: pd.DataFrame, warmup_s: float, duration_s: float,
+            patience_s: float = math.inf) -> dict:
+    """Headline numbers over the requests that arrived after the warm-up (see docs/metrics.md).
+
+    ``requests_waited_over_patience`` counts requests, whatever their outcome, whose end-to-end time
+    (arrival to answer or failure) exceeded ``patience_s``.
+    """
     measured = requests[requests["arrival_s"] >= warmup_s]
     calls = production_calls(calls)
     measured_calls = calls[calls["request_id"].isin(measured["request_id"])] if warmup_s > 0 else calls
@@ -205,6 +210,8 @@ def summary(requests: pd.DataFrame, calls: pd.DataFrame, warmup_s: float, durati
         "input_tokens_total": int(measured["input_tokens"].sum()),
         "output_tokens_total": int(measured["output_tokens"].sum()),
     }
+    out["user_patience_s"] = patience_s
+    out["requests_waited_over_patience"] = int((measured["latency_s"] > patience_s).sum())
     out.update(cache_summary(measured))
     return out
 

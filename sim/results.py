@@ -8,7 +8,7 @@ only when everything is written, so an interrupted save leaves no half-written r
 
 Replacing a folder deletes it, so only a folder this package wrote may be replaced: every results folder
 carries a marker file (:data:`RESULTS_MARKER`), and an existing folder without it (unless empty) is refused
-before anything runs: ``--out ~/Documents`` is an error, not a deleted folder.
+before anything runs: ``--out .``, ``--out ~`` or ``--out ~/Documents`` is an error, not a deleted folder.
 """
 from __future__ import annotations
 
@@ -74,16 +74,39 @@ class Result:
         return cls(scenario=scenario, summary=summary, **frames)
 
 
+def check_out_dir(out: str | Path) -> Path:
+    """``out`` made absolute, after checking it can be written and replaced; ScenarioError saying why not.
+
+    Call it before a long run so that a bad ``--out`` fails at once; :func:`atomic_dir` calls it again.
+    """
+    out = Path(out).expanduser().absolute()
+    out = Path(os.path.normpath(out))
+    if not out.name:
+        raise ScenarioError(f"--out {out}: the filesystem root cannot be an output folder")
+    if out.exists() and not is_results_folder(out):
+        raise ScenarioError(f"--out {out}: exists and is not a results folder written by this program "
+                            "(nothing there is deleted); choose a new or empty folder")
+    try:
+        out.parent.mkdir(parents=True, exist_ok=True)
+        probe = out.with_name(f"{out.name}.tmp-probe-{os.getpid()}")
+        probe.mkdir()
+        probe.rmdir()
+    except OSError as err:
+        raise ScenarioError(f"--out {out}: cannot write there: {err.strerror or err}") from None
+    return out
+
+
 @contextmanager
 def atomic_dir(out: str | Path) -> Iterator[Path]:
     """A temporary folder beside ``out`` to write into; it becomes ``out`` only if the block completes."""
-    out = Path(out)
-    check_replaceable(out)
-    out.parent.mkdir(parents=True, exist_ok=True)
+    out = check_out_dir(out)
     tmp = out.with_name(f"{out.name}.tmp-{os.getpid()}")
     shutil.rmtree(tmp, ignore_errors=True)
-    tmp.mkdir()
-    (tmp / RESULTS_MARKER).write_text("written by llm-traffic-sim; a later run may replace this folder\n")
+    try:
+        tmp.mkdir()
+        (tmp / RESULTS_MARKER).write_text("written by llm-traffic-sim; a later run may replace this folder\n")
+    except OSError as err:
+        raise ScenarioError(f"--out {out}: cannot write there: {err.strerror or err}") from None
     try:
         yield tmp
         replace_dir(tmp, out)

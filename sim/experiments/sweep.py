@@ -28,6 +28,7 @@ import yaml
 from sim.config import Scenario, validate_scenario
 from sim.errors import ScenarioError
 from sim.results import atomic_dir
+from sim.scenario_file import load_yaml_text
 
 
 def parse_params(items: list[str]) -> dict[str, list[Any]]:
@@ -37,7 +38,7 @@ def parse_params(items: list[str]) -> dict[str, list[Any]]:
         key, sep, raw = item.partition("=")
         if not sep or not key.strip() or not raw.strip():
             raise ScenarioError(f"--param {item!r}: expected PATH=V1,V2,..., e.g. cache.threshold=0.8,0.9")
-        params[key.strip()] = [yaml.safe_load(v) for v in raw.split(",")]
+        params[key.strip()] = [load_yaml_text(v) for v in raw.split(",")]
     return params
 
 
@@ -56,30 +57,58 @@ def run_one(scenario_yaml: str, overrides: dict[str, Any], seed: int, replicatio
     return row
 
 
+SCHEDULER_TIMEOUT_S = 5
+"""How long to wait for a Dask scheduler to answer before saying it cannot be reached."""
+
+
+def check_workers(workers: int | None) -> int:
+    """The worker count, defaulting to the CPU count; ScenarioError for zero or a negative count."""
+    if workers is None:
+        return os.cpu_count() or 1
+    if workers < 1:
+        raise ScenarioError(f"--workers: must be at least 1, got {workers} (leave it out for one per CPU)")
+    return workers
+
+
 def make_executor(kind: str, workers: int | None = None, scheduler: str | None = None):
-    """A (executor, closer) pair for ``serial``, ``processes`` or ``dask``."""
+    """A (executor, closer) pair for ``serial``, ``processes`` or ``dask``; argument errors are ScenarioErrors."""
+    if kind not in ("serial", "processes", "dask"):
+        raise ScenarioError(f"--executor: unknown {kind!r}; use serial, processes or dask")
+    if scheduler and kind != "dask":
+        raise ScenarioError("--scheduler: only with --executor dask")
+    if workers is not None and kind == "serial":
+        raise ScenarioError("--workers: only with --executor processes or dask")
     if kind == "serial":
         return None, lambda: None
+    if scheduler and workers is not None:
+        raise ScenarioError("--workers: a running scheduler (--scheduler) has its own workers")
+    n_workers = check_workers(workers)
     if kind == "processes":
-        pool = ProcessPoolExecutor(max_workers=workers or os.cpu_count())
+        pool = ProcessPoolExecutor(max_workers=n_workers)
         return pool, pool.shutdown
-    if kind == "dask":
-        try:
-            from distributed import Client, LocalCluster
-        except ImportError:
-            raise ScenarioError("--executor dask needs the 'distributed' package "
-                                "(pip install 'llm-traffic-sim[dask]')") from None
-        if scheduler:
-            client = Client(scheduler)
-            return client.get_executor(), client.close
-        cluster = LocalCluster(n_workers=workers or os.cpu_count(), threads_per_worker=1, processes=True)
-        client = Client(cluster)
+    return _dask_executor(n_workers, scheduler)
 
-        def close():
-            client.close()
-            cluster.close()
-        return client.get_executor(), close
-    raise ScenarioError(f"--executor: unknown {kind!r}; use serial, processes or dask")
+
+def _dask_executor(n_workers: int, scheduler: str | None):
+    try:
+        from distributed import Client, LocalCluster
+    except ImportError:
+        raise ScenarioError("--executor dask needs the 'distributed' package "
+                            "(pip install 'llm-traffic-sim[dask]')") from None
+    if scheduler:
+        try:
+            client = Client(scheduler, timeout=SCHEDULER_TIMEOUT_S)
+        except (OSError, TimeoutError, ValueError) as err:
+            raise ScenarioError(f"--scheduler {scheduler}: no Dask scheduler answered within "
+                                f"{SCHEDULER_TIMEOUT_S} s ({type(err).__name__})") from None
+        return client.get_executor(), client.close
+    cluster = LocalCluster(n_workers=n_workers, threads_per_worker=1, processes=True)
+    client = Client(cluster)
+
+    def close():
+        client.close()
+        cluster.close()
+    return client.get_executor(), close
 
 
 def sweep(scenario: Scenario, params: dict[str, list[Any]], *, replications: int = 1, seed: int | None = None,

@@ -187,7 +187,8 @@ def build_result(scenario: Scenario, workload, rec: Recorder, targets, end_s: fl
     limits = {p.name: p.limits.per_minute(p.api_keys) for p in scenario.providers}
     events = rec.events_frame(EVENT_VOCABULARIES)
     ts = metrics.timeseries(requests, calls, scenario.output.interval_s, limits, end_s, events)
-    summary = metrics.summary(requests, calls, scenario.warmup, scenario.duration)
+    summary = metrics.summary(requests, calls, scenario.warmup, scenario.duration,
+                              patience_s=scenario.gateway.user_patience_s)
     return Result(scenario=scenario, requests=requests, calls=calls, timeseries=ts, events=events,
                   summary=summary)
 

@@ -238,6 +238,9 @@ def format_summary(summary: Mapping) -> str:
     """A readable table of a run's headline numbers: what ``sim run`` prints."""
     s = summary
     f = format_value
+    if not s["requests_total"]:
+        return ("requests  0: no request arrived after the warm-up, so availability, latency and cost per "
+                "request are undefined; raise the workload's rate or the duration")
     rows = [
         ("requests", f("requests_total", s["requests_total"])),
         ("availability", f("availability", s["availability"])),
@@ -250,6 +253,8 @@ def format_summary(summary: Mapping) -> str:
         ("time to first token p50 / p95", " / ".join(f(k, s[k]) for k in ("ttft_p50_s", "ttft_p95_s")) + " s"),
         ("queue wait mean / p95",
          " / ".join(f(k, s[k]) for k in ("queue_wait_mean_s", "queue_wait_p95_s")) + " s"),
+        (f"waited over {s.get('user_patience_s', math.inf):g} s (patience)",
+         f"{s.get('requests_waited_over_patience', 0):,}"),
         ("concurrency mean / peak",
          f"{f('mean_concurrency', s['mean_concurrency'])} / {f('peak_concurrency', s['peak_concurrency'])}"),
         ("cost", usd(s["cost_usd"])),
