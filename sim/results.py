@@ -83,9 +83,7 @@ def check_out_dir(out: str | Path) -> Path:
     out = Path(os.path.normpath(out))
     if not out.name:
         raise ScenarioError(f"--out {out}: the filesystem root cannot be an output folder")
-    if out.exists() and not is_results_folder(out):
-        raise ScenarioError(f"--out {out}: exists and is not a results folder written by this program "
-                            "(nothing there is deleted); choose a new or empty folder")
+    check_replaceable(out)
     try:
         out.parent.mkdir(parents=True, exist_ok=True)
         probe = out.with_name(f"{out.name}.tmp-probe-{os.getpid()}")
@@ -123,9 +121,10 @@ def is_results_folder(folder: Path) -> bool:
 def check_replaceable(target: Path) -> None:
     """Refuse an output folder whose replacement would delete something this package did not write."""
     if target.exists() and not is_results_folder(target):
-        what = "a folder that is not a results folder" if target.is_dir() else "not a folder"
-        raise ScenarioError(f"output folder {target}: exists and is {what} (no {RESULTS_MARKER}); "
-                            f"refusing to replace it: choose another output folder or remove it")
+        what = "a folder that is not a results folder written by this program" if target.is_dir() \
+            else "not a folder"
+        raise ScenarioError(f"--out {target}: exists and is {what} (no {RESULTS_MARKER}; nothing there is "
+                            "deleted): choose a new or empty folder")
 
 
 def replace_dir(new: Path, target: Path) -> None:
