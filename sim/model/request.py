@@ -157,6 +157,7 @@ class RequestFlow:
                     yield slot | env.timeout(self.max_wait_s)
                     if not slot.triggered:
                         slot.cancel()
+                        rec.queue_wait_s[i] = env.now - t0      # it waited its whole patience
                         self._finish(i, O_SHED)
                         return
             rec.queue_wait_s[i] = env.now - t0
