@@ -15,7 +15,7 @@ from scipy import stats
 
 import sim
 from sim.estimate import erlang_c, mmc_deterministic_patience, mmc_mean_wait_s
-from tests.conftest import EXPERIMENTS
+from tests.conftest import EXPERIMENTS, small_scenario
 
 MMC = EXPERIMENTS / "validation" / "mmc.yaml"
 
@@ -96,3 +96,47 @@ def test_queue_with_patience_agrees_with_mmc_plus_d(rate, patience_s):
     _ci_contains(waits, queue.mean_wait_s, 0.08)
     gave_up = pd.concat(abandoners)
     assert np.allclose(gave_up.queue_wait_s, patience_s) and np.allclose(gave_up.latency_s, patience_s)
+
+
+def _first_attempt_start_s(calls: pd.DataFrame, n: int) -> np.ndarray:
+    first = np.full(n, np.nan)
+    production = calls[~calls.shadow]
+    first_rows = production.groupby("request_id").start_s.min()
+    first[first_rows.index.to_numpy()] = first_rows.to_numpy()
+    return first
+
+
+def test_a_request_waiting_while_every_breaker_is_open_records_that_wait():
+    # one target, down for 10 minutes; its breaker opens and requests wait (30 s patience) for a half-open
+    scenario = small_scenario(**{"duration": "20m", "resilience.breaker": {},
+                                 "resilience.when_all_open": "wait", "gateway.max_queue_wait_s": 30,
+                                 "gateway.smooth_to_provider_limits": False, "resilience.retry.max_attempts": 1,
+                                 "faults": [{"kind": "outage", "targets": ["alpha"], "start": "5m",
+                                             "duration": "10m"}]})
+    r = sim.simulate(scenario)
+    req = r.requests
+    first = _first_attempt_start_s(r.calls, len(req))
+    # nothing else delays this path: the wait before the first attempt (or before giving up) is queue wait
+    expected = np.where(np.isnan(first), req.latency_s, first - req.arrival_s)
+    assert (expected > 1.0).sum() > 50                   # many requests did wait for the breaker
+    assert np.allclose(req.queue_wait_s, expected, atol=1e-9)
+    assert (req.queue_wait_s <= 30 + 1e-9).all()
+
+
+@pytest.mark.parametrize("workers, sheds_at", [(1, "workers"), (10, "limiter")])
+def test_a_shed_request_keeps_the_wait_it_had(workers, sheds_at):
+    # a worker pool (20 s patience) in front of a smoothed 30 RPM key under 1 request/s: one worker sheds at
+    # the pool after the whole patience; ten sheds at the limiter, up front, after some wait for a worker
+    scenario = small_scenario(**{"duration": "20m", "gateway.workers": workers, "gateway.max_queue_wait_s": 20,
+                                 "providers.0.limits.requests_per_min": 30, "resilience.retry.max_attempts": 1})
+    r = sim.simulate(scenario)
+    req = r.requests
+    shed = req[req.outcome == "shed"]
+    assert len(shed) > 200
+    at_the_limiter = shed.latency_s < 20 - 1e-9
+    assert at_the_limiter.all() if sheds_at == "limiter" else not at_the_limiter.any()
+    assert (shed.queue_wait_s > 0).mean() > 0.9
+    assert np.allclose(shed.queue_wait_s, shed.latency_s)       # nothing but waiting happened to them
+    first = _first_attempt_start_s(r.calls, len(req))
+    served = ~np.isnan(first)
+    assert np.allclose(req.queue_wait_s[served], (first - req.arrival_s)[served])
