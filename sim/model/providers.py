@@ -64,7 +64,10 @@ class ProviderLimits:
         """Whether the call fits in every bucket at all; a call larger than a whole minute's limit is never
         admitted (the provider answers "request too large", however long the caller waits)."""
         amounts = self._amounts(input_tokens, output_tokens, requests)
-        return all(bucket.holds(amounts[kind]) for bucket, kind in self._buckets)
+        for bucket, kind in self._buckets:
+            if amounts[kind] > bucket.capacity:
+                return False
+        return True
 
     def try_admit(self, now: float, input_tokens: float, output_tokens: float,
                   requests: float = 1.0) -> Admission:
@@ -83,11 +86,12 @@ class ProviderLimits:
         return ADMITTED
 
     def reserve(self, now: float, input_tokens: float, output_tokens: float, requests: float = 1.0) -> float:
-        """Reserve in every bucket (FIFO smoothing); the wait until all are covered. Ask :meth:`fits` first:
-        a call too large for a bucket is reserved in none and waits ``math.inf``."""
-        if not self.fits(input_tokens, output_tokens, requests):
-            return math.inf
+        """Reserve in every bucket (FIFO smoothing); the wait until all are covered. A call too large for
+        some bucket (see :meth:`fits`) is reserved in none and waits ``math.inf``."""
         amounts = self._amounts(input_tokens, output_tokens, requests)
+        for bucket, kind in self._buckets:
+            if amounts[kind] > bucket.capacity:
+                return math.inf
         return max(bucket.reserve(now, amounts[kind]) for bucket, kind in self._buckets)
 
     def refund(self, now: float, input_tokens: float, output_tokens: float, requests: float = 1.0) -> None:

@@ -68,6 +68,8 @@ class CallResult(NamedTuple):
 
 KILLED, FAILED, SHED = CallResult(O_KILLED), CallResult(O_FAILED), CallResult(O_SHED)
 TIMED_OUT, ANSWERED_FROM_CACHE = CallResult(O_TIMEOUT), CallResult(O_OK)
+ANSWERED = tuple(tuple(CallResult(O_OK, wrong, unparseable) for unparseable in (False, True))
+                 for wrong in (False, True))            # [wrong][unparseable], without a tuple per call
 # the call's outcome once its last attempt on a target ended with this status
 _GIVE_UP = {ERROR: CallResult(O_FAILED), TIMEOUT: CallResult(O_TIMEOUT), RATE_LIMITED: CallResult(O_FAILED),
             REFUSED: CallResult(O_REFUSED), TOO_LARGE: CallResult(O_TOO_LARGE)}
@@ -304,7 +306,8 @@ class RequestFlow:
         return slot
 
     def _serve(self, i: int, t0: float):
-        """Cache, retrieval, compression, then the request's LLM calls one after the other."""
+        """Cache, retrieval, compression, then the request's LLM calls one after the other (with a tool step
+        between them, sometimes); the first call that fails ends the request."""
         if self.cache is not None:
             served = yield from self._cache_lookup(i)
             if served:
@@ -316,7 +319,18 @@ class RequestFlow:
             in_tok = max(1, round(in_tok * self.compression.ratio))
             if self.compression.latency_s > 0:
                 yield self.env.timeout(self.compression.latency_s)
-        outcome = yield from self._llm_calls(i, t0, in_tok, out_tok, n_calls)
+        outcome = O_OK
+        for k in range(n_calls):
+            if k and self.tools is not None and self._step_u() < self.tools.probability:
+                yield from self._step(i, self.tools)
+            result = yield from self._llm_call(LlmCall(i, k, t0, in_tok, out_tok))
+            outcome = result.outcome
+            if outcome != O_OK:
+                break
+            if result.wrong:
+                self.rec.hallucinated[i] = True
+            if result.unparseable:
+                self.rec.parse_failed[i] = True
         if self.cache is not None:
             self._store_in_cache(i, outcome)
         self._finish(i, outcome)
@@ -332,23 +346,6 @@ class RequestFlow:
             in_tok, out_tok = round(in_tok * multiplier), round(out_tok * multiplier)
             n_calls += extra_calls
         return in_tok, out_tok, n_calls
-
-    def _llm_calls(self, i: int, t0: float, in_tok: int, out_tok: int, n_calls: int):
-        """The request's LLM calls (with a tool step between them, sometimes); the first failure ends it."""
-        rec = self.rec
-        outcome = O_OK
-        for k in range(n_calls):
-            if k and self.tools is not None and self._step_u() < self.tools.probability:
-                yield from self._step(i, self.tools)
-            result = yield from self._llm_call(LlmCall(i, k, t0, in_tok, out_tok))
-            outcome = result.outcome
-            if outcome != O_OK:
-                break
-            if result.wrong:
-                rec.hallucinated[i] = True
-            if result.unparseable:
-                rec.parse_failed[i] = True
-        return outcome
 
     def _cache_lookup(self, i: int):
         """Embed and look up request ``i``; True when the cache answered it (the request is then finished)."""
@@ -466,11 +463,11 @@ class RequestFlow:
             attempt += 1
             if attempt > 1 and not breaker.allow():
                 return FAILED
-            if env.now >= call.arrival_s + self.deadline_s:
+            t_ask = env.now
+            if t_ask >= call.arrival_s + self.deadline_s:
                 self._breaker_feedback(breaker, None)
                 return TIMED_OUT
             self.retry.record_call(attempt > 1)
-            t_ask = env.now
             gate = self._ask_limits(call, target)
             if gate.verdict == SHED_AT_LIMITS:
                 self._breaker_feedback(breaker, None)
@@ -481,7 +478,7 @@ class RequestFlow:
             answer = attempted.answer
             self._account(call, target, breaker, attempt, attempted.start_s, answer)
             if answer.status == OK:
-                return CallResult(O_OK, answer.hallucinated, answer.parse_failed)
+                return ANSWERED[answer.hallucinated][answer.parse_failed]
             delay_s = self._retry_delay_s(attempt, answer.status, attempted.retry_after_s)
             if delay_s is None:
                 return _GIVE_UP[answer.status]
@@ -501,12 +498,15 @@ class RequestFlow:
         # a rate_limit fault cutting the limits to a factor f makes each call weigh 1/f of them
         scale = 1.0 / self.faults.limit_factor(target.provider.name, target.label, now)
         in_tok, out_tok = call.input_tokens * scale, call.output_tokens * scale
-        if not limits.fits(in_tok, out_tok, scale):
-            return TOO_LARGE_GATE
         if not self.smooth:
             admission = limits.try_admit(now, in_tok, out_tok, scale)
-            return PASS if admission.admitted else Gate(RATE_LIMITED_429, retry_after_s=admission.retry_after_s)
+            if admission.admitted:
+                return PASS
+            return TOO_LARGE_GATE if admission.too_large else Gate(RATE_LIMITED_429,
+                                                                   retry_after_s=admission.retry_after_s)
         wait_s = limits.reserve(now, in_tok, out_tok, scale)
+        if wait_s == math.inf:
+            return TOO_LARGE_GATE
         if wait_s > 0 and now + wait_s - call.arrival_s > self.patience_s:
             limits.refund(now, in_tok, out_tok, scale)
             return SHED_GATE
@@ -516,35 +516,36 @@ class RequestFlow:
         """The attempt itself, once past the limits (asked at ``t_ask``): an answer, or a 400 or a 429
         straight away; a call that goes first waits for a provider concurrency slot."""
         env, provider = self.env, target.provider
+        now = env.now
         if gate.verdict == TOO_LARGE_400:
-            return Attempted(AttemptResult(TOO_LARGE, 0.0), env.now)
-        effect = self.faults.call_effect(provider.name, target.label, env.now)
+            return Attempted(AttemptResult(TOO_LARGE, 0.0), now)
+        effect = self.faults.call_effect(provider.name, target.label, now)
         retry_after_s = gate.retry_after_s
         if retry_after_s is None and effect is not None and effect.forced_status == RATE_LIMITED:
             retry_after_s = SPURIOUS_RETRY_AFTER_S
         if retry_after_s is not None:
-            return Attempted(AttemptResult(RATE_LIMITED, 0.0), env.now, retry_after_s)
+            return Attempted(AttemptResult(RATE_LIMITED, 0.0), now, retry_after_s)
         slot = None
         if provider.slots is not None:
             slot = provider.slots.request()
             if not slot.triggered:
                 yield slot
-        if call.index == 0 and attempt == 1:
-            self.rec.queue_wait_s[call.request] += env.now - t_ask
         start_s = env.now
-        answer = self._draw(call, target, attempt, effect)
+        if call.index == 0 and attempt == 1:
+            self.rec.queue_wait_s[call.request] += start_s - t_ask
+        answer = self._draw(call, target, attempt, effect, start_s)
         yield env.timeout(answer.duration_s)
         if slot is not None:
             provider.slots.release(slot)
         return Attempted(answer, start_s)
 
-    def _draw(self, call: LlmCall, target: Target, attempt: int, effect) -> AttemptResult:
+    def _draw(self, call: LlmCall, target: Target, attempt: int, effect, start_s: float) -> AttemptResult:
         """The model's answer to this attempt, within what is left of the request's deadline."""
         model = target.model
         extra_wrong = self.compression_wrong
         if model.cheap_tier and self.needs_strong[call.request]:
             extra_wrong += self.hard_extra_error
-        left_s = max(0.0, call.arrival_s + self.deadline_s - self.env.now)
+        left_s = max(0.0, call.arrival_s + self.deadline_s - start_s)
         return model.draw(call.input_tokens, call.output_tokens, 1 if attempt > 1 else 0, effect, extra_wrong,
                           self.answer_u[call.request] if call.index == 0 else None, left_s)
 
@@ -564,7 +565,7 @@ class RequestFlow:
             rec.output_tokens[i] += call.output_tokens
             rec.llm_cost_usd[i] += answer.cost_usd
             rec.first_token_s[i] = start_s + answer.ttft_s
-            if answer.cost_usd > 0:
+            if answer.cost_usd > 0 and self.kill_switch is not NO_KILL_SWITCH:
                 self._spend(i, answer.cost_usd)
 
     def _breaker_feedback(self, breaker, answer: AttemptResult | None) -> None:
