@@ -8,8 +8,17 @@ breaker is open is skipped; on a target, an attempt passes the provider's admiss
 either waited for by the gateway's smoothing limiter or answered with a 429, and its concurrency cap), then
 takes the time the model draws, with whatever the fault timeline imposes; a failed attempt is retried after
 a backoff while the retry policy allows, and with fallback on, a target that gave up hands the call to the
-next one. The request ends in exactly one outcome. A share of successful requests is mirrored to a shadow
-candidate whose answer is judged but never returned.
+next one. A call larger than a whole minute of a provider's limits is answered "request too large" at once
+and never retried (no wait would make it fit); fallback may still find a target whose limits hold it.
+The request ends in exactly one outcome. A share of successful requests is mirrored to a shadow candidate
+whose answer is judged but never returned.
+
+One attempt is four steps, each a method: admission (:meth:`RequestFlow._ask_limits`, then the provider's
+concurrency slot in :meth:`RequestFlow._call`), the call itself (the model's draw and its time), the
+accounting (:meth:`RequestFlow._account`: recorder, breaker feedback, kill-switch spend) and the retry
+decision. Results travel as named tuples (:class:`CallResult`, :class:`sim.model.providers.AttemptResult`);
+absent policies are null objects that admit everything and learn nothing (``NO_BREAKER``, ``NO_FAULTS``,
+``NO_KILL_SWITCH``), so the path reads the same with or without them.
 
 The process is a plain generator with as few yields as the path needs: policies are called as methods and
 results are written straight into the recorder's columns.
