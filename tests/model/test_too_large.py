@@ -63,3 +63,17 @@ def test_the_outage_replay_with_a_tier1_key_runs_instead_of_crashing():
     r = sim.simulate(scenario)
     assert r.summary["requests_too_large"] > 0
     assert sum(r.summary[f"requests_{o}"] for o in sim.record.OUTCOMES) == r.summary["requests_total"]
+
+
+def test_provider_limits_refuse_a_call_no_bucket_can_hold_in_both_modes():
+    from sim.model.providers import ProviderLimits
+    config = small_scenario(**{"providers.0.limits.input_tokens_per_min": 800,
+                               "providers.0.limits.requests_per_min": 60}).providers[0]
+    limits = ProviderLimits(config)
+    assert limits.fits(800, 10) and not limits.fits(801, 10) and not limits.fits(100, 10, requests=61)
+    refused = limits.try_admit(0.0, 801, 10)
+    assert not refused.admitted and refused.too_large
+    assert limits.reserve(0.0, 801, 10) == float("inf")
+    assert limits.try_admit(0.0, 800, 10).admitted            # nothing was taken or reserved by the refusals
+    short = limits.try_admit(0.0, 100, 10)
+    assert not short.admitted and not short.too_large and short.retry_after_s == pytest.approx(100 / (800 / 60))
