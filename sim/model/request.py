@@ -33,7 +33,8 @@ import simpy
 
 from sim.config import Scenario
 from sim.model.cache_layer import HIT, MISS
-from sim.model.providers import (ERROR, OK, RATE_LIMITED, REFUSED, TIMEOUT, TOO_LARGE, AttemptResult, Target)
+from sim.model.providers import (ERROR, OK, RATE_LIMITED, REFUSED, TIMEOUT, TOO_LARGE, AttemptResult, Target,
+                                 _new_tuple)
 from sim.model.streams import Streams
 from sim.model.workload import Workload
 from sim.policies.retry import RetryConfig, RetryPolicy
@@ -123,6 +124,12 @@ class _NoBreaker:
 
     def allow(self) -> bool:
         return True
+
+    def release(self) -> None:
+        pass
+
+    def record(self, ok: bool, duration_s: float, **verdicts) -> None:
+        pass
 
 
 class _NoKillSwitch:
@@ -332,7 +339,7 @@ class RequestFlow:
         for k in range(n_calls):
             if k and self.tools is not None and self._step_u() < self.tools.probability:
                 yield from self._step(i, self.tools)
-            result = yield from self._llm_call(LlmCall(i, k, t0, in_tok, out_tok))
+            result = yield from self._llm_call(_new_tuple(LlmCall, (i, k, t0, in_tok, out_tok)))
             outcome = result.outcome
             if outcome != O_OK:
                 break
@@ -546,7 +553,7 @@ class RequestFlow:
         yield env.timeout(answer.duration_s)
         if slot is not None:
             provider.slots.release(slot)
-        return Attempted(answer, start_s)
+        return _new_tuple(Attempted, (answer, start_s, None))
 
     def _draw(self, call: LlmCall, target: Target, attempt: int, effect, start_s: float) -> AttemptResult:
         """The model's answer to this attempt, within what is left of the request's deadline."""
@@ -568,7 +575,8 @@ class RequestFlow:
                  parse_failed=answer.parse_failed)
         rec.attempts[i] += 1
         rec.target[i] = target.code
-        self._breaker_feedback(breaker, answer)
+        if breaker is not NO_BREAKER:
+            self._breaker_feedback(breaker, answer)
         if answer.status == OK:
             rec.input_tokens[i] += call.input_tokens
             rec.output_tokens[i] += call.output_tokens
@@ -581,8 +589,6 @@ class RequestFlow:
         """How the breaker's permit was used. An attempt never made (None), or one that says nothing about
         the provider's health (a refusal, a call too large, a 429 unless counted), gives it back; any other
         is recorded, its answer's quality as the online evaluator sees it."""
-        if breaker is NO_BREAKER:
-            return
         if answer is None or answer.status in self.not_health_signals:
             breaker.release()
             return
