@@ -65,7 +65,7 @@ def test_closed_form_agrees_with_an_independent_fcfs_simulation(rate, patience_s
 
 
 def _ci_contains(sample, theory, rel_width):
-    lo, hi = stats.t.interval(0.95, len(sample) - 1, loc=np.mean(sample), scale=stats.sem(sample))
+    lo, hi = stats.t.interval(0.99, len(sample) - 1, loc=np.mean(sample), scale=stats.sem(sample))
     assert lo <= theory <= hi, (sample, theory)
     assert abs(np.mean(sample) - theory) < rel_width * theory
 
