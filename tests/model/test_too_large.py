@@ -77,3 +77,11 @@ def test_provider_limits_refuse_a_call_no_bucket_can_hold_in_both_modes():
     assert limits.try_admit(0.0, 800, 10).admitted            # nothing was taken or reserved by the refusals
     short = limits.try_admit(0.0, 100, 10)
     assert not short.admitted and not short.too_large and short.retry_after_s == pytest.approx(100 / (800 / 60))
+
+
+def test_a_shadow_call_too_large_for_the_candidate_is_a_lost_sample():
+    scenario = small_scenario(**{"duration": "10m", "providers.1.limits.input_tokens_per_min": 800,
+                                 "resilience.shadow": {"target": "beta/m2", "share": 1.0}})
+    r = sim.simulate(scenario)
+    assert r.summary["shadow_lost_to_limits"] == (r.requests.outcome == "ok").sum() > 100
+    assert not r.calls.shadow.any() and r.summary["shadow_cost_usd"] == 0
