@@ -36,7 +36,7 @@ from __future__ import annotations
 import dataclasses
 import math
 from dataclasses import dataclass, field
-from typing import Any, Mapping
+from typing import Any, Mapping, NamedTuple
 
 from sim.errors import ScenarioError
 
@@ -276,3 +276,63 @@ def mmc_mean_wait_s(arrival_rate_per_s: float, servers: int, mean_service_s: flo
     """Mean time in queue (before service) of an M/M/c queue: C(c, a) / (c mu - lambda)."""
     mu = 1.0 / mean_service_s
     return erlang_c(servers, arrival_rate_per_s / mu) / (servers * mu - arrival_rate_per_s)
+
+
+class MMcDQueue(NamedTuple):
+    """Stationary M/M/c+D quantities (FCFS, every arrival's patience exactly D seconds)."""
+
+    p_wait: float            # P(an arrival finds every server busy), the virtual wait V > 0
+    p_abandon: float         # P(V >= D): the arrival gives up after waiting D
+    mean_wait_s: float       # E[min(V, D)]: mean time in queue of all arrivals, abandoners included
+    mean_queue_length: float  # time-average number waiting = lambda E[min(V, D)] (Little)
+
+
+def mmc_deterministic_patience(arrival_rate_per_s: float, servers: int, mean_service_s: float,
+                               patience_s: float) -> MMcDQueue:
+    """M/M/c+D: Poisson arrivals, c exponential servers, FCFS, a customer leaves after waiting ``patience_s``.
+
+    Derivation (level crossing on the virtual waiting time V, the wait an infinitely patient arrival would
+    have; Baccelli & Hebuterne 1981, Zeltyn & Mandelbaum 2005 for M/M/n+G with G a point mass at D).
+    While all c servers are busy, V falls at rate 1. An arrival that finds V = y joins if y < D (an
+    abandoner never uses a server, so it adds no work) and V jumps to y + Exp(c mu): the time until the
+    next of the c busy servers frees after the ones it waits for. An arrival finding c - 1 busy takes the
+    last server and V jumps from 0 to Exp(c mu). Equating down-crossings of level x > 0 with up-crossings:
+
+        f(x) = lambda pi_{c-1} e^{-c mu x} + lambda int_0^x f(y) 1{y < D} e^{-c mu (x - y)} dy,
+
+    whose solution is f(x) = lambda pi_{c-1} exp(lambda min(x, D) - c mu x). Below c busy the queue is the
+    Erlang birth-death chain, pi_j = pi_0 a^j / j! (a = lambda / mu). With b = lambda - c mu,
+
+        J = int_0^inf f / (lambda pi_{c-1}) = (e^{bD} - 1) / b + e^{bD} / (c mu)   (D + 1/(c mu) if b = 0)
+        1 = pi_0 (sum_{j<c} a^j / j! + a^{c-1} / (c-1)! lambda J)                 (normalisation)
+        P(V > 0) = lambda pi_{c-1} J   (PASTA),   P(V >= D) = lambda pi_{c-1} e^{bD} / (c mu)
+        E[min(V, D)] = lambda pi_{c-1} (int_0^D x e^{bx} dx + D e^{bD} / (c mu)),
+        int_0^D x e^{bx} dx = (e^{bD} (bD - 1) + 1) / b^2   (D^2 / 2 if b = 0).
+
+    Every arrival spends min(V, D) in the queue (abandoners exactly D), so by Little the time-average
+    number waiting is lambda E[min(V, D)]. Valid for any load, rho = lambda / (c mu) above 1 included.
+    """
+    if servers < 1 or not arrival_rate_per_s > 0 or not mean_service_s > 0 or not patience_s >= 0:
+        raise ScenarioError(f"mmc_deterministic_patience: need servers >= 1 and positive rates and times, got "
+                            f"servers={servers}, rate={arrival_rate_per_s}, service={mean_service_s}, "
+                            f"patience={patience_s}")
+    lam, c, d = arrival_rate_per_s, servers, patience_s
+    c_mu = c / mean_service_s
+    a = lam * mean_service_s
+    b = lam - c_mu
+    x = b * d
+    grow = math.exp(x)
+    below_d = d * (math.expm1(x) / x if x else 1.0)                  # int_0^D e^{bx} dx
+    if abs(x) < 1e-2:       # the closed form cancels near b = 0: its series, sum_k (k-1) x^k / k!
+        x_below_d = d * d * (1 / 2 + x / 3 + x * x / 8 + x ** 3 / 30 + x ** 4 / 144)
+    else:
+        x_below_d = d * d * (grow * (x - 1.0) + 1.0) / (x * x)      # int_0^D x e^{bx} dx
+    beyond_d = grow / c_mu
+    erlang_terms = [1.0]
+    for j in range(1, c):
+        erlang_terms.append(erlang_terms[-1] * a / j)
+    pi_0 = 1.0 / (sum(erlang_terms) + erlang_terms[-1] * lam * (below_d + beyond_d))
+    scale = lam * pi_0 * erlang_terms[-1]            # lambda pi_{c-1}
+    mean_wait_s = scale * (x_below_d + d * beyond_d)
+    return MMcDQueue(p_wait=scale * (below_d + beyond_d), p_abandon=scale * beyond_d,
+                     mean_wait_s=mean_wait_s, mean_queue_length=lam * mean_wait_s)

@@ -22,7 +22,7 @@ import numpy as np
 import pandas as pd
 
 #: Every request ends in exactly one of these.
-OUTCOMES = ("ok", "failed", "timeout", "refused", "rate_limited", "shed", "killed")
+OUTCOMES = ("ok", "failed", "timeout", "refused", "rate_limited", "shed", "killed", "too_large")
 OUTCOME = {name: code for code, name in enumerate(OUTCOMES)}
 PENDING = -1
 
@@ -31,7 +31,7 @@ CACHE_STATES = ("bypass", "miss", "hit", "false_hit", "stale")
 CACHE_STATE = {name: code for code, name in enumerate(CACHE_STATES)}
 
 #: Every provider attempt ends in exactly one of these.
-CALL_STATUSES = ("ok", "error", "timeout", "rate_limited", "refused")
+CALL_STATUSES = ("ok", "error", "timeout", "rate_limited", "refused", "too_large")
 CALL_STATUS = {name: code for code, name in enumerate(CALL_STATUSES)}
 
 
@@ -146,8 +146,10 @@ class Recorder:
         self.calls = GrowableColumns(CALL_COLUMNS, capacity=int(n * 1.25) + 16)
         self.events: list[Event] = []
 
-    def call(self, request_id, call_index, attempt, target, start_s, end_s, status, input_tokens,
-             output_tokens, cost_usd, hallucinated, parse_failed, shadow) -> None:
+    def call(self, *, request_id: int, call_index: int, attempt: int, target: int, start_s: float,
+             end_s: float, status: int, input_tokens: int, output_tokens: int, cost_usd: float = 0.0,
+             hallucinated: bool = False, parse_failed: bool = False, shadow: bool = False) -> None:
+        """One provider attempt as a row of ``calls``; ``call_index`` is -1 for a shadow call."""
         calls = self.calls
         j = calls.next_row()
         c = calls.columns

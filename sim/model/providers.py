@@ -15,20 +15,41 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field
+from typing import NamedTuple
 
 import simpy
 
 from sim.config import ExponentialLatency, ModelConfig, ProviderConfig
 from sim.model.streams import Streams
-from sim.policies.token_bucket import TokenBucket
+from sim.policies.token_bucket import ADMITTED, TOO_LARGE as TOO_LARGE_ADMISSION, Admission, TokenBucket
 from sim.record import CALL_STATUS
 
-OK, ERROR, TIMEOUT, RATE_LIMITED, REFUSED = (CALL_STATUS[s] for s in
-                                             ("ok", "error", "timeout", "rate_limited", "refused"))
+OK, ERROR, TIMEOUT, RATE_LIMITED, REFUSED, TOO_LARGE = (
+    CALL_STATUS[s] for s in ("ok", "error", "timeout", "rate_limited", "refused", "too_large"))
+
+
+class AttemptResult(NamedTuple):
+    """How one provider attempt ended; an unanswered attempt has no first token and costs nothing."""
+
+    status: int                 # a CALL_STATUS code
+    duration_s: float
+    ttft_s: float = math.nan
+    cost_usd: float = 0.0
+    hallucinated: bool = False
+    parse_failed: bool = False
+
+
+# The hot path builds its named tuples with tuple.__new__ and every field: the same object as calling the
+# class, without the Python-level __new__ that makes a NamedTuple ten times slower to create than a tuple.
+_new_tuple = tuple.__new__
 
 
 class ProviderLimits:
-    """The RPM, input TPM, output TPM and combined TPM buckets of a provider, all keys pooled."""
+    """The RPM, input TPM, output TPM and combined TPM buckets of a provider, all keys pooled.
+
+    ``requests`` is the request count to charge: more than 1 while a fault cuts the limits (a limit cut to
+    1/4 is the same as every call costing 4 times as much of it).
+    """
 
     def __init__(self, config: ProviderConfig):
         per_min = config.limits.per_minute(config.api_keys)
@@ -44,27 +65,38 @@ class ProviderLimits:
     def _amounts(input_tokens, output_tokens, requests):
         return (requests, input_tokens, output_tokens, input_tokens + output_tokens)
 
-    def try_admit(self, now: float, input_tokens: float, output_tokens: float, requests: float = 1.0) -> float:
-        """0.0 and the tokens taken, or the Retry-After (s) of a 429 and nothing taken.
+    def fits(self, input_tokens: float, output_tokens: float, requests: float = 1.0) -> bool:
+        """Whether the call fits in every bucket at all; a call larger than a whole minute's limit is never
+        admitted (the provider answers "request too large", however long the caller waits)."""
+        amounts = self._amounts(input_tokens, output_tokens, requests)
+        for bucket, kind in self._buckets:
+            if amounts[kind] > bucket.capacity:
+                return False
+        return True
 
-        ``requests`` is the request count to charge: more than 1 while a fault cuts the limits (a limit
-        cut to 1/4 is the same as every call costing 4 times as much of it).
-        """
+    def try_admit(self, now: float, input_tokens: float, output_tokens: float,
+                  requests: float = 1.0) -> Admission:
+        """Admitted with the tokens taken from every bucket, or refused (a 429) with the Retry-After of the
+        shortest bucket and nothing taken; ``too_large`` when some bucket can never hold the call."""
         amounts = self._amounts(input_tokens, output_tokens, requests)
         wait = 0.0
         for bucket, kind in self._buckets:
             short = amounts[kind] - bucket.level(now)
             if short > 0:
-                wait = max(wait, short / bucket.rate_per_s if amounts[kind] <= bucket.capacity else math.inf)
+                wait = max(wait, short / bucket.rate_per_s if bucket.holds(amounts[kind]) else math.inf)
         if wait > 0:
-            return wait
+            return TOO_LARGE_ADMISSION if wait == math.inf else Admission(False, wait)
         for bucket, kind in self._buckets:
             bucket.try_take(now, amounts[kind])
-        return 0.0
+        return ADMITTED
 
     def reserve(self, now: float, input_tokens: float, output_tokens: float, requests: float = 1.0) -> float:
-        """Reserve in every bucket (FIFO smoothing); the wait until all are covered."""
+        """Reserve in every bucket (FIFO smoothing); the wait until all are covered. A call too large for
+        some bucket (see :meth:`fits`) is reserved in none and waits ``math.inf``."""
         amounts = self._amounts(input_tokens, output_tokens, requests)
+        for bucket, kind in self._buckets:
+            if amounts[kind] > bucket.capacity:
+                return math.inf
         return max(bucket.reserve(now, amounts[kind]) for bucket, kind in self._buckets)
 
     def refund(self, now: float, input_tokens: float, output_tokens: float, requests: float = 1.0) -> None:
@@ -108,8 +140,8 @@ class ModelRuntime:
         return input_tokens * self.input_usd_per_token + output_tokens * self.output_usd_per_token
 
     def draw(self, input_tokens: int, output_tokens: int, lane: int = 0, effect=None, extra_wrong: float = 0.0,
-             answer_u: float | None = None, timeout_s: float | None = None):
-        """One attempt: (status, duration_s, ttft_s, cost_usd, hallucinated, parse_failed).
+             answer_u: float | None = None, timeout_s: float | None = None) -> AttemptResult:
+        """One attempt's :class:`AttemptResult`.
 
         ``lane`` 0 is a first attempt, 1 a retry, 2 a shadow call. ``effect`` is the fault timeline's verdict
         for this attempt (None when no fault applies): a forced failure, a latency multiplier, added
@@ -132,23 +164,24 @@ class ModelRuntime:
         if effect is not None:
             if effect.forced_status is not None:
                 if effect.forced_status == TIMEOUT or effect.forced_after_s >= timeout:
-                    return TIMEOUT, timeout, math.nan, 0.0, False, False
-                return effect.forced_status, effect.forced_after_s, math.nan, 0.0, False, False
+                    return AttemptResult(TIMEOUT, timeout)
+                return AttemptResult(effect.forced_status, effect.forced_after_s)
             duration *= effect.latency_multiplier
             ttft *= effect.latency_multiplier
             hallucination_prob = min(1.0, hallucination_prob + effect.hallucination_add)
             parse_failure_prob = min(1.0, parse_failure_prob + effect.parse_failure_add)
         if u < self.refusal_bound:
             status = ERROR if u < self.error_rate else REFUSED
-            return status, min(ttft, timeout), math.nan, 0.0, False, False
+            return AttemptResult(status, min(ttft, timeout))
         if duration > timeout:
-            return TIMEOUT, timeout, math.nan, 0.0, False, False
+            return AttemptResult(TIMEOUT, timeout)
         hallucinated = parse_failed = False
         if hallucination_prob:
             hallucinated = (quality_u() if answer_u is None else answer_u) < hallucination_prob
         if parse_failure_prob:
             parse_failed = quality_u() < parse_failure_prob
-        return OK, duration, ttft, self.cost_usd(input_tokens, output_tokens), hallucinated, parse_failed
+        return _new_tuple(AttemptResult, (OK, duration, ttft, self.cost_usd(input_tokens, output_tokens),
+                                          hallucinated, parse_failed))
 
 
 @dataclass
@@ -167,10 +200,10 @@ class Target:
     code: int
     provider: ProviderRuntime
     model: ModelRuntime
+    label: str = field(init=False)      # "provider/model", read on every attempt
 
-    @property
-    def label(self) -> str:
-        return self.model.label
+    def __post_init__(self) -> None:
+        self.label = self.model.label
 
 
 def build_targets(env: simpy.Environment, providers: list[ProviderConfig], streams: Streams) -> list[Target]:

@@ -8,8 +8,17 @@ breaker is open is skipped; on a target, an attempt passes the provider's admiss
 either waited for by the gateway's smoothing limiter or answered with a 429, and its concurrency cap), then
 takes the time the model draws, with whatever the fault timeline imposes; a failed attempt is retried after
 a backoff while the retry policy allows, and with fallback on, a target that gave up hands the call to the
-next one. The request ends in exactly one outcome. A share of successful requests is mirrored to a shadow
-candidate whose answer is judged but never returned.
+next one. A call larger than a whole minute of a provider's limits is answered "request too large" at once
+and never retried (no wait would make it fit); fallback may still find a target whose limits hold it.
+The request ends in exactly one outcome. A share of successful requests is mirrored to a shadow candidate
+whose answer is judged but never returned.
+
+One attempt is four steps, each a method: admission (:meth:`RequestFlow._ask_limits`, then the provider's
+concurrency slot in :meth:`RequestFlow._call`), the call itself (the model's draw and its time), the
+accounting (:meth:`RequestFlow._account`: recorder, breaker feedback, kill-switch spend) and the retry
+decision. Results travel as named tuples (:class:`CallResult`, :class:`sim.model.providers.AttemptResult`);
+absent policies are null objects that admit everything and learn nothing (``NO_BREAKER``, ``NO_FAULTS``,
+``NO_KILL_SWITCH``), so the path reads the same with or without them.
 
 The process is a plain generator with as few yields as the path needs: policies are called as methods and
 results are written straight into the recorder's columns.
@@ -17,45 +26,162 @@ results are written straight into the recorder's columns.
 from __future__ import annotations
 
 import math
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, NamedTuple
 
 import simpy
 
 from sim.config import Scenario
-from sim.model.providers import ERROR, OK, RATE_LIMITED, REFUSED, TIMEOUT, Target
+from sim.model.cache_layer import HIT, MISS
+from sim.model.providers import (ERROR, OK, RATE_LIMITED, REFUSED, TIMEOUT, TOO_LARGE, AttemptResult, Target,
+                                 _new_tuple)
 from sim.model.streams import Streams
 from sim.model.workload import Workload
-from sim.policies.retry import RetryConfig, RetryPolicy
+from sim.policies.retry import RetryPolicy
 from sim.policies.router import Router, threshold_for_strong_share
 from sim.policies.token_bucket import KeyedTokenBuckets
-from sim.model.cache_layer import HIT, MISS
 from sim.record import OUTCOME, Recorder
 
-_STATUS_NAME = {ERROR: "error", TIMEOUT: "timeout", RATE_LIMITED: "rate_limited", REFUSED: "refused"}
-_GIVE_UP_OUTCOME = {ERROR: OUTCOME["failed"], TIMEOUT: OUTCOME["timeout"], RATE_LIMITED: OUTCOME["failed"],
-                    REFUSED: OUTCOME["refused"]}
+if TYPE_CHECKING:
+    from sim.faults import FaultTimeline
+    from sim.model.cache_layer import CacheLayer
+    from sim.model.shadow import ShadowRun
+    from sim.policies.breaker import CircuitBreaker
+    from sim.policies.kill_switch import BudgetKillSwitch
+
 O_OK, O_SHED, O_RATE_LIMITED = OUTCOME["ok"], OUTCOME["shed"], OUTCOME["rate_limited"]
 O_FAILED, O_REFUSED, O_KILLED = OUTCOME["failed"], OUTCOME["refused"], OUTCOME["killed"]
-O_TIMEOUT = OUTCOME["timeout"]
+O_TIMEOUT, O_TOO_LARGE = OUTCOME["timeout"], OUTCOME["too_large"]
 ALL_OPEN_POLL_S = 0.5       # re-check interval while every breaker is open and a half-open trial is full
 SPURIOUS_RETRY_AFTER_S = 1.0  # the Retry-After a sick rate-limit service sends with a spurious 429
+
+
+@dataclass
+class Policies:
+    """The optional policies of one run (built by :func:`sim.model.run.build_resilience`); absent ones are
+    None, and a target without a breaker is missing from ``breakers`` (keyed by target code)."""
+
+    faults: FaultTimeline | None = None
+    breakers: dict[int, CircuitBreaker] = field(default_factory=dict)
+    kill_switch: BudgetKillSwitch | None = None
+    shadow: ShadowRun | None = None
+    cache: CacheLayer | None = None
+
+
+class CallResult(NamedTuple):
+    """How one LLM call of a request ended: its outcome and, when answered, what was wrong with the answer."""
+
+    outcome: int                # an OUTCOME code
+    wrong: bool = False         # hallucinated
+    unparseable: bool = False   # failed structured-output parsing
+
+
+KILLED, FAILED, SHED = CallResult(O_KILLED), CallResult(O_FAILED), CallResult(O_SHED)
+TIMED_OUT, ANSWERED_FROM_CACHE = CallResult(O_TIMEOUT), CallResult(O_OK)
+ANSWERED = tuple(tuple(CallResult(O_OK, wrong, unparseable) for unparseable in (False, True))
+                 for wrong in (False, True))            # [wrong][unparseable], without a tuple per call
+# the call's outcome once its last attempt on a target ended with this status
+_GIVE_UP = {ERROR: CallResult(O_FAILED), TIMEOUT: CallResult(O_TIMEOUT), RATE_LIMITED: CallResult(O_FAILED),
+            REFUSED: CallResult(O_REFUSED), TOO_LARGE: CallResult(O_TOO_LARGE)}
+_STATUS_NAME = {ERROR: "error", TIMEOUT: "timeout", RATE_LIMITED: "rate_limited", REFUSED: "refused"}
+_ENDS_THE_CHAIN = (O_OK, O_REFUSED, O_SHED)     # outcomes no fallback target can change
+
+
+class LlmCall(NamedTuple):
+    """One LLM call of a request: which one, and the tokens it sends and asks for."""
+
+    request: int
+    index: int                  # 0 for the request's first call; agent loops make more
+    arrival_s: float            # the request's arrival: its deadline and its patience count from here
+    input_tokens: int
+    output_tokens: int
+
+
+class Gate(NamedTuple):
+    """What a provider's limits said to one attempt."""
+
+    verdict: int                # GO, RATE_LIMITED_429, TOO_LARGE_400 or SHED_AT_LIMITS
+    wait_s: float = 0.0         # smoothing: how long to wait before the call may go
+    retry_after_s: float | None = None   # a 429's Retry-After
+
+
+GO, RATE_LIMITED_429, TOO_LARGE_400, SHED_AT_LIMITS = range(4)
+
+
+class Attempted(NamedTuple):
+    """An attempt that reached the provider: its answer, when it started, and a 429's Retry-After."""
+
+    answer: AttemptResult
+    start_s: float
+    retry_after_s: float | None = None
+PASS, TOO_LARGE_GATE, SHED_GATE = Gate(GO), Gate(TOO_LARGE_400), Gate(SHED_AT_LIMITS)
+
+
+class _NoBreaker:
+    """Stands in for a target without a circuit breaker: it always admits and learns nothing."""
+
+    __slots__ = ()
+
+    def allow(self) -> bool:
+        return True
+
+    def release(self) -> None:
+        pass
+
+    def record(self, ok: bool, duration_s: float, **verdicts) -> None:
+        pass
+
+
+class _NoKillSwitch:
+    """Stands in for an absent budget kill switch: spend is never limited."""
+
+    __slots__ = ()
+
+    def state(self, user_id=None) -> str:
+        return "normal"
+
+    def record_spend(self, cost_usd: float, user_id=None) -> None:
+        pass
+
+
+class _NoFaults:
+    """Stands in for an empty fault timeline."""
+
+    __slots__ = ()
+
+    def request_effect(self, now: float):
+        return None
+
+    def limit_factor(self, provider: str, model_label: str, now: float) -> float:
+        return 1.0
+
+    def call_effect(self, provider: str, model_label: str, now: float):
+        return None
+
+
+NO_BREAKER, NO_KILL_SWITCH, NO_FAULTS = _NoBreaker(), _NoKillSwitch(), _NoFaults()
+
+
+class OnlineEvaluator:
+    """What the breaker's AI conditions see: an evaluator's verdicts on answers, not the truth. It catches
+    a bad answer with probability ``recall`` and flags a good one with ``false_positive_rate``."""
+
+    def __init__(self, recall: float, false_positive_rate: float, uniform):
+        self.recall, self.false_positive_rate, self._u = recall, false_positive_rate, uniform
+
+    def flags(self, truly_bad: bool) -> bool:
+        return self._u() < (self.recall if truly_bad else self.false_positive_rate)
 
 
 class RequestFlow:
     """Wires the layers of one run together and runs each request through them."""
 
     def __init__(self, env: simpy.Environment, scenario: Scenario, workload: Workload, recorder: Recorder,
-                 targets: list[Target], streams: Streams, *, faults=None, breakers=None, kill_switch=None,
-                 shadow=None, cache=None):
+                 targets: list[Target], streams: Streams, policies: Policies | None = None):
         self.env = env
         self.rec = recorder
-        gw = scenario.gateway
-        self.workers = simpy.Resource(env, gw.workers) if gw.workers else None
-        self.max_queue = gw.max_queue
-        self.max_wait_s = gw.max_queue_wait_s
-        self.smooth = gw.smooth_to_provider_limits
-        self.deadline_s = gw.request_timeout_s
-        url = gw.user_rate_limit
-        self.user_limit = KeyedTokenBuckets(url.requests_per_min / 60.0, url.burst) if url else None
+        policies = policies or Policies()
+        self._setup_gateway(scenario.gateway)
         by_label = {t.label: t for t in targets}
         self.chain = [by_label[f"{p}/{m}"] for p, m in scenario.chain]
         self.cheapest_first = sorted(self.chain, key=lambda t: t.model.price_rank)
@@ -68,27 +194,47 @@ class RequestFlow:
         self.retry = RetryPolicy(scenario.resilience.retry)
         self.fallback = res.fallback
         self.wait_when_all_open = res.when_all_open == "wait"
-        self.cache = cache                    # CacheLayer or None
-        self.cache_when_all_open = res.when_all_open == "cache_only" and cache is not None
+        self.cache = policies.cache
+        self.cache_when_all_open = res.when_all_open == "cache_only" and self.cache is not None
         self._nearest = {}                    # request -> its cache lookup, while it waits for an LLM
-        self.record_rate_limited = res.breaker.record_rate_limited if res.breaker else False
-        # what the breaker's AI conditions see: an online evaluator's verdicts, not the truth
-        self.detector = None
-        if res.breaker and (res.breaker.detector_recall < 1.0 or res.breaker.detector_false_positive_rate > 0):
-            self.detector = (res.breaker.detector_recall, res.breaker.detector_false_positive_rate,
-                             streams.uniform("breaker.detector"))
-        self.faults = faults                  # FaultTimeline or None
-        self.breakers = breakers or {}        # target code -> CircuitBreaker
-        self.kill_switch = kill_switch        # BudgetKillSwitch or None
+        self._setup_breakers(res.breaker, policies.breakers, targets, streams)
+        self.faults = policies.faults or NO_FAULTS
+        self.kill_switch = policies.kill_switch or NO_KILL_SWITCH
         self.kill_limits = {w: getattr(res.kill_switch, f"per_{w}_usd") for w in ("hour", "day", "month")
                             if res.kill_switch and getattr(res.kill_switch, f"per_{w}_usd")}
         self.spend_overshoot_usd = 0.0
-        self.shadow = shadow                  # ShadowRun or None
+        self.shadow = policies.shadow
         self._jitter_u = streams.uniform("retry.jitter")
         wl = scenario.workload
         self.retrieval = wl.retrieval
         self.tools = wl.tools
         self._step_u = streams.uniform("steps")
+        self._setup_columns(workload)
+
+    def _setup_gateway(self, gw) -> None:
+        self.workers = simpy.Resource(self.env, gw.workers) if gw.workers else None
+        self.max_queue = gw.max_queue
+        self.max_wait_s = gw.max_queue_wait_s
+        self.patience_s = math.inf if gw.max_queue_wait_s is None else gw.max_queue_wait_s
+        self.smooth = gw.smooth_to_provider_limits
+        self.deadline_s = math.inf if gw.request_timeout_s is None else gw.request_timeout_s
+        url = gw.user_rate_limit
+        self.user_limit = KeyedTokenBuckets(url.requests_per_min / 60.0, url.burst) if url else None
+
+    def _setup_breakers(self, settings, breakers: dict, targets: list[Target], streams: Streams) -> None:
+        """A breaker per target (the null one where there is none), what counts against it, and the
+        evaluator through which its AI conditions see answers (none: they see the truth)."""
+        self.breaker_of = [breakers.get(t.code, NO_BREAKER) for t in targets]
+        self.has_breakers = bool(breakers)
+        self.not_health_signals = {REFUSED, TOO_LARGE}
+        if settings is None or not settings.record_rate_limited:
+            self.not_health_signals.add(RATE_LIMITED)
+        self.evaluator = None
+        if settings and (settings.detector_recall < 1.0 or settings.detector_false_positive_rate > 0):
+            self.evaluator = OnlineEvaluator(settings.detector_recall, settings.detector_false_positive_rate,
+                                             streams.uniform("breaker.detector"))
+
+    def _setup_columns(self, workload: Workload) -> None:
         # Python lists: scalar reads from them are several times cheaper than from numpy arrays.
         self.arrival_s = workload.arrival_s.tolist()
         self.user_id = workload.user_id.tolist()
@@ -136,64 +282,81 @@ class RequestFlow:
 
     # ------------------------------------------------------------------ one request
     def handle(self, i: int):
-        env, rec = self.env, self.rec
-        t0 = env.now
+        """Request ``i`` from arrival to its outcome: a gateway worker (if the gateway has a pool), then the
+        layers behind it; the worker is held until the request ends."""
+        t0 = self.env.now
         slot = None
-        workers = self.workers
-        if workers is not None:
-            if self.max_queue is not None and len(workers.queue) >= self.max_queue:
-                self._finish(i, O_SHED)
+        if self.workers is not None:
+            slot = yield from self._wait_for_worker(i, t0)
+            if slot is None:
                 return
-            slot = workers.request()
-            if not slot.triggered:
-                if self.max_wait_s is None:
-                    yield slot
-                else:
-                    yield slot | env.timeout(self.max_wait_s)
-                    if not slot.triggered:
-                        slot.cancel()
-                        self._finish(i, O_SHED)
-                        return
-            rec.queue_wait_s[i] = env.now - t0
         try:
-            if self.cache is not None:
-                served = yield from self._cache_lookup(i)
-                if served:
-                    return
-            in_tok, out_tok, n_calls = self.input_tokens[i], self.output_tokens[i], self.llm_calls[i]
-            if self.faults is not None:
-                spike = self.faults.request_effect(t0)
-                if spike is not None:
-                    multiplier, extra_calls = spike
-                    in_tok, out_tok = round(in_tok * multiplier), round(out_tok * multiplier)
-                    n_calls += extra_calls
-            if self.has_retrieval[i]:
-                yield from self._step(i, self.retrieval)
-            if self.compression is not None:
-                in_tok = max(1, round(in_tok * self.compression.ratio))
-                if self.compression.latency_s > 0:
-                    yield env.timeout(self.compression.latency_s)
-            outcome = O_OK
-            for k in range(n_calls):
-                if k and self.tools is not None and self._step_u() < self.tools.probability:
-                    yield from self._step(i, self.tools)
-                outcome, wrong, unparseable = yield from self._llm_call(i, k, t0, in_tok, out_tok)
-                if outcome != O_OK:
-                    break
-                if wrong:
-                    rec.hallucinated[i] = True
-                if unparseable:
-                    rec.parse_failed[i] = True
-            if self.cache is not None:
-                found = self._nearest.pop(i, None)
-                if outcome == O_OK and rec.cache[i] == MISS:
-                    self.cache.store(i, env.now, found, bool(rec.hallucinated[i] or rec.parse_failed[i]))
-            self._finish(i, outcome)
-            if outcome == O_OK and self.shadow is not None and self._shadow_allowed(i):
-                self.shadow.maybe_mirror(i, in_tok, out_tok)
+            yield from self._serve(i, t0)
         finally:
             if slot is not None:
-                workers.release(slot)
+                self.workers.release(slot)
+
+    def _wait_for_worker(self, i: int, t0: float):
+        """A worker's slot, or None when the request is shed (queue full, or it waited its whole patience).
+        The wait is recorded either way: an abandoner waited ``max_queue_wait_s``."""
+        workers, env = self.workers, self.env
+        if self.max_queue is not None and len(workers.queue) >= self.max_queue:
+            self._finish(i, O_SHED)
+            return None
+        slot = workers.request()
+        if not slot.triggered:
+            if self.max_wait_s is None:
+                yield slot
+            else:
+                yield slot | env.timeout(self.max_wait_s)
+        self.rec.queue_wait_s[i] = env.now - t0
+        if not slot.triggered:
+            slot.cancel()
+            self._finish(i, O_SHED)
+            return None
+        return slot
+
+    def _serve(self, i: int, t0: float):
+        """Cache, retrieval, compression, then the request's LLM calls one after the other (with a tool step
+        between them, sometimes); the first call that fails ends the request."""
+        if self.cache is not None:
+            served = yield from self._cache_lookup(i)
+            if served:
+                return
+        in_tok, out_tok, n_calls = self._spiked(i, t0)
+        if self.has_retrieval[i]:
+            yield from self._step(i, self.retrieval)
+        if self.compression is not None:
+            in_tok = max(1, round(in_tok * self.compression.ratio))
+            if self.compression.latency_s > 0:
+                yield self.env.timeout(self.compression.latency_s)
+        outcome = O_OK
+        for k in range(n_calls):
+            if k and self.tools is not None and self._step_u() < self.tools.probability:
+                yield from self._step(i, self.tools)
+            result = yield from self._llm_call(_new_tuple(LlmCall, (i, k, t0, in_tok, out_tok)))
+            outcome = result.outcome
+            if outcome != O_OK:
+                break
+            if result.wrong:
+                self.rec.hallucinated[i] = True
+            if result.unparseable:
+                self.rec.parse_failed[i] = True
+        if self.cache is not None:
+            self._store_in_cache(i, outcome)
+        self._finish(i, outcome)
+        if outcome == O_OK and self.shadow is not None and self.kill_switch.state(self.user_id[i]) == "normal":
+            self.shadow.maybe_mirror(i, in_tok, out_tok)
+
+    def _spiked(self, i: int, t0: float) -> tuple[int, int, int]:
+        """Request ``i``'s (input tokens, output tokens, LLM calls), after any cost spike hitting it."""
+        in_tok, out_tok, n_calls = self.input_tokens[i], self.output_tokens[i], self.llm_calls[i]
+        spike = self.faults.request_effect(t0)
+        if spike is not None:
+            multiplier, extra_calls = spike
+            in_tok, out_tok = round(in_tok * multiplier), round(out_tok * multiplier)
+            n_calls += extra_calls
+        return in_tok, out_tok, n_calls
 
     def _cache_lookup(self, i: int):
         """Embed and look up request ``i``; True when the cache answered it (the request is then finished)."""
@@ -214,6 +377,13 @@ class RequestFlow:
         self._finish(i, O_OK)
         return True
 
+    def _store_in_cache(self, i: int, outcome: int) -> None:
+        """After a miss, a fresh answer may be stored (the insert policy decides)."""
+        found = self._nearest.pop(i, None)
+        rec = self.rec
+        if outcome == O_OK and rec.cache[i] == MISS:
+            self.cache.store(i, self.env.now, found, bool(rec.hallucinated[i] or rec.parse_failed[i]))
+
     def _serve_degraded(self, i: int) -> bool:
         """No provider can answer: serve the nearest cached entry if it is close enough (cache_only mode)."""
         found = self._nearest.get(i)
@@ -227,9 +397,6 @@ class RequestFlow:
         self.rec.outcome[i] = outcome
         self.rec.end_s[i] = self.env.now
 
-    def _shadow_allowed(self, i: int) -> bool:
-        return self.kill_switch is None or self.kill_switch.state(self.user_id[i]) == "normal"
-
     def _step(self, i: int, step):
         mean = step.latency.mean_s
         duration = mean if step.latency.type == "fixed" else -mean * math.log1p(-self._step_u())
@@ -237,153 +404,201 @@ class RequestFlow:
             yield self.env.timeout(duration)
         self.rec.step_cost_usd[i] += step.cost_usd
 
-    # ------------------------------------------------------------------ one LLM call: budget, chain, breakers
-    def _llm_call(self, i: int, k: int, t0: float, in_tok: int, out_tok: int):
-        """One LLM call of request ``i``: (outcome, answer wrong, answer unparseable)."""
-        chain = self.chain
-        if self.kill_switch is not None:
-            level = self.kill_switch.state(self.user_id[i])
-            if level == "hard":
-                return O_KILLED, False, False
-            if level == "soft":
-                return (yield from self._walk_chain(i, k, t0, in_tok, out_tok, self.cheapest_first))
+    # ------------------------------------------------------------------ one LLM call: budget, router, chain
+    def _llm_call(self, call: LlmCall):
+        """One LLM call: the kill switch's verdict, the router's chain, then the chain; a CallResult."""
+        level = self.kill_switch.state(self.user_id[call.request])
+        if level == "hard":
+            return KILLED
+        if level == "soft":
+            return (yield from self._walk_chain(call, self.cheapest_first))
         router = self.router
         if router is None:
-            if not self.breakers and not self.fallback:      # the common case: one target, no policies
-                return (yield from self._attempts(i, k, t0, in_tok, out_tok, chain[0], None))
-            return (yield from self._walk_chain(i, k, t0, in_tok, out_tok, chain))
-        tier = router.route(self.router_score[i], self._route_u() if router.strategy == "weighted" else 0.0)
-        chain = self.strong_chain if tier == "strong" else self.cheap_chain
-        result = yield from self._walk_chain(i, k, t0, in_tok, out_tok, chain)
-        answered_by_cheap = result[0] == O_OK and self.rec.target[i] == self.cheap_target.code
+            if not self.has_breakers and not self.fallback:      # the common case: one target, no policies
+                return (yield from self._attempts(call, self.chain[0], NO_BREAKER))
+            return (yield from self._walk_chain(call, self.chain))
+        tier = router.route(self.router_score[call.request],
+                            self._route_u() if router.strategy == "weighted" else 0.0)
+        result = yield from self._walk_chain(call, self.strong_chain if tier == "strong" else self.cheap_chain)
+        answered_by_cheap = result.outcome == O_OK and self.rec.target[call.request] == self.cheap_target.code
         if router.strategy == "cascade" and answered_by_cheap \
-                and router.escalate(result[1] or result[2], self._cascade_u()):
+                and router.escalate(result.wrong or result.unparseable, self._cascade_u()):
             # the cheap answer failed the confidence check: ask the strong model too (both are paid)
-            return (yield from self._walk_chain(i, k, t0, in_tok, out_tok, self.strong_chain))
+            return (yield from self._walk_chain(call, self.strong_chain))
         return result
 
-    def _walk_chain(self, i: int, k: int, t0: float, in_tok: int, out_tok: int, chain):
+    def _walk_chain(self, call: LlmCall, chain: list[Target]):
         """Try the chain's targets in order (skipping open breakers, falling back on failure)."""
-        breakers = self.breakers
         while True:
-            result, tried = (O_FAILED, False, False), False
+            result, tried = FAILED, False
             for target in chain:
-                breaker = breakers.get(target.code)
-                if breaker is not None and not breaker.allow():
+                breaker = self.breaker_of[target.code]
+                if not breaker.allow():
                     continue
                 tried = True
-                result = yield from self._attempts(i, k, t0, in_tok, out_tok, target, breaker)
-                if result[0] in (O_OK, O_REFUSED, O_SHED) or not self.fallback:
+                result = yield from self._attempts(call, target, breaker)
+                if result.outcome in _ENDS_THE_CHAIN or not self.fallback:
                     return result
-            if not tried and self.cache_when_all_open and self._serve_degraded(i):
-                return O_OK, False, False
+            if not tried and self.cache_when_all_open and self._serve_degraded(call.request):
+                return ANSWERED_FROM_CACHE
             if tried or not self.wait_when_all_open:
                 return result
-            # every breaker is open: wait for the first to admit again, within the queue's patience
-            now = self.env.now
-            deadline = t0 + (self.max_wait_s if self.max_wait_s is not None else 0.0)
-            earliest = min(breakers[t.code].next_admission_s() for t in chain)
-            if earliest <= now:
-                earliest = now + ALL_OPEN_POLL_S
-            if earliest > deadline:
+            wait_s = self._all_open_wait_s(call, chain)
+            if wait_s is None:
                 return result
-            yield self.env.timeout(earliest - now)
+            self._count_queue_wait(call, wait_s)
+            yield self.env.timeout(wait_s)
+
+    def _all_open_wait_s(self, call: LlmCall, chain: list[Target]) -> float | None:
+        """Every breaker is open: the wait until the first admits again, or None if that is past the
+        request's patience (no patience set: it does not wait)."""
+        now = self.env.now
+        deadline = call.arrival_s + (self.max_wait_s if self.max_wait_s is not None else 0.0)
+        earliest = min(self.breaker_of[t.code].next_admission_s() for t in chain)
+        if earliest <= now:
+            earliest = now + ALL_OPEN_POLL_S
+        return earliest - now if earliest <= deadline else None
+
+    def _count_queue_wait(self, call: LlmCall, wait_s: float) -> None:
+        """A wait for capacity before the request's first attempt is queue wait (docs/metrics.md)."""
+        if call.index == 0 and self.rec.attempts[call.request] == 0:
+            self.rec.queue_wait_s[call.request] += wait_s
 
     # ------------------------------------------------------------------ attempts on one target, with retries
-    def _attempts(self, i: int, k: int, t0: float, in_tok: int, out_tok: int, target: Target, breaker):
-        env, rec = self.env, self.rec
-        provider, model = target.provider, target.model
-        faults = self.faults
+    def _attempts(self, call: LlmCall, target: Target, breaker):
+        """Attempts on one target until one is answered or the call gives up: admission, the call itself,
+        its accounting, then the retry decision. A CallResult."""
+        env = self.env
         attempt = 0
         while True:
             attempt += 1
-            if attempt > 1 and breaker is not None and not breaker.allow():
-                return O_FAILED, False, False
-            left_s = None
-            if self.deadline_s is not None:
-                left_s = t0 + self.deadline_s - env.now
-                if left_s <= 0:
-                    if breaker is not None:
-                        breaker.release()
-                    return O_TIMEOUT, False, False
-            self.retry.record_call(attempt > 1)
+            if attempt > 1 and not breaker.allow():
+                return FAILED
             t_ask = env.now
-            retry_after = None
-            limits = provider.limits
-            if limits is not None:
-                # a rate_limit fault cutting the limits to a factor f makes each call weigh 1/f of them
-                scale = 1.0 if faults is None else 1.0 / faults.limit_factor(provider.name, target.label, t_ask)
-                if self.smooth:
-                    wait = limits.reserve(t_ask, in_tok * scale, out_tok * scale, scale)
-                    if wait > 0:
-                        if self.max_wait_s is not None and t_ask + wait - t0 > self.max_wait_s:
-                            limits.refund(t_ask, in_tok * scale, out_tok * scale, scale)
-                            if breaker is not None:
-                                breaker.release()
-                            return O_SHED, False, False
-                        yield env.timeout(wait)
-                else:
-                    retry_after = limits.try_admit(t_ask, in_tok * scale, out_tok * scale, scale)
-            effect = faults.call_effect(provider.name, target.label, env.now) if faults is not None else None
-            if not retry_after and effect is not None and effect.forced_status == RATE_LIMITED:
-                retry_after = SPURIOUS_RETRY_AFTER_S
-            if retry_after:
-                status, duration, ttft, cost, halluc, parse_failed = RATE_LIMITED, 0.0, 0.0, 0.0, False, False
-                start = env.now
-            else:
-                slot = None
-                if provider.slots is not None:
-                    slot = provider.slots.request()
-                    if not slot.triggered:
-                        yield slot
-                if k == 0 and attempt == 1:
-                    rec.queue_wait_s[i] += env.now - t_ask
-                start = env.now
-                extra_wrong = self.compression_wrong
-                if model.cheap_tier and self.needs_strong[i]:
-                    extra_wrong += self.hard_extra_error
-                if left_s is not None:
-                    left_s = max(0.0, t0 + self.deadline_s - env.now)   # after any wait for a slot or limits
-                status, duration, ttft, cost, halluc, parse_failed = model.draw(
-                    in_tok, out_tok, 1 if attempt > 1 else 0, effect, extra_wrong,
-                    self.answer_u[i] if k == 0 else None, left_s)
-                yield env.timeout(duration)
-                if slot is not None:
-                    provider.slots.release(slot)
-            rec.call(i, k, attempt, target.code, start, start + duration, status,
-                     in_tok, out_tok, cost, halluc, parse_failed, False)
-            rec.attempts[i] += 1
-            rec.target[i] = target.code
-            if breaker is not None:
-                if status == RATE_LIMITED and not self.record_rate_limited or status == REFUSED:
-                    breaker.release()
-                else:
-                    seen_wrong, seen_unparseable = halluc, parse_failed
-                    if self.detector is not None and status == OK:
-                        seen_wrong, seen_unparseable = self._detected(halluc), self._detected(parse_failed)
-                    breaker.record(status == OK, duration, hallucinated=seen_wrong,
-                                   parse_failed=seen_unparseable, cost_usd=cost)
-            if status == OK:
-                rec.input_tokens[i] += in_tok
-                rec.output_tokens[i] += out_tok
-                rec.llm_cost_usd[i] += cost
-                rec.first_token_s[i] = start + ttft
-                if self.kill_switch is not None and cost > 0:
-                    self._spend(i, cost)
-                return O_OK, halluc, parse_failed
-            delay = self.retry.delay_s(attempt, _STATUS_NAME[status], self._jitter_u(), retry_after)
-            if delay is None:
-                return _GIVE_UP_OUTCOME[status], False, False
-            if self.deadline_s is not None and env.now + delay >= t0 + self.deadline_s:
-                return O_TIMEOUT, False, False               # the retry would start after the deadline
-            if delay > 0:
-                yield env.timeout(delay)
+            if t_ask >= call.arrival_s + self.deadline_s:
+                self._breaker_feedback(breaker, None)
+                return TIMED_OUT
+            self.retry.record_call(attempt > 1)
+            gate = self._ask_limits(call, target)
+            if gate.verdict == SHED_AT_LIMITS:
+                self._breaker_feedback(breaker, None)
+                return SHED
+            if gate.wait_s > 0:
+                yield env.timeout(gate.wait_s)
+            attempted = yield from self._call(call, target, attempt, gate, t_ask)
+            answer = attempted.answer
+            self._account(call, target, breaker, attempt, attempted.start_s, answer)
+            if answer.status == OK:
+                return ANSWERED[answer.hallucinated][answer.parse_failed]
+            delay_s = self._retry_delay_s(attempt, answer.status, attempted.retry_after_s)
+            if delay_s is None:
+                return _GIVE_UP[answer.status]
+            if env.now + delay_s >= call.arrival_s + self.deadline_s:
+                return TIMED_OUT                                # the retry would start after the deadline
+            if delay_s > 0:
+                yield env.timeout(delay_s)
 
-    def _detected(self, truly_bad: bool) -> bool:
-        """The evaluator's verdict on one answer: it catches a bad one with its recall, and sometimes
-        flags a good one."""
-        recall, false_positive_rate, u = self.detector
-        return u() < (recall if truly_bad else false_positive_rate)
+    def _ask_limits(self, call: LlmCall, target: Target) -> Gate:
+        """The provider's limits: with smoothing, the wait for a reservation (shed if it is past the
+        request's patience); without, admitted now or a 429 with its Retry-After. A call larger than a
+        whole minute's limit is never admitted (the provider's "request too large")."""
+        limits = target.provider.limits
+        if limits is None:
+            return PASS
+        now = self.env.now
+        # a rate_limit fault cutting the limits to a factor f makes each call weigh 1/f of them
+        scale = 1.0 / self.faults.limit_factor(target.provider.name, target.label, now)
+        in_tok, out_tok = call.input_tokens * scale, call.output_tokens * scale
+        if not self.smooth:
+            admission = limits.try_admit(now, in_tok, out_tok, scale)
+            if admission.admitted:
+                return PASS
+            return TOO_LARGE_GATE if admission.too_large else Gate(RATE_LIMITED_429,
+                                                                   retry_after_s=admission.retry_after_s)
+        wait_s = limits.reserve(now, in_tok, out_tok, scale)
+        if wait_s == math.inf:
+            return TOO_LARGE_GATE
+        if wait_s > 0 and now + wait_s - call.arrival_s > self.patience_s:
+            limits.refund(now, in_tok, out_tok, scale)
+            return SHED_GATE
+        return Gate(GO, wait_s) if wait_s > 0 else PASS
+
+    def _call(self, call: LlmCall, target: Target, attempt: int, gate: Gate, t_ask: float):
+        """The attempt itself, once past the limits (asked at ``t_ask``): an answer, or a 400 or a 429
+        straight away; a call that goes first waits for a provider concurrency slot."""
+        env, provider = self.env, target.provider
+        now = env.now
+        if gate.verdict == TOO_LARGE_400:
+            return Attempted(AttemptResult(TOO_LARGE, 0.0), now)
+        effect = self.faults.call_effect(provider.name, target.label, now)
+        retry_after_s = gate.retry_after_s
+        if retry_after_s is None and effect is not None and effect.forced_status == RATE_LIMITED:
+            retry_after_s = SPURIOUS_RETRY_AFTER_S
+        if retry_after_s is not None:
+            return Attempted(AttemptResult(RATE_LIMITED, 0.0), now, retry_after_s)
+        slot = None
+        if provider.slots is not None:
+            slot = provider.slots.request()
+            if not slot.triggered:
+                yield slot
+        start_s = env.now
+        if call.index == 0 and attempt == 1:
+            self.rec.queue_wait_s[call.request] += start_s - t_ask
+        answer = self._draw(call, target, attempt, effect, start_s)
+        yield env.timeout(answer.duration_s)
+        if slot is not None:
+            provider.slots.release(slot)
+        return _new_tuple(Attempted, (answer, start_s, None))
+
+    def _draw(self, call: LlmCall, target: Target, attempt: int, effect, start_s: float) -> AttemptResult:
+        """The model's answer to this attempt, within what is left of the request's deadline."""
+        model = target.model
+        extra_wrong = self.compression_wrong
+        if model.cheap_tier and self.needs_strong[call.request]:
+            extra_wrong += self.hard_extra_error
+        left_s = max(0.0, call.arrival_s + self.deadline_s - start_s)
+        return model.draw(call.input_tokens, call.output_tokens, 1 if attempt > 1 else 0, effect, extra_wrong,
+                          self.answer_u[call.request] if call.index == 0 else None, left_s)
+
+    def _account(self, call: LlmCall, target: Target, breaker, attempt: int, start_s: float,
+                 answer: AttemptResult) -> None:
+        """Write the attempt to ``calls`` and the request's columns, tell the breaker, count the spend."""
+        rec, i = self.rec, call.request
+        rec.call(request_id=i, call_index=call.index, attempt=attempt, target=target.code, start_s=start_s,
+                 end_s=start_s + answer.duration_s, status=answer.status, input_tokens=call.input_tokens,
+                 output_tokens=call.output_tokens, cost_usd=answer.cost_usd, hallucinated=answer.hallucinated,
+                 parse_failed=answer.parse_failed)
+        rec.attempts[i] += 1
+        rec.target[i] = target.code
+        if breaker is not NO_BREAKER:
+            self._breaker_feedback(breaker, answer)
+        if answer.status == OK:
+            rec.input_tokens[i] += call.input_tokens
+            rec.output_tokens[i] += call.output_tokens
+            rec.llm_cost_usd[i] += answer.cost_usd
+            rec.first_token_s[i] = start_s + answer.ttft_s
+            if answer.cost_usd > 0 and self.kill_switch is not NO_KILL_SWITCH:
+                self._spend(i, answer.cost_usd)
+
+    def _breaker_feedback(self, breaker, answer: AttemptResult | None) -> None:
+        """How the breaker's permit was used. An attempt never made (None), or one that says nothing about
+        the provider's health (a refusal, a call too large, a 429 unless counted), gives it back; any other
+        is recorded, its answer's quality as the online evaluator sees it."""
+        if answer is None or answer.status in self.not_health_signals:
+            breaker.release()
+            return
+        wrong, unparseable = answer.hallucinated, answer.parse_failed
+        if self.evaluator is not None and answer.status == OK:
+            wrong, unparseable = self.evaluator.flags(wrong), self.evaluator.flags(unparseable)
+        breaker.record(answer.status == OK, answer.duration_s, hallucinated=wrong, parse_failed=unparseable,
+                       cost_usd=answer.cost_usd)
+
+    def _retry_delay_s(self, attempt: int, status: int, retry_after_s: float | None) -> float | None:
+        """The retry policy's answer after a failed attempt: the backoff, or None to give up. A call too
+        large for the limits is never retried (no retry could be admitted)."""
+        if status == TOO_LARGE:
+            return None
+        return self.retry.delay_s(attempt, _STATUS_NAME[status], self._jitter_u(), retry_after_s)
 
     def _spend(self, i: int, cost: float) -> None:
         """Count a finished call's cost against the budget; note how far past a hard limit spend has gone."""

@@ -17,7 +17,7 @@ from sim import metrics
 from sim.config import FaultKind, Scenario
 from sim.faults import FaultTimeline
 from sim.model.providers import build_targets
-from sim.model.request import RequestFlow
+from sim.model.request import Policies, RequestFlow
 from sim.model.streams import Streams
 from sim.policies.breaker import CAUSES, STATES, CircuitBreaker, Transition
 from sim.policies.kill_switch import HARD, NORMAL, SOFT, BudgetKillSwitch, BudgetTrip
@@ -35,35 +35,35 @@ def simulate(scenario: Scenario, seed: int | None = None, replication: int = 0) 
     env = simpy.Environment()
     recorder = Recorder(workload.n)
     targets = build_targets(env, scenario.providers, streams)
-    resilience = build_resilience(env, scenario, targets, recorder, streams, workload)
-    flow = RequestFlow(env, scenario, workload, recorder, targets, streams, **resilience)
+    policies = build_resilience(env, scenario, targets, recorder, streams, workload)
+    flow = RequestFlow(env, scenario, workload, recorder, targets, streams, policies)
     recorder.event(Event(0.0, "run_start", "scenario", detail=scenario.name))
-    if resilience["faults"] is not None:
-        for event in resilience["faults"].events():
+    if policies.faults is not None:
+        for event in policies.faults.events():
             recorder.event(event)
     env.process(flow.source())
     loop_start = time.perf_counter()
     env.run()
     loop_wall_s = time.perf_counter() - loop_start
     recorder.event(Event(env.now, "run_end", "scenario", detail=f"{workload.n} requests"))
-    record_policy_events(recorder, targets, resilience)
+    record_policy_events(recorder, targets, policies)
     pending = int(np.sum(recorder.outcome == PENDING))
     if pending:
         raise RuntimeError(f"{pending} requests ended without an outcome: a layer dropped them")
     result = build_result(scenario, workload, recorder, targets, env.now)
     result.summary.update(metrics.resilience_summary(
         result.requests, result.calls, result.events, scenario.warmup,
-        resilience["faults"].windows() if resilience["faults"] is not None else [],
-        spend_overshoot_usd=flow.spend_overshoot_usd if resilience["kill_switch"] is not None else None))
-    if resilience["shadow"] is not None:
-        result.summary.update(shadow_summary(resilience["shadow"]))
+        policies.faults.windows() if policies.faults is not None else [],
+        spend_overshoot_usd=flow.spend_overshoot_usd if policies.kill_switch is not None else None))
+    if policies.shadow is not None:
+        result.summary.update(shadow_summary(policies.shadow))
     result.summary.update({"seed": seed, "replication": replication, "simulated_time_s": float(env.now),
                            "event_loop_wall_s": loop_wall_s,
                            "wall_time_s": time.perf_counter() - wall_start})
     return result
 
 
-def build_resilience(env, scenario: Scenario, targets, recorder, streams, workload) -> dict:
+def build_resilience(env, scenario: Scenario, targets, recorder, streams, workload) -> Policies:
     """The policies of the run: fault timeline, a breaker per target, the kill switch, shadow mode, cache."""
     res = scenario.resilience
     clock = lambda: env.now    # noqa: E731  (the policies' injected clock is the simulation's)
@@ -83,16 +83,16 @@ def build_resilience(env, scenario: Scenario, targets, recorder, streams, worklo
     if scenario.cache.enabled:
         from sim.model.cache_layer import CacheLayer
         cache = CacheLayer(scenario, workload.intent_id, streams)
-    return {"faults": faults, "breakers": breakers, "kill_switch": kill_switch, "shadow": shadow, "cache": cache}
+    return Policies(faults=faults, breakers=breakers, kill_switch=kill_switch, shadow=shadow, cache=cache)
 
 
-def record_policy_events(recorder: Recorder, targets, resilience: dict) -> None:
+def record_policy_events(recorder: Recorder, targets, policies: Policies) -> None:
     """Breaker transitions and kill-switch trips, their fields as columns of ``events``."""
-    for code, breaker in resilience["breakers"].items():
+    for code, breaker in policies.breakers.items():
         for transition in breaker.transitions:
             recorder.event(breaker_event(targets[code].label, transition))
-    if resilience["kill_switch"] is not None:
-        for event in kill_switch_events(resilience["kill_switch"].trips):
+    if policies.kill_switch is not None:
+        for event in kill_switch_events(policies.kill_switch.trips):
             recorder.event(event)
 
 

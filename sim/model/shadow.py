@@ -2,7 +2,7 @@
 
 After a request has been answered, with probability ``share`` the same prompt is sent to the candidate
 target as well, off the user's path (its own SimPy process: the user does not wait for it). The candidate's
-call passes its provider's limits (a 429 loses the sample rather than queueing production behind it), is
+call passes its provider's limits (a 429, or a call too large for them, loses the sample rather than queueing production behind it), is
 recorded in ``calls`` with ``shadow=True`` and billed separately (it is not part of any request's cost), and
 a noisy judge compares the two answers (:class:`sim.policies.shadow.ShadowEvaluator`), which decides when
 the candidate may be promoted. Mirroring stops once the evaluator has decided (calls in flight then still
@@ -35,15 +35,17 @@ class ShadowRun:
     def _mirror(self, i: int, in_tok: int, out_tok: int):
         env, target = self.env, self.target
         limits = target.provider.limits
-        if limits is not None and limits.try_admit(env.now, in_tok, out_tok):
+        if limits is not None and not limits.try_admit(env.now, in_tok, out_tok).admitted:
             self.lost_to_limits += 1
             return
         start = env.now
-        status, duration, _ttft, cost, halluc, parse_failed = target.model.draw(in_tok, out_tok, lane=2)
-        yield env.timeout(duration)
-        self.rec.call(i, -1, 1, target.code, start, start + duration, status, in_tok, out_tok, cost,
-                      halluc, parse_failed, True)
-        self.cost_usd += cost
+        answer = target.model.draw(in_tok, out_tok, lane=2)
+        yield env.timeout(answer.duration_s)
+        self.rec.call(request_id=i, call_index=-1, attempt=1, target=target.code, start_s=start,
+                      end_s=start + answer.duration_s, status=answer.status, input_tokens=in_tok,
+                      output_tokens=out_tok, cost_usd=answer.cost_usd, hallucinated=answer.hallucinated,
+                      parse_failed=answer.parse_failed, shadow=True)
+        self.cost_usd += answer.cost_usd
         baseline_failed = bool(self.rec.hallucinated[i] or self.rec.parse_failed[i])
-        candidate_failed = status != OK or halluc or parse_failed
+        candidate_failed = answer.status != OK or answer.hallucinated or answer.parse_failed
         self.evaluator.record(baseline_failed, candidate_failed, self._judge_u(), self._judge_u(), env.now)

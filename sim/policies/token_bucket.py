@@ -7,17 +7,39 @@ continuous replenishment up to the per-minute maximum), so a key with a 30,000 T
 30,000 tokens and then 500 tokens per second.
 
 Two ways to ask:
-- :meth:`TokenBucket.try_take` answers now: taken (0.0) or, if the bucket is short, the seconds until it
-  would not be (what a provider returns as ``Retry-After`` with a 429). Nothing is taken on refusal.
-- :meth:`TokenBucket.reserve` always takes, letting the level go negative, and returns how long the caller
+- :meth:`TokenBucket.try_take` answers now with an :class:`Admission`: admitted (the tokens are taken) or,
+  if the bucket is short, not admitted with the seconds until it would be (what a provider returns as
+  ``Retry-After`` with a 429). Nothing is taken on refusal.
+- :meth:`TokenBucket.reserve` takes, letting the level go negative, and returns how long the caller
   must wait until its reservation is covered. Callers served in order of their reservations then leave at
   exactly the refill rate: the smoothing a BullMQ-style queue limiter does in front of a provider.
+
+An amount larger than the whole bucket can never be admitted (a provider answers such a call with
+"request too large", however long the caller waits): ``try_take`` refuses it with an infinite
+``retry_after_s`` and ``reserve`` takes nothing and returns ``math.inf``; :meth:`TokenBucket.holds` asks first.
 
 Time is passed in as ``now`` (seconds) on every call; the bucket has no clock of its own.
 """
 from __future__ import annotations
 
 import math
+from typing import NamedTuple
+
+
+class Admission(NamedTuple):
+    """The answer to an ask: ``admitted`` (the tokens were taken), or not and ``retry_after_s`` until it
+    could be; ``retry_after_s`` is ``math.inf`` when the ask is larger than the bucket (never admitted)."""
+
+    admitted: bool
+    retry_after_s: float = 0.0
+
+    @property
+    def too_large(self) -> bool:
+        return self.retry_after_s == math.inf
+
+
+ADMITTED = Admission(True, 0.0)
+TOO_LARGE = Admission(False, math.inf)
 
 
 class TokenBucket:
@@ -51,18 +73,27 @@ class TokenBucket:
             self._level = min(self.capacity, self._level + elapsed * self.rate_per_s)
             self._updated_s = now
 
-    def try_take(self, now: float, amount: float = 1.0) -> float:
-        """Take ``amount`` if available and return 0.0; otherwise take nothing and return the wait in s."""
+    def holds(self, amount: float) -> bool:
+        """Whether ``amount`` fits in the bucket at all (a full bucket would admit it)."""
+        return amount <= self.capacity
+
+    def try_take(self, now: float, amount: float = 1.0) -> Admission:
+        """Take ``amount`` if available (admitted); otherwise take nothing and say how long to wait."""
         self._refill(now)
         if self._level >= amount:
             self._level -= amount
-            return 0.0
+            return ADMITTED
         if amount > self.capacity:
-            return math.inf
-        return (amount - self._level) / self.rate_per_s
+            return TOO_LARGE
+        return Admission(False, (amount - self._level) / self.rate_per_s)
 
     def reserve(self, now: float, amount: float = 1.0) -> float:
-        """Take ``amount`` now, possibly into debt; return the seconds until the debt is repaid."""
+        """Take ``amount`` now, possibly into debt; return the seconds until the debt is repaid.
+
+        An amount larger than the bucket is never covered: nothing is taken and the wait is ``math.inf``.
+        """
+        if amount > self.capacity:
+            return math.inf
         self._refill(now)
         self._level -= amount
         return -self._level / self.rate_per_s if self._level < 0 else 0.0

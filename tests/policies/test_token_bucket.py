@@ -2,13 +2,13 @@ import math
 
 import pytest
 
-from sim.policies.token_bucket import KeyedTokenBuckets, TokenBucket
+from sim.policies.token_bucket import Admission, KeyedTokenBuckets, TokenBucket
 
 
 def test_starts_full_and_refills_continuously():
     b = TokenBucket.per_minute(60)          # 1 token/s, capacity 60
     assert b.level(0.0) == 60
-    assert b.try_take(0.0, 60) == 0.0
+    assert b.try_take(0.0, 60).admitted
     assert b.level(0.0) == 0
     assert b.level(10.0) == pytest.approx(10.0)
     assert b.level(1000.0) == 60            # capped at capacity
@@ -16,10 +16,21 @@ def test_starts_full_and_refills_continuously():
 
 def test_try_take_refuses_without_taking_and_returns_retry_after():
     b = TokenBucket(rate_per_s=2.0, capacity=10)
-    assert b.try_take(0.0, 10) == 0.0
-    assert b.try_take(1.0, 5) == pytest.approx(1.5)    # has 2, needs 3 more at 2/s
+    assert b.try_take(0.0, 10) == Admission(admitted=True, retry_after_s=0.0)
+    refused = b.try_take(1.0, 5)
+    assert not refused.admitted and not refused.too_large
+    assert refused.retry_after_s == pytest.approx(1.5)  # has 2, needs 3 more at 2/s
     assert b.level(1.0) == pytest.approx(2.0)          # nothing was taken
-    assert b.try_take(1.0, 11) == math.inf             # larger than the bucket: never
+    never = b.try_take(1.0, 11)                         # larger than the bucket: never
+    assert not never.admitted and never.too_large and never.retry_after_s == math.inf
+
+
+def test_reserve_refuses_an_amount_larger_than_the_bucket_without_taking():
+    b = TokenBucket(rate_per_s=1.0, capacity=5)
+    assert not b.holds(5.5) and b.holds(5)
+    assert b.reserve(0.0, 5.5) == math.inf             # never covered: no debt that others would wait behind
+    assert b.level(0.0) == 5
+    assert b.reserve(0.0, 1) == 0.0
 
 
 def test_reservations_are_served_in_order_at_the_refill_rate():
@@ -39,7 +50,7 @@ def test_long_run_throughput_equals_the_rate_under_overload():
     b = TokenBucket.per_minute(120)         # 2/s
     taken, t = 0, 0.0
     while t < 3600:
-        if b.try_take(t, 1) == 0.0:
+        if b.try_take(t, 1).admitted:
             taken += 1
         t += 0.1                            # offered 10/s
     assert taken == pytest.approx(120 + 2 * 3600, abs=2)   # the first burst, then exactly the rate
@@ -70,7 +81,7 @@ def test_what_a_bucket_admits_never_exceeds_its_capacity_plus_refill(rate, capac
     now, taken = 0.0, 0.0
     for gap, amount in asks:
         now += gap
-        if bucket.try_take(now, amount) == 0.0:
+        if bucket.try_take(now, amount).admitted:
             taken += amount
         assert taken <= capacity + rate * now + 1e-6
         assert bucket.level(now) >= -1e-9
@@ -81,6 +92,7 @@ def test_what_a_bucket_admits_never_exceeds_its_capacity_plus_refill(rate, capac
        amounts=st.lists(st.floats(0.01, 50), min_size=1, max_size=60))
 def test_reservations_made_at_once_leave_at_exactly_the_refill_rate(rate, capacity, amounts):
     bucket = TokenBucket(rate, capacity)
+    amounts = [min(a, capacity) for a in amounts]      # a larger one is never reserved (test above)
     waits = [bucket.reserve(0.0, a) for a in amounts]
     total = sum(amounts)
     assert max(waits) == pytest.approx(max(0.0, total - capacity) / rate, abs=1e-6)
