@@ -81,8 +81,8 @@ def events_frame(events: list[Event], vocabularies: Mapping[str, Sequence[str]] 
     vocabularies = vocabularies or {}
     frame = pd.DataFrame.from_records(events, columns=Event._fields)
     frame["time_s"] = frame["time_s"].astype("float64")
-    frame["kind"] = pd.Categorical(frame["kind"], categories=EVENT_KINDS)
-    for column in EVENT_CATEGORIES:
+    vocabularies = {"kind": EVENT_KINDS, **vocabularies}
+    for column in ("kind", *EVENT_CATEGORIES):
         known = list(vocabularies.get(column, ()))
         extra = sorted({v for v in frame[column] if isinstance(v, str)} - set(known))
         frame[column] = pd.Categorical(frame[column], categories=pd.Index(known + extra, dtype="str"))

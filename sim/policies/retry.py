@@ -36,6 +36,8 @@ from sim.policies._validation import check_fields, choice, flag, integer, number
 
 Jitter = Literal["full", "equal", "none"]
 RetryableStatus = Literal["error", "timeout", "rate_limited", "refused"]
+MAX_ATTEMPTS = 100
+"""Upper bound of ``max_attempts``: every attempt is a recorded call; a loop beyond it is a runaway."""
 
 
 @dataclass(frozen=True)
@@ -49,7 +51,9 @@ class RetryConfig:
 
     __pydantic_config__ = {"extra": "forbid"}
 
-    max_attempts: int = integer(3, "Attempts per call on one target, the first included.", ge=1)
+    max_attempts: int = integer(3, "Attempts per call on one target, the first included (at most 100: every "
+                                   "attempt is a recorded call, and no real client retries that often).",
+                                ge=1, le=MAX_ATTEMPTS)
     base_delay_s: float = number(0.5, "Backoff before the first retry (before jitter).", ge=0, unit="s")
     multiplier: float = number(2.0, "Backoff growth per attempt.", ge=1)
     max_delay_s: float = number(20.0, "Backoff cap.", ge=0, unit="s")

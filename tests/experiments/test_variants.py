@@ -5,9 +5,9 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from sim.experiments.variants import (COMPARED, FAULT_COMPARED, add_fault_cost, comparison_frame, format_comparison,
-                                      run_variants)
+from sim.experiments.variants import COMPARED, FAULT_COMPARED, add_fault_cost, comparison_frame, run_variants
 from sim.model.run import simulate
+from sim.report.tables import format_table
 from sim.results import Result
 from tests.conftest import small_scenario
 
@@ -81,8 +81,8 @@ def test_format_comparison_shows_rates_as_percentages_and_money_in_dollars():
     frame = comparison_frame({"x": {"availability": 0.98765, "cost_usd": 1234.5, "requests_total": 1500,
                                     "latency_p95_s": float("nan")}},
                              ("availability", "cost_usd", "requests_total", "latency_p95_s"))
-    text = format_comparison(frame)
-    assert "98.765%" in text and "$1,234.50" in text and "1,500" in text and " -" in text
+    text = format_table(frame)
+    assert "98.77%" in text and "$1,234" in text and "1,500" in text and " n/a" in text
 
 
 def test_without_variant_names_the_base_scenario_is_run_and_saved(tmp_path):

@@ -58,7 +58,7 @@ def test_only_the_calls_too_large_are_refused():
 def test_the_outage_replay_with_a_tier1_key_runs_instead_of_crashing():
     # the repro of issue 7: Tier 1's 30,000 input tokens a minute cannot hold the lognormal tail of prompts
     scenario = sim.load_scenario(EXPERIMENTS / "outage_replay.yaml",
-                                 ["providers.0.limits.preset=anthropic-tier1-sonnet4", "duration=20m",
+                                 ["providers.0.limits.preset=anthropic-tier1-sonnet4", "duration=20m", "faults=[]",
                                   "warmup=0"]).variant("no_resilience")
     r = sim.simulate(scenario)
     assert r.summary["requests_too_large"] > 0
