@@ -56,7 +56,7 @@ def build_parser() -> argparse.ArgumentParser:
     sw.add_argument("--out", help="output folder (default: results/<scenario name>_sweep)")
     sw.add_argument("--no-charts", action="store_true")
 
-    exp = sub.add_parser("experiment", help="run a catalogued experiment (see sim/experiments/catalogue.py)")
+    exp = sub.add_parser("experiment", help="run a catalogued experiment (see sim/experiments/registry.py)")
     exp.add_argument("name", help="outage_replay | silent_degradation | kill_switch | breaker_tuning | "
                                   "provider_redundancy | shadow_mode | routing | cache_threshold | calibration")
     exp.add_argument("--scenario", help="scenario file (default: experiments/<name>.yaml)")
@@ -156,7 +156,7 @@ def cmd_run(args) -> int:
 
 def cmd_experiment(args) -> int:
     from sim.config import load_scenario
-    from sim.experiments.catalogue import EXPERIMENTS, SCENARIOS, WITHOUT_SCENARIO, run_experiment
+    from sim.experiments.registry import EXPERIMENTS, SCENARIOS, WITHOUT_SCENARIO, run_experiment
     from sim.experiments.sweep import make_executor
     check_seed(args.seed)
     if args.name not in EXPERIMENTS:

@@ -31,7 +31,7 @@ from sim.policies._validation import SettingError, field_types, flag, number, nu
 from sim.policies.breaker import BreakerConfig
 from sim.policies.kill_switch import KillSwitchConfig
 from sim.policies.retry import RetryConfig
-from sim.policies.shadow import ShadowConfig
+from sim.policies.shadow_evaluator import ShadowConfig
 from sim.scenario_file import load_yaml_text, read_yaml_file
 
 # --------------------------------------------------------------------------------------------- durations
@@ -389,7 +389,7 @@ class ModelConfig(Section):
     @classmethod
     def _from_catalogue(cls, data: Any) -> Any:
         if isinstance(data, dict) and data.get("catalogue"):
-            from sim.catalogue import load_catalogue, without_provenance
+            from sim.provider_catalogue import load_catalogue, without_provenance
             try:
                 entry = without_provenance(load_catalogue().model(data["catalogue"]))
             except KeyError as err:
@@ -414,7 +414,7 @@ class LimitsConfig(Section):
     @classmethod
     def _from_preset(cls, data: Any) -> Any:
         if isinstance(data, dict) and data.get("preset"):
-            from sim.catalogue import load_catalogue
+            from sim.provider_catalogue import load_catalogue
             try:
                 entry = load_catalogue().limit_preset(data["preset"])
             except KeyError as err:

@@ -18,7 +18,7 @@ from sim.policies._validation import SettingError
 from sim.policies.breaker import BreakerConfig, CircuitBreaker
 from sim.policies.kill_switch import BudgetKillSwitch, KillSwitchConfig
 from sim.policies.retry import RetryConfig, RetryPolicy
-from sim.policies.shadow import ShadowConfig, ShadowEvaluator
+from sim.policies.shadow_evaluator import ShadowConfig, ShadowEvaluator
 from tests.conftest import EXPERIMENTS
 
 OUTAGE = str(EXPERIMENTS / "outage_replay.yaml")

@@ -3,6 +3,6 @@
 Nothing here runs inside a simulation. :mod:`sim.calibration.similarity` samples the similarity model's pair
 cosines and runs cache-only benchmarks against real MiniLM question pairs and GPTCache's benchmark;
 :mod:`sim.calibration.routing` draws the quality model's cost/quality curves against RouteLLM's published
-points. The experiment ``calibration`` (sim/experiments/catalogue.py) writes their tables, and
+points. The experiment ``calibration`` (sim/experiments/registry.py) writes their tables, and
 :mod:`sim.report.calibration_charts` draws them.
 """

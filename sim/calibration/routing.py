@@ -39,7 +39,7 @@ def call_cost_usd(input_tokens: float, output_tokens: float, input_usd_per_mtok:
     return (input_tokens * input_usd_per_mtok + output_tokens * output_usd_per_mtok) / 1e6
 
 
-# Example prices (catalogue.yaml): Claude Sonnet 4 $3 / $15 and Claude Haiku 3.5 $0.80 / $4 per 1M tokens, for
+# Example prices (provider_catalogue.yaml): Claude Sonnet 4 $3 / $15 and Claude Haiku 3.5 $0.80 / $4 per 1M tokens, for
 # a call of 1,500 input and 300 output tokens: $0.0090 and $0.0024.
 EXAMPLE_STRONG_CALL_USD = call_cost_usd(1500, 300, 3.0, 15.0)
 EXAMPLE_CHEAP_CALL_USD = call_cost_usd(1500, 300, 0.80, 4.0)

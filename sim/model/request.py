@@ -32,7 +32,7 @@ from typing import TYPE_CHECKING, NamedTuple
 import simpy
 
 from sim.config import Scenario
-from sim.model.cache_layer import HIT, MISS
+from sim.model.cache_lookup import HIT, MISS
 from sim.model.providers import (ERROR, OK, RATE_LIMITED, REFUSED, TIMEOUT, TOO_LARGE, AttemptResult, Target,
                                  _new_tuple)
 from sim.model.streams import Streams
@@ -44,8 +44,8 @@ from sim.record import OUTCOME, Recorder
 
 if TYPE_CHECKING:
     from sim.faults import FaultTimeline
-    from sim.model.cache_layer import CacheLayer
-    from sim.model.shadow import ShadowRun
+    from sim.model.cache_lookup import CacheLookup
+    from sim.model.shadow_traffic import ShadowTraffic
     from sim.policies.breaker import CircuitBreaker
     from sim.policies.kill_switch import BudgetKillSwitch
 
@@ -64,8 +64,8 @@ class Policies:
     faults: FaultTimeline | None = None
     breakers: dict[int, CircuitBreaker] = field(default_factory=dict)
     kill_switch: BudgetKillSwitch | None = None
-    shadow: ShadowRun | None = None
-    cache: CacheLayer | None = None
+    shadow: ShadowTraffic | None = None
+    cache: CacheLookup | None = None
 
 
 class CallResult(NamedTuple):

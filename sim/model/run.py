@@ -76,13 +76,13 @@ def build_resilience(env, scenario: Scenario, targets, recorder, streams, worklo
         kill_switch = BudgetKillSwitch(res.kill_switch, clock)
     shadow = None
     if res.shadow is not None:
-        from sim.model.shadow import ShadowRun
+        from sim.model.shadow_traffic import ShadowTraffic
         candidate = next(t for t in targets if t.label == res.shadow.target)
-        shadow = ShadowRun(env, res.shadow, candidate, recorder, streams)
+        shadow = ShadowTraffic(env, res.shadow, candidate, recorder, streams)
     cache = None
     if scenario.cache.enabled:
-        from sim.model.cache_layer import CacheLayer
-        cache = CacheLayer(scenario, workload.intent_id, streams)
+        from sim.model.cache_lookup import CacheLookup
+        cache = CacheLookup(scenario, workload.intent_id, streams)
     return Policies(faults=faults, breakers=breakers, kill_switch=kill_switch, shadow=shadow, cache=cache)
 
 
@@ -125,7 +125,7 @@ EVENT_VOCABULARIES = {
 
 def shadow_summary(shadow) -> dict:
     """The shadow evaluation's verdict, and the samples the closed form says the observed rates need."""
-    from sim.policies.shadow import required_samples
+    from sim.policies.shadow_evaluator import required_samples
     ev = shadow.evaluator
     out = {f"shadow_{k}": v for k, v in ev.summary().items()}
     p_b, p_c = ev.true_failure_rate_baseline, ev.true_failure_rate_candidate

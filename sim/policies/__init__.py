@@ -15,7 +15,7 @@ from sim.policies.kill_switch import BudgetKillSwitch, KillSwitchConfig
 from sim.policies.retry import RetryConfig, RetryPolicy
 from sim.policies.router import Router
 from sim.policies.semantic_cache import SemanticCache
-from sim.policies.shadow import ShadowConfig, ShadowEvaluator
+from sim.policies.shadow_evaluator import ShadowConfig, ShadowEvaluator
 from sim.policies.token_bucket import KeyedTokenBuckets, TokenBucket
 
 __all__ = ["BreakerConfig", "BudgetKillSwitch", "CircuitBreaker", "KeyedTokenBuckets", "KillSwitchConfig",

@@ -67,7 +67,7 @@ def test_sweep_command_writes_runs_and_summary(tmp_path, capsys):
 
 
 def test_breaker_tuning_grid_values_are_valid_for_its_scenario():
-    from sim.experiments.catalogue import BREAKER_GRID
+    from sim.experiments.registry import BREAKER_GRID
     scenario = sim.load_scenario(EXPERIMENTS / "breaker_tuning.yaml")
     for combo in expand_grid(BREAKER_GRID):
         scenario.with_overrides(combo)

@@ -6,7 +6,7 @@ from statistics import NormalDist
 import numpy as np
 import pytest
 
-from sim.policies.shadow import (PROMOTE, REJECT, UNDECIDED, ShadowConfig, ShadowEvaluator, judged_rate,
+from sim.policies.shadow_evaluator import (PROMOTE, REJECT, UNDECIDED, ShadowConfig, ShadowEvaluator, judged_rate,
                                  paired_score_interval, paired_score_statistic, required_samples,
                                  restricted_variance)
 

@@ -1,15 +1,15 @@
-"""The experiment catalogue end to end on shortened scenarios: each writes its tables and charts."""
+"""The experiment registry end to end on shortened scenarios: each writes its tables and charts."""
 import pandas as pd
 import pytest
 
 import sim
 from sim.cli import main
-from sim.experiments.catalogue import EXPERIMENTS, SCENARIOS, run_experiment
+from sim.experiments.registry import EXPERIMENTS, SCENARIOS, run_experiment
 from tests.conftest import shared_data
 
 
 def test_every_catalogued_experiment_has_a_valid_scenario():
-    from sim.experiments.catalogue import WITHOUT_SCENARIO
+    from sim.experiments.registry import WITHOUT_SCENARIO
     for name in set(EXPERIMENTS) - WITHOUT_SCENARIO:
         scenario = sim.load_scenario(SCENARIOS / f"{name}.yaml")
         for variant in scenario.variants:

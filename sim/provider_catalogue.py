@@ -1,7 +1,7 @@
 """Named, sourced defaults for models and provider rate limits.
 
 A scenario should be able to say ``model: claude-sonnet-4`` or ``limits: anthropic-tier1-sonnet4`` instead of
-copying prices, latencies and per-key limits by hand. Those numbers live in ``catalogue.yaml`` beside this
+copying prices, latencies and per-key limits by hand. Those numbers live in ``provider_catalogue.yaml`` beside this
 module, each with the page it came from (``source``) and the date it was read (``as_of``), because provider
 prices and limits change and a stale number should be easy to spot and to update.
 
@@ -47,7 +47,7 @@ PROVIDERS = ("anthropic", "openai")
 LATENCY_TYPES = ("ttft_throughput",)
 PROVENANCE_KEYS = frozenset({"source", "as_of", "page_date", "note"})
 _REQUIRED_LIMIT_KEYS = LIMIT_KEYS[:3]
-_PACKAGED_NAME = "catalogue.yaml"
+_PACKAGED_NAME = "provider_catalogue.yaml"
 
 
 class UnknownNameError(KeyError):

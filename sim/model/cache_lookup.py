@@ -23,7 +23,7 @@ from sim.record import CACHE_STATE
 MISS, HIT, FALSE_HIT, STALE = (CACHE_STATE[s] for s in ("miss", "hit", "false_hit", "stale"))
 
 
-class CacheLayer:
+class CacheLookup:
     def __init__(self, scenario: Scenario, intent_ids: np.ndarray, streams: Streams):
         settings = scenario.cache
         sim_settings = settings.similarity

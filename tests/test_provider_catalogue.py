@@ -2,7 +2,7 @@
 
 import pytest
 
-from sim.catalogue import Catalogue, load_catalogue, without_provenance
+from sim.provider_catalogue import Catalogue, load_catalogue, without_provenance
 from sim.errors import ScenarioError
 from sim.estimate import estimate
 

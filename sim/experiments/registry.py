@@ -1,4 +1,4 @@
-"""The experiment catalogue: each design-review question as one command that writes its numbers and charts.
+"""The experiment registry: each design-review question as one command that writes its numbers and charts.
 
     python -m sim experiment outage_replay        # a 15-minute outage of the primary, four designs
     python -m sim experiment silent_degradation   # an error breaker vs a quality-aware breaker

@@ -4,7 +4,7 @@ After a request has been answered, with probability ``share`` the same prompt is
 target as well, off the user's path (its own SimPy process: the user does not wait for it). The candidate's
 call passes its provider's limits (a 429, or a call too large for them, loses the sample rather than queueing production behind it), is
 recorded in ``calls`` with ``shadow=True`` and billed separately (it is not part of any request's cost), and
-a noisy judge compares the two answers (:class:`sim.policies.shadow.ShadowEvaluator`), which decides when
+a noisy judge compares the two answers (:class:`sim.policies.shadow_evaluator.ShadowEvaluator`), which decides when
 the candidate may be promoted. Mirroring stops once the evaluator has decided (calls in flight then still
 finish), and the kill switch's soft limit stops it too.
 """
@@ -12,10 +12,10 @@ from __future__ import annotations
 
 from sim.model.providers import OK
 from sim.model.streams import Streams
-from sim.policies.shadow import ShadowEvaluator
+from sim.policies.shadow_evaluator import ShadowEvaluator
 
 
-class ShadowRun:
+class ShadowTraffic:
     def __init__(self, env, settings, target, recorder, streams: Streams):
         self.env = env
         self.target = target
