@@ -281,8 +281,10 @@ class WorkloadConfig(Section):
         default_factory=lambda: LognormalTokens(median=1500, p95=6000), description="Input tokens per LLM call.")
     output_tokens: TokenDistribution = Field(
         default_factory=lambda: LognormalTokens(median=300, p95=1200), description="Output tokens per LLM call.")
-    complexity_alpha: float = Field(2.0, gt=0, description="Beta(alpha, beta) shape of request complexity.")
-    complexity_beta: float = Field(5.0, gt=0, description="Beta(alpha, beta) shape of request complexity.")
+    complexity_alpha: float = Field(2.0, gt=0, le=1e4, description="Beta(alpha, beta) shape of request "
+                                    "complexity (at most 10^4: beyond it the quantiles the router needs are NaN).")
+    complexity_beta: float = Field(5.0, gt=0, le=1e4, description="Beta(alpha, beta) shape of request "
+                                   "complexity (at most 10^4).")
     n_intents: int = Field(10_000, gt=0, le=MAX_USERS, description="Distinct intents (what users ask), for the cache.")
     intent_skew: float = Field(1.0, ge=0, description="Zipf exponent of intent popularity.")
     llm_calls: CallsPerRequest = Field(default_factory=CallsPerRequest, description="LLM calls per request.")

@@ -126,6 +126,8 @@ BAD_INPUTS = [
     # what would exhaust the machine
     ("a billion users", BASE, ["workload.n_users=1000000000"],
      "workload.n_users: Input should be less than or equal to 100000000"),
+    ("complexity shape 1e300 (the router's quantiles were NaN)", BASE, ["workload.complexity_alpha=1.0e300"],
+     "workload.complexity_alpha: Input should be less than or equal to 10000"),
     ("a billion intents", BASE, ["workload.n_intents=1000000000"],
      "workload.n_intents: Input should be less than or equal to 100000000"),
     ("duration 1e20", BASE, ["duration=1e20"], "duration: must be at most a year (31,622,400 s), got 1e+20 s"),
