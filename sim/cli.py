@@ -8,6 +8,9 @@
 Bad input (a scenario that does not validate, an unknown override path, a missing or unreadable file, an
 output folder that cannot be written, a run too large for the machine) prints one message naming the field
 and exits with status 2; nothing is written. Ctrl-C prints "interrupted" and exits with status 130.
+
+Each command imports what it needs inside its function: ``check``, ``schema`` and ``estimate`` then start
+without loading SimPy, pandas or matplotlib, and ``--help`` answers at once.
 """
 from __future__ import annotations
 

@@ -32,6 +32,7 @@ from sim.policies.breaker import BreakerConfig
 from sim.policies.kill_switch import KillSwitchConfig
 from sim.policies.retry import RetryConfig
 from sim.policies.shadow_evaluator import ShadowConfig
+from sim.provider_catalogue import load_catalogue, without_provenance
 from sim.scenario_file import load_yaml_text, read_yaml_file
 
 # --------------------------------------------------------------------------------------------- durations
@@ -391,7 +392,6 @@ class ModelConfig(Section):
     @classmethod
     def _from_catalogue(cls, data: Any) -> Any:
         if isinstance(data, dict) and data.get("catalogue"):
-            from sim.provider_catalogue import load_catalogue, without_provenance
             try:
                 entry = without_provenance(load_catalogue().model(data["catalogue"]))
             except KeyError as err:
@@ -416,7 +416,6 @@ class LimitsConfig(Section):
     @classmethod
     def _from_preset(cls, data: Any) -> Any:
         if isinstance(data, dict) and data.get("preset"):
-            from sim.provider_catalogue import load_catalogue
             try:
                 entry = load_catalogue().limit_preset(data["preset"])
             except KeyError as err:

@@ -20,11 +20,25 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Callable
 
+import numpy as np
 import pandas as pd
+from scipy import stats
 
-from sim.config import Scenario
+from sim.calibration.routing import pgr_curve, routing_calibration
+from sim.calibration.similarity import (REAL_PAIRS_NPZ, load_real_pairs, pair_cosine_groups, preloaded_benchmark,
+                                        production_stream_benchmark, real_pair_groups, real_pairs_cache_benchmark)
+from sim.config import Scenario, load_scenario
 from sim.errors import ScenarioError
+from sim.experiments.sweep import aggregate, ci_halfwidth, run_one, sweep, write_sweep
+from sim.experiments.variants import run_variants
+from sim.incidents import draw_faults, fit_fault_process, load_incidents
+from sim.model.quality import QualityParams
+from sim.model.streams import Streams
+from sim.report.calibration_charts import routing_calibration_chart, similarity_calibration_chart
+from sim.report.experiment_charts import interval_bars_chart, tradeoff_chart, variant_overlay_chart
+from sim.report.plots import sweep_chart
 from sim.report.tables import format_frame
+from sim.results import atomic_dir
 
 REPO = Path(__file__).resolve().parents[2]
 SCENARIOS = REPO / "experiments"
@@ -36,8 +50,6 @@ def _read_variant_frames(out: Path, names, frame: str) -> dict[str, pd.DataFrame
 
 def _variants_with_overlay(scenario: Scenario, out: Path, panels, title: str, smooth: int = 1,
                            metrics: tuple[str, ...] | None = None, **options) -> str:
-    from sim.experiments.variants import run_variants
-    from sim.report.experiment_charts import variant_overlay_chart
     names = list(scenario.variants)
     report = run_variants(scenario, names, out, seed=options.get("seed"), charts=options.get("charts", True),
                           metrics=metrics)
@@ -84,7 +96,6 @@ def kill_switch(scenario: Scenario, out: Path, **options) -> str:
 def shadow_mode(scenario: Scenario, out: Path, **options) -> str:
     """Each candidate's decision, when it came and after how many samples (in the comparison table), and the
     shadow spend per interval beside production spend."""
-    from sim.experiments.variants import run_variants
     names = list(scenario.variants)
     report = run_variants(scenario, names, out, seed=options.get("seed"), charts=options.get("charts", True),
                           metrics=SHADOW_COMPARED)
@@ -103,8 +114,6 @@ ROUTING_COMPARED = ("requests_total", "cost_usd", "cost_per_request_usd", "quali
 def routing(scenario: Scenario, out: Path, **options) -> str:
     """Cost per request against the share of wrong answers, one point per routing strategy, with the
     Pareto front (cost_quality.png), and the table of both."""
-    from sim.experiments.variants import run_variants
-    from sim.report.experiment_charts import tradeoff_chart
     report = run_variants(scenario, list(scenario.variants), out, seed=options.get("seed"),
                           charts=options.get("charts", True), metrics=ROUTING_COMPARED)
     table = pd.read_csv(out / "comparison.csv")
@@ -122,7 +131,6 @@ CACHE_METRICS = ["cache_hit_rate", "false_hit_rate", "stale_rate", "quality_fail
 
 def knee(x: list[float], y: list[float]) -> float:
     """The point of a curve farthest from the chord joining its ends (both axes scaled to [0, 1])."""
-    import numpy as np
     x, y = np.asarray(x, float), np.asarray(y, float)
     xs = (x - x.min()) / (np.ptp(x) or 1.0)
     ys = (y - y.min()) / (np.ptp(y) or 1.0)
@@ -136,9 +144,6 @@ def knee(x: list[float], y: list[float]) -> float:
 def cache_threshold(scenario: Scenario, out: Path, replications: int = 1, executor=None, **options) -> str:
     """Threshold sweep (threshold.png: each metric against the threshold, the knee of the wrong-answer
     curve marked) and TTL sweep (ttl.png: hit rate and stale rate against the TTL), with their tables."""
-    from sim.experiments.sweep import aggregate, sweep
-    from sim.report.plots import sweep_chart
-    from sim.results import atomic_dir
     seed = options.get("seed")
     by_threshold = sweep(scenario, {"cache.threshold": CACHE_THRESHOLDS}, replications=replications, seed=seed,
                          executor=executor)
@@ -169,13 +174,6 @@ def calibration(scenario: Scenario | None, out: Path, **options) -> str:
     """The calibrations as tables and charts: the similarity model against real MiniLM question pairs
     (cache_similarity.png), the cache on a production-like stream, on GPTCache's benchmark and on the real
     vectors (cache_*.csv), and the router's quality curve against RouteLLM's points (routing_pgr.png)."""
-    from sim.calibration.routing import pgr_curve, routing_calibration
-    from sim.calibration.similarity import (REAL_PAIRS_NPZ, load_real_pairs, pair_cosine_groups,
-                                            preloaded_benchmark, production_stream_benchmark, real_pair_groups,
-                                            real_pairs_cache_benchmark)
-    from sim.model.quality import QualityParams
-    from sim.report.calibration_charts import routing_calibration_chart, similarity_calibration_chart
-    from sim.results import atomic_dir
     lines = []
     with atomic_dir(out) as tmp:
         stream = pd.DataFrame(production_stream_benchmark())
@@ -212,8 +210,6 @@ BREAKER_GRID = {
 def breaker_tuning(scenario: Scenario, out: Path, replications: int = 2, executor=None, **options) -> str:
     """The grid's runs (runs.parquet), means with CIs (summary.csv) and the trade-off chart: requests failed
     during the outage against false trips, one point per setting, the Pareto front marked."""
-    from sim.experiments.sweep import aggregate, sweep, write_sweep
-    from sim.report.experiment_charts import tradeoff_chart
     params = dict(BREAKER_GRID)
     runs = sweep(scenario, params, replications=replications, seed=options.get("seed"), executor=executor)
     write_sweep(runs, params, out, charts=options.get("charts", True),
@@ -232,11 +228,6 @@ def provider_redundancy(scenario: Scenario, out: Path, replications: int = 10, e
                         incidents_path: str | None = None, **options) -> str:
     """Availability with one, two and three providers over a year of incidents drawn from the fitted
     process; means and 95% CIs over replications (availability.csv, availability.png)."""
-    from sim.experiments.sweep import ci_halfwidth, run_one
-    from sim.incidents import draw_faults, fit_fault_process, load_incidents
-    from sim.model.streams import Streams
-    from sim.report.experiment_charts import interval_bars_chart
-    from sim.results import atomic_dir
     try:
         incidents = load_incidents(incidents_path)
     except FileNotFoundError as err:
@@ -269,7 +260,6 @@ def provider_redundancy(scenario: Scenario, out: Path, replications: int = 10, e
     # Failures cluster in incidents, so years (replications), not requests, are the independent units.
     # With k of R simulated years having any failed request, an exact (Clopper-Pearson) 95% upper bound on
     # the chance that a year has one; with k = 0 it is 1 - 0.05^(1/R), about 3/R (the rule of three).
-    from scipy import stats
     failing = runs.assign(any_failed=runs.requests_ok < runs.requests_total).groupby("variant", sort=False)
     table["years_with_failures"] = failing["any_failed"].sum().to_numpy()
     table["failure_year_prob_upper95"] = [
@@ -311,7 +301,6 @@ def run_experiment(name: str, scenario: Scenario | None = None, out: Path | None
     if name not in EXPERIMENTS:
         raise ScenarioError(f"experiment: unknown {name!r}; known: {', '.join(EXPERIMENTS)}")
     if scenario is None and name not in WITHOUT_SCENARIO:
-        from sim.config import load_scenario
         scenario = load_scenario(SCENARIOS / f"{name}.yaml")
     out = Path(out) if out else Path("results") / name
     return EXPERIMENTS[name](scenario, out, **options)

@@ -12,7 +12,8 @@ from pathlib import Path
 import pandas as pd
 
 from sim.config import Scenario
-from sim.report.tables import format_table
+from sim.model.run import simulate
+from sim.report.tables import format_summary, format_table
 from sim.results import atomic_dir
 
 COMPARED = ("requests_total", "availability", "requests_failed", "requests_timeout", "requests_shed",
@@ -22,8 +23,6 @@ COMPARED = ("requests_total", "availability", "requests_failed", "requests_timeo
 def run_variants(scenario: Scenario, names: list[str], out: Path, seed: int | None = None,
                  charts: bool = True, metrics: tuple[str, ...] | None = None) -> str:
     """Run the base (no names) or each named variant; save under ``out`` (``out/<variant>``); return a report."""
-    from sim.report.tables import format_summary
-    from sim.model.run import simulate
     charts = charts and scenario.output.charts
     with atomic_dir(out) as tmp:
         if not names:
@@ -56,7 +55,6 @@ FAULT_COMPARED = ("failed_during_faults", "time_to_open_s", "time_to_recover_s",
 
 def add_fault_cost(summary: dict, scenario: Scenario, seed: int | None) -> None:
     """What the faults cost this design: its cost minus the cost of the same design and traffic without them."""
-    from sim.model.run import simulate
     calm = simulate(scenario.with_overrides({"faults": []}), seed=seed).summary
     summary["extra_cost_usd"] = summary["cost_usd"] - calm["cost_usd"]
     summary["extra_failed"] = (summary["requests_total"] - summary["requests_ok"]

@@ -16,15 +16,17 @@ import simpy
 from sim import metrics
 from sim.config import FaultKind, Scenario
 from sim.faults import FaultTimeline
+from sim.model.cache_lookup import CacheLookup
 from sim.model.providers import build_targets
 from sim.model.request import Policies, RequestFlow
+from sim.model.shadow_traffic import ShadowTraffic
 from sim.model.streams import Streams
+from sim.model.workload import generate_workload
 from sim.policies.breaker import CAUSES, STATES, CircuitBreaker, Transition
 from sim.policies.kill_switch import HARD, NORMAL, SOFT, BudgetKillSwitch, BudgetTrip
-from sim.model.workload import generate_workload
+from sim.policies.shadow_evaluator import required_samples
 from sim.record import CACHE_STATES, CALL_STATUSES, OUTCOMES, PENDING, Event, Recorder
 from sim.results import Result
-
 
 def simulate(scenario: Scenario, seed: int | None = None, replication: int = 0) -> Result:
     """Run the scenario once; ``seed`` defaults to the scenario's, ``replication`` picks a child stream."""
@@ -76,12 +78,10 @@ def build_resilience(env, scenario: Scenario, targets, recorder, streams, worklo
         kill_switch = BudgetKillSwitch(res.kill_switch, clock)
     shadow = None
     if res.shadow is not None:
-        from sim.model.shadow_traffic import ShadowTraffic
         candidate = next(t for t in targets if t.label == res.shadow.target)
         shadow = ShadowTraffic(env, res.shadow, candidate, recorder, streams)
     cache = None
     if scenario.cache.enabled:
-        from sim.model.cache_lookup import CacheLookup
         cache = CacheLookup(scenario, workload.intent_id, streams)
     return Policies(faults=faults, breakers=breakers, kill_switch=kill_switch, shadow=shadow, cache=cache)
 
@@ -125,7 +125,6 @@ EVENT_VOCABULARIES = {
 
 def shadow_summary(shadow) -> dict:
     """The shadow evaluation's verdict, and the samples the closed form says the observed rates need."""
-    from sim.policies.shadow_evaluator import required_samples
     ev = shadow.evaluator
     out = {f"shadow_{k}": v for k, v in ev.summary().items()}
     p_b, p_c = ev.true_failure_rate_baseline, ev.true_failure_rate_candidate

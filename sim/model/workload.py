@@ -16,6 +16,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
+import pandas as pd
 
 from sim.config import (DiurnalProfile, EmpiricalTokens, FixedTokens, HourlyProfile, LognormalTokens,
                         MMPPBurstiness, Scenario, TraceConfig)
@@ -76,7 +77,6 @@ def _tokens(dist, n: int, rng: np.random.Generator, field: str) -> np.ndarray:
     if isinstance(dist, LognormalTokens):
         return arr.sample_tokens_lognormal(rng, n, dist.median, dist.p95, max_tokens=dist.max_tokens)
     if isinstance(dist, EmpiricalTokens):
-        import pandas as pd
         frame = pd.read_csv(dist.path)
         if dist.column not in frame.columns:
             raise ScenarioError(f"{field}.column: {dist.column!r} is not a column of {dist.path} "
