@@ -15,11 +15,11 @@ $(STAMP): pyproject.toml
 demo: $(STAMP)  ## the main job: writes frames, charts and a comparison under results/demo/
 	$(PY) -m sim experiment outage_replay --out results/demo
 
-test: $(STAMP)  ## the whole test suite
-	$(PY) -m pytest -q
+test: $(STAMP)  ## the whole test suite, on every core (pytest-xdist)
+	$(PY) -m pytest -q -n auto
 
 test-quick: $(STAMP)  ## the suite without the slow statistical and end-to-end tests (@pytest.mark.slow)
-	$(PY) -m pytest -q -m "not slow"
+	$(PY) -m pytest -q -n auto -m "not slow"
 
 bench: $(STAMP)  ## simulated requests per wall second, as ratios to textbook SimPy
 	$(PY) benchmarks/bench.py
