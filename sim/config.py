@@ -693,8 +693,20 @@ class OutputConfig(Section):
 
 # --------------------------------------------------------------------------------------------- the scenario
 
+_FOLDER_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,99}")
+
+
+def folder_name_problem(name: str) -> str | None:
+    """Why ``name`` cannot be a results folder's name, or None: it must stay one plain path component."""
+    if _FOLDER_NAME.fullmatch(name):
+        return None
+    return (f"{name!r} names a results folder: use 1-100 letters, digits, '.', '_' or '-', starting with a "
+            "letter or digit (no '/', no '..', no spaces)")
+
+
 class Scenario(Section):
-    name: str = Field(description="Short name; results are written under it.")
+    name: str = Field(description="Short name; results are written under results/<name>/, so it must be one "
+                                  "plain folder name (letters, digits, '.', '_', '-').")
     description: str = Field("", description="What the scenario is for.")
     seed: int = Field(1, ge=0, lt=2**63, description="Seed of every random stream.")
     duration: PosDuration = Field(3600.0, le=MAX_DURATION_S, description="Arrivals are generated in "
@@ -711,7 +723,26 @@ class Scenario(Section):
     faults: list[FaultConfig] = Field(default_factory=list, description="Injected faults (the timeline).")
     output: OutputConfig = Field(default_factory=OutputConfig)
     variants: dict[str, dict[str, Any]] = Field(default_factory=dict,
-                                                description="Named designs: dotted-path overrides of the base.")
+                                                description="Named designs: dotted-path overrides of the base; "
+                                                            "each is written under OUT/<variant>/, so a name is "
+                                                            "one plain folder name.")
+
+    @field_validator("name")
+    @classmethod
+    def _name_is_a_folder_name(cls, name: str) -> str:
+        problem = folder_name_problem(name)
+        if problem:
+            raise ValueError(problem)
+        return name
+
+    @field_validator("variants")
+    @classmethod
+    def _variant_names_are_folder_names(cls, variants: dict) -> dict:
+        for name in variants:
+            problem = folder_name_problem(name)
+            if problem:
+                raise ValueError(f"variant {problem}")
+        return variants
 
     @model_validator(mode="before")
     @classmethod
