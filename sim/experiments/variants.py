@@ -4,14 +4,23 @@ A scenario's ``variants`` each override a few fields of the base (``resilience.r
 Every variant runs with the same seed, so all of them see the same arrivals, tokens and first-attempt
 provider draws (common random numbers): differences in the comparison table come from the design, not from
 luck. All variants of one invocation are written into one folder, which appears only when all are done.
+
+Re-running some of the variants (``--variant B``) into a folder that holds the others keeps them: a kept
+variant is carried into the new folder and the comparison covers every variant there, provided it was run
+from the same scenario and seed (its resolved scenario and seed match); otherwise the run is refused and
+nothing is touched, since a comparison across seeds or scenario versions would not be on common random
+numbers.
 """
 from __future__ import annotations
 
+import json
+import shutil
 from pathlib import Path
 
 import pandas as pd
 
 from sim.config import Scenario
+from sim.errors import ScenarioError
 from sim.model.run import simulate
 from sim.report.tables import format_summary, format_table
 from sim.results import atomic_dir
@@ -24,6 +33,7 @@ def run_variants(scenario: Scenario, names: list[str], out: Path, seed: int | No
                  charts: bool = True, metrics: tuple[str, ...] | None = None) -> str:
     """Run the base (no names) or each named variant; save under ``out`` (``out/<variant>``); return a report."""
     charts = charts and scenario.output.charts
+    kept = kept_variants(scenario, names, Path(out), seed)
     with atomic_dir(out) as tmp:
         if not names:
             result = simulate(scenario, seed=seed)
@@ -39,6 +49,10 @@ def run_variants(scenario: Scenario, names: list[str], out: Path, seed: int | No
                 summaries[name] = result.summary
                 if variant.faults:
                     add_fault_cost(summaries[name], variant, seed)
+            for name, summary in kept.items():
+                shutil.copytree(Path(out) / name, tmp / name)
+                summaries[name] = summary
+            summaries = {name: summaries[name] for name in scenario.variants if name in summaries}
             if metrics is None:
                 metrics = COMPARED + FAULT_COMPARED if scenario.faults else COMPARED
             table = comparison_frame(summaries, metrics)
@@ -48,6 +62,31 @@ def run_variants(scenario: Scenario, names: list[str], out: Path, seed: int | No
                 comparison_chart(summaries, tmp / "comparison.png", title=scenario.name)
             report = format_table(table)
     return report
+
+
+def kept_variants(scenario: Scenario, names: list[str], out: Path, seed: int | None) -> dict[str, dict]:
+    """The summaries of the variants already in ``out`` that this run does not repeat and will keep.
+
+    Only a folder of this scenario's variants is looked at; a kept variant must have been run from the same
+    resolved scenario and seed, or the run is refused (ScenarioError) before anything is written.
+    """
+    if not names or not out.is_dir():
+        return {}
+    seed = scenario.seed if seed is None else int(seed)
+    kept = {}
+    for name in scenario.variants:
+        folder = out / name
+        if name in names or not (folder / "summary.json").is_file():
+            continue
+        summary = json.loads((folder / "summary.json").read_text())
+        same_scenario = (folder / "scenario.yaml").is_file() and \
+            (folder / "scenario.yaml").read_text() == scenario.variant(name).to_yaml()
+        if summary.get("seed") != seed or not same_scenario:
+            raise ScenarioError(f"--out {out}: it holds variant {name!r} from another seed or version of the "
+                                f"scenario, which this run would not be comparable with; run every variant "
+                                f"again (no --variant) or choose another --out (nothing was changed)")
+        kept[name] = summary
+    return kept
 
 
 FAULT_COMPARED = ("failed_during_faults", "time_to_open_s", "time_to_recover_s", "extra_cost_usd")

@@ -5,6 +5,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from sim.errors import ScenarioError
 from sim.experiments.variants import COMPARED, FAULT_COMPARED, add_fault_cost, comparison_frame, run_variants
 from sim.model.run import simulate
 from sim.report.tables import format_table
@@ -91,3 +92,24 @@ def test_without_variant_names_the_base_scenario_is_run_and_saved(tmp_path):
     saved = Result.load(tmp_path / "base")
     assert saved.summary["seed"] == 2 and "availability" in report
     pd.testing.assert_frame_equal(saved.requests, simulate(scenario, seed=2).requests)
+
+
+def test_rerunning_one_variant_keeps_the_others_and_compares_them_all(tmp_path):
+    scenario = small_scenario(duration="5m", variants=DESIGNS)
+    out = tmp_path / "cmp"
+    run_variants(scenario, list(DESIGNS), out, seed=4, charts=False)
+    kept_before = (out / "no_fallback" / "requests.parquet").read_bytes()
+    report = run_variants(scenario, ["fallback"], out, seed=4, charts=False)
+    assert (out / "no_fallback" / "requests.parquet").read_bytes() == kept_before
+    assert list(pd.read_csv(out / "comparison.csv")["variant"]) == list(DESIGNS)
+    assert "no_fallback" in report and "fallback" in report
+
+
+def test_rerunning_one_variant_with_another_seed_is_refused_and_changes_nothing(tmp_path):
+    scenario = small_scenario(duration="5m", variants=DESIGNS)
+    out = tmp_path / "cmp"
+    run_variants(scenario, list(DESIGNS), out, seed=4, charts=False)
+    before = {p.relative_to(out): p.read_bytes() for p in out.rglob("*") if p.is_file()}
+    with pytest.raises(ScenarioError, match="another seed or version"):
+        run_variants(scenario, ["fallback"], out, seed=5, charts=False)
+    assert {p.relative_to(out): p.read_bytes() for p in out.rglob("*") if p.is_file()} == before
