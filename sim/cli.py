@@ -39,6 +39,9 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--out", help="output folder (default: results/<scenario name>)")
     run.add_argument("--variant", action="append", default=[], help="run only this variant (repeatable)")
     run.add_argument("--no-charts", action="store_true", help="skip the PNG charts")
+    run.add_argument("--replications", type=int, default=1,
+                     help="independent replications of every variant: each metric as a mean with its 95%% "
+                          "interval, and each variant's paired difference against the first (default 1)")
 
     check = sub.add_parser("check", help="validate a scenario file and print its resolved form")
     _add_scenario_args(check)
@@ -151,7 +154,13 @@ def cmd_run(args) -> int:
         raise ScenarioError(f"--variant: unknown {', '.join(unknown)}; known: {', '.join(scenario.variants)}")
     for name in names or [None]:
         check_fits_in_memory(scenario.variant(name) if name else scenario, where=f"variant {name}" if name else "")
-    report = run_variants(scenario, names, out, seed=args.seed, charts=not args.no_charts)
+    if args.replications < 1:
+        raise ScenarioError("--replications: must be at least 1")
+    if args.replications > 1:
+        from sim.experiments.replications import run_replications
+        report = run_replications(scenario, names, out, args.replications, seed=args.seed)
+    else:
+        report = run_variants(scenario, names, out, seed=args.seed, charts=not args.no_charts)
     print(report)
     print(f"\nresults: {out}/")
     return 0

@@ -234,6 +234,26 @@ def format_frame(df: pd.DataFrame) -> str:
     return aligned(header, body, label_column=labels)
 
 
+def format_intervals(table: pd.DataFrame, metrics: Iterable[str]) -> str:
+    """Replicated results, one row per metric and one column per variant: ``mean ± 95% half-width``."""
+    metrics = [m for m in metrics if m in table.columns]
+    header = ["metric"] + [str(name) for name in table.index]
+    body = [["replications"] + [count(n) for n in table["replications"]]]
+    body += [[m] + [f"{format_cell(m, row[m])} ± {format_cell(m + '_ci95', row[m + '_ci95'])}"
+                    for _, row in table.iterrows()] for m in metrics]
+    return aligned(header, body)
+
+
+def format_paired(paired: pd.DataFrame, metrics: Iterable[str]) -> str:
+    """Paired differences on common random numbers, one row per metric and one column per
+    ``variant - baseline``: ``mean ± 95% half-width`` (the unpaired half-widths are in paired.csv)."""
+    metrics = [m for m in metrics if f"{m}_diff" in paired.columns]
+    header = ["metric"] + [f"{name} - {row['baseline']}" for name, row in paired.iterrows()]
+    body = [[m] + [f"{format_cell(m + '_ci95', row[m + '_diff'])} ± {format_cell(m + '_ci95', row[m + '_diff_ci95'])}"
+                   for _, row in paired.iterrows()] for m in metrics]
+    return aligned(header, body)
+
+
 def format_summary(summary: Mapping) -> str:
     """A readable table of a run's headline numbers: what ``sim run`` prints."""
     s = summary

@@ -1,0 +1,56 @@
+"""Replications and paired comparisons: intervals from independent replications, differences on common
+random numbers, and the paired interval far narrower than the unpaired one on a resilience comparison."""
+import numpy as np
+import pandas as pd
+import pytest
+
+from sim.cli import main
+from sim.experiments.replications import interval_table, paired_differences, replicate
+from tests.conftest import small_scenario
+
+OUTAGE = [{"kind": "outage", "targets": ["alpha"], "start": "3m", "duration": "4m"}]
+DESIGNS = {"no_fallback": {"routing.chain": ["alpha/m1"]},
+           "fallback": {"routing.chain": ["alpha/m1", "beta/m2"], "resilience.fallback": True,
+                        "resilience.breaker": {"window_size": 10, "minimum_calls": 5}}}
+
+
+@pytest.fixture(scope="module")
+def runs():
+    scenario = small_scenario(duration="10m", faults=OUTAGE, variants=DESIGNS)
+    return replicate(scenario, list(DESIGNS), replications=6, seed=11)
+
+
+def test_replications_are_independent_samples_and_variants_share_each_replication(runs):
+    assert len(runs) == 12 and set(runs.replication) == set(range(6))
+    totals = runs.pivot(index="replication", columns="variant", values="requests_total")
+    assert (totals["fallback"] == totals["no_fallback"]).all()      # the same traffic in each replication
+    assert totals["fallback"].nunique() > 1                          # and different traffic across them
+
+
+def test_interval_table_holds_the_mean_and_the_t_half_width(runs):
+    table = interval_table(runs, ["availability"])
+    values = runs[runs.variant == "fallback"].availability.to_numpy()
+    from scipy import stats
+    expected = stats.t.ppf(0.975, 5) * values.std(ddof=1) / np.sqrt(6)
+    assert table.loc["fallback", "availability"] == pytest.approx(values.mean())
+    assert table.loc["fallback", "availability_ci95"] == pytest.approx(expected)
+
+
+def test_paired_interval_is_markedly_narrower_than_the_unpaired_one(runs):
+    paired = paired_differences(runs, ["availability", "cost_usd"], baseline="no_fallback")
+    row = paired.loc["fallback"]
+    assert row["availability_diff"] > 0                             # fallback saves requests in the outage
+    assert row["availability_diff"] - row["availability_diff_ci95"] > 0     # and the interval says so
+    assert row["cost_usd_diff_ci95"] < 0.5 * row["cost_usd_diff_ci95_unpaired"]
+
+
+def test_run_with_replications_writes_runs_intervals_and_paired_differences(tmp_path, capsys):
+    scenario = tmp_path / "s.yaml"
+    scenario.write_text(small_scenario(duration="5m", faults=OUTAGE, variants=DESIGNS).to_yaml())
+    status = main(["run", str(scenario), "--replications", "3", "--out", str(tmp_path / "out"), "--no-charts"])
+    assert status == 0
+    out = capsys.readouterr().out
+    assert "±" in out and "fallback - no_fallback" in out
+    assert len(pd.read_parquet(tmp_path / "out" / "runs.parquet")) == 6
+    assert {"availability", "availability_ci95"} <= set(pd.read_csv(tmp_path / "out" / "summary.csv").columns)
+    assert "availability_diff_ci95" in pd.read_csv(tmp_path / "out" / "paired.csv").columns
