@@ -6,7 +6,7 @@ import pytest
 
 from sim.cli import main
 from sim.experiments.replications import interval_table, paired_differences, replicate
-from tests.conftest import small_scenario
+from tests.conftest import EXPERIMENTS, small_scenario
 
 OUTAGE = [{"kind": "outage", "targets": ["alpha"], "start": "3m", "duration": "4m"}]
 DESIGNS = {"no_fallback": {"routing.chain": ["alpha/m1"]},
@@ -54,3 +54,20 @@ def test_run_with_replications_writes_runs_intervals_and_paired_differences(tmp_
     assert len(pd.read_parquet(tmp_path / "out" / "runs.parquet")) == 6
     assert {"availability", "availability_ci95"} <= set(pd.read_csv(tmp_path / "out" / "summary.csv").columns)
     assert "availability_diff_ci95" in pd.read_csv(tmp_path / "out" / "paired.csv").columns
+
+
+@pytest.mark.slow
+def test_the_95_percent_interval_covers_erlang_c_about_95_percent_of_the_time():
+    # 60 independent experiments of 5 short replications each on an M/M/4 queue at rho 0.75: the t interval
+    # of the mean queue wait must cover the exact Erlang C value in about 95% of them (binomial: 57 +- 1.7;
+    # intervals half as wide would cover about 70%).
+    import sim
+    from sim.estimate import mmc_mean_wait_s
+    scenario = sim.load_scenario(EXPERIMENTS / "validation" / "mmc.yaml",
+                                 ["duration=8m", "warmup=1m", "workload.rate_per_s=3.0"])
+    truth = mmc_mean_wait_s(3.0, 4, 1.0)
+    covered = 0
+    for experiment in range(60):
+        row = interval_table(replicate(scenario, [], 5, seed=1000 + experiment), ["queue_wait_mean_s"]).iloc[0]
+        covered += abs(row["queue_wait_mean_s"] - truth) <= row["queue_wait_mean_s_ci95"]
+    assert 52 <= covered <= 60, covered
