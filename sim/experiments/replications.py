@@ -23,7 +23,7 @@ import sys
 from pathlib import Path
 
 from sim.config import Scenario
-from sim.experiments.sweep import ci_halfwidth
+from sim.experiments.sweep import aggregate, ci_halfwidth
 from sim.experiments.variants import COMPARED, FAULT_COMPARED
 from sim.model.run import simulate
 from sim.report.tables import format_intervals, format_paired
@@ -48,15 +48,7 @@ def replicate(scenario: Scenario, names: list[str], replications: int, seed: int
 
 def interval_table(runs: pd.DataFrame, metrics: list[str]) -> pd.DataFrame:
     """Per variant: each metric's mean over the replications and the half-width of its 95% interval."""
-    rows = []
-    for name, group in runs.groupby("variant", sort=False):
-        row = {"variant": name, "replications": len(group)}
-        for m in metrics:
-            values = group[m].astype(float).dropna().to_numpy()
-            row[m] = values.mean() if len(values) else math.nan
-            row[f"{m}_ci95"] = ci_halfwidth(values)
-        rows.append(row)
-    return pd.DataFrame(rows).set_index("variant")
+    return aggregate(runs, ["variant"], metrics).set_index("variant")
 
 
 def paired_differences(runs: pd.DataFrame, metrics: list[str], baseline: str) -> pd.DataFrame:
