@@ -62,6 +62,25 @@ def build_parser() -> argparse.ArgumentParser:
     sw.add_argument("--out", help="output folder (default: results/<scenario name>_sweep)")
     sw.add_argument("--no-charts", action="store_true")
 
+    tn = sub.add_parser("tune", help="the best parameter values that meet bounds on metrics (see sim/experiments/tune.py)")
+    _add_scenario_args(tn)
+    goal = tn.add_mutually_exclusive_group(required=True)
+    goal.add_argument("--minimize", metavar="METRIC", help="summary metric (or a tuned parameter) to minimize")
+    goal.add_argument("--maximize", metavar="METRIC", help="summary metric (or a tuned parameter) to maximize")
+    tn.add_argument("--constraint", action="append", default=[], required=True, metavar="METRIC>=X",
+                    help="a bound the 95%% interval must clear: >=, <=, >, < ; X may be a percent (repeatable)")
+    tn.add_argument("--param", action="append", default=[], metavar="PATH=V1,V2,...", required=True,
+                    help="a parameter and its candidate values (repeatable)")
+    tn.add_argument("--variant", help="tune on top of this variant of the scenario")
+    tn.add_argument("--replications", type=int, default=3, help="runs per point, at least 2 (default 3)")
+    tn.add_argument("--budget", type=int, help="most runs in all (default: twice the full factorial's)")
+    tn.add_argument("--seed", type=int, help="seed (default: the scenario's)")
+    tn.add_argument("--executor", default="serial", choices=["serial", "processes", "dask"])
+    tn.add_argument("--workers", type=int, help="processes or Dask workers (default: CPU count)")
+    tn.add_argument("--scheduler", help="address of a running Dask scheduler (with --executor dask)")
+    tn.add_argument("--out", help="output folder (default: results/<scenario name>_tune)")
+    tn.add_argument("--no-charts", action="store_true")
+
     exp = sub.add_parser("experiment", help="run a catalogued experiment (see sim/experiments/registry.py)")
     exp.add_argument("name", help="outage_replay | silent_degradation | kill_switch | breaker_tuning | "
                                   "provider_redundancy | shadow_mode | routing | cache_threshold | calibration")
@@ -99,7 +118,8 @@ def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
         return {"run": cmd_run, "check": cmd_check, "schema": cmd_schema, "estimate": cmd_estimate,
-                "sweep": cmd_sweep, "experiment": cmd_experiment}[
+                "sweep": cmd_sweep, "experiment": cmd_experiment,
+                "tune": cmd_tune}[
             args.command](args)
     except ScenarioError as err:
         print(f"error: {err}", file=sys.stderr)
@@ -221,6 +241,39 @@ def cmd_sweep(args) -> int:
              if m in runs.columns]
     print(aggregate(runs, list(params), shown).to_string(index=False))
     print(f"\nresults: {out}/ ({len(runs)} runs)")
+    return 0
+
+
+def cmd_tune(args) -> int:
+    from sim.config import load_scenario
+    from sim.experiments.sweep import make_executor, parse_params
+    from sim.experiments.tune import Objective, format_recommendation, parse_constraint, tune, write_tune
+    from sim.results import check_out_dir
+    scenario = load_scenario(args.scenario, args.overrides)
+    if args.variant:
+        scenario = scenario.variant(args.variant)
+    check_seed(args.seed)
+    params = parse_params(args.param)
+    for text in args.constraint:
+        parse_constraint(text)
+    objective = Objective(args.minimize, "min") if args.minimize else Objective(args.maximize, "max")
+    out = check_out_dir(args.out if args.out else Path("results") / f"{scenario.name}_tune")
+
+    def progress(done: int, total: int) -> None:
+        if sys.stderr.isatty():
+            print(f"\r{done}/{total} runs", end="", file=sys.stderr, flush=True)
+
+    executor, close = make_executor(args.executor, args.workers, args.scheduler)
+    try:
+        result = tune(scenario, params, objective, args.constraint, replications=args.replications,
+                      seed=args.seed, executor=executor, budget=args.budget, on_run=progress)
+    finally:
+        close()
+        if sys.stderr.isatty():
+            print(file=sys.stderr)
+    write_tune(result, out, charts=not args.no_charts and scenario.output.charts)
+    print(format_recommendation(result))
+    print(f"\nresults: {out}/")
     return 0
 
 
