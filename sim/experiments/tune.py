@@ -321,8 +321,8 @@ def recommend(runs, summary, params, objective, constraints) -> dict:
         else:
             rec["runner_up"] = None
         return rec
-    nearest = max(summary.itertuples(index=False), key=lambda r: _total_violation(r._asdict(), constraints))
-    row = pd.Series(nearest._asdict(), index=summary.columns)
+    violations = [_total_violation(row, constraints) for _, row in summary.iterrows()]
+    row = summary.iloc[int(np.argmax(violations))]
     rec["nearest"] = _evidence(row, params, objective, constraints)
     rec["failing"] = [{"constraint": str(c), "short_by": -float(row[f"slack[{c}]"])}
                       for c in constraints if row[f"slack[{c}]"] < 0]
