@@ -94,3 +94,19 @@ def test_midpoints_refine_numeric_candidates():
     assert _midpoints(pd.Series([0.8, 0.9, 1.0]), 0.9) == [0.85, 0.95]
     assert _midpoints(pd.Series([4, 8, 16]), 8) == [6, 12]
     assert _midpoints(pd.Series([4, 5]), 4) == []
+
+
+def test_budget_caps_the_runs_samples_the_design_by_seed_and_reports_progress():
+    scenario = sim.load_scenario(MMC, ["duration=5m", "warmup=0", f"workload.rate_per_s={RATE}"])
+    params = {"providers.0.max_concurrency": [4, 5, 6, 7, 8, 9, 10, 12]}
+    calls = []
+    kwargs = dict(replications=2, seed=3, budget=10)
+    a = tune(scenario, params, Objective("latency_p95_s"), ["availability>=0.5"],
+             on_run=lambda done, total: calls.append((done, total)), **kwargs)
+    b = tune(scenario, params, Objective("latency_p95_s"), ["availability>=0.5"], **kwargs)
+    assert len(a.runs) <= 10
+    assert calls == [(i, 10) for i in range(1, len(a.runs) + 1)]
+    design = a.runs[a.runs["stage"] == "design"]["providers.0.max_concurrency"].unique()
+    assert len(design) == 3                                  # 60% of 10 runs at 2 replications, not all 8
+    assert a.runs.drop(columns=["wall_time_s", "event_loop_wall_s"]).equals(
+        b.runs.drop(columns=["wall_time_s", "event_loop_wall_s"]))
