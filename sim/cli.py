@@ -42,6 +42,14 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--replications", type=int, default=1,
                      help="independent replications of every variant: each metric as a mean with its 95%% "
                           "interval, and each variant's paired difference against the first (default 1)")
+    run.add_argument("--precision", type=float, metavar="FRACTION",
+                     help="replicate in batches until every shown metric's 95%% half-width is at most this "
+                          "fraction of its mean (0.05 = 5%%), starting from max(3, --replications)")
+    run.add_argument("--max-replications", type=int, default=200, help="cap for --precision (default 200)")
+    run.add_argument("--executor", default="serial", choices=["serial", "processes", "dask"],
+                     help="where replications run (with --replications or --precision)")
+    run.add_argument("--workers", type=int, help="processes or Dask workers (default: CPU count)")
+    run.add_argument("--scheduler", help="address of a running Dask scheduler (with --executor dask)")
 
     check = sub.add_parser("check", help="validate a scenario file and print its resolved form")
     _add_scenario_args(check)
@@ -166,9 +174,17 @@ def cmd_run(args) -> int:
         check_fits_in_memory(scenario.variant(name) if name else scenario, where=f"variant {name}" if name else "")
     if args.replications < 1:
         raise ScenarioError("--replications: must be at least 1")
-    if args.replications > 1:
+    if args.replications > 1 or args.precision is not None:
         from sim.experiments.replications import run_replications
-        report = run_replications(scenario, names, out, args.replications, seed=args.seed)
+        from sim.experiments.sweep import make_executor
+        executor, close = make_executor(args.executor, args.workers, args.scheduler)
+        try:
+            report = run_replications(scenario, names, out, args.replications, seed=args.seed, executor=executor,
+                                      precision=args.precision, max_replications=args.max_replications)
+        finally:
+            close()
+    elif args.executor != "serial" or args.workers is not None or args.scheduler:
+        raise ScenarioError("--executor, --workers, --scheduler: only with --replications N (N > 1) or --precision")
     else:
         report = run_variants(scenario, names, out, seed=args.seed, charts=not args.no_charts)
     print(report)
