@@ -135,3 +135,15 @@ def test_the_command_refuses_a_leftover_checkpoint_without_resume_and_removes_on
     assert main(args) == 2 and "--resume" in capsys.readouterr().err and not out.exists()
     assert main(args + ["--resume"]) == 0 and (out / "runs.parquet").exists()
     assert (folder / "notes.txt").read_text() == "user file" and not list(folder.glob("run_*"))
+
+
+def test_breaker_tuning_takes_param_values_for_its_grid_and_refuses_others(tmp_path):
+    from sim.experiments.registry import breaker_tuning
+    scenario = small_scenario(duration="3m", resilience={"breaker": {"window_size": 10}})
+    with pytest.raises(sim.ScenarioError, match="cache.threshold is not swept"):
+        breaker_tuning(scenario, tmp_path / "x", params=parse_params(["cache.threshold=0.9"]))
+    params = parse_params(["resilience.breaker.failure_rate_threshold=0.3,0.5",
+                           "resilience.breaker.window_size=20", "resilience.breaker.wait_in_open_s=30s"])
+    breaker_tuning(scenario, tmp_path / "b", replications=1, params=params, charts=False)
+    runs = pd.read_parquet(tmp_path / "b" / "runs.parquet")
+    assert len(runs) == 2 and set(runs["resilience.breaker.wait_in_open_s"]) == {30}
