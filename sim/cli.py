@@ -42,6 +42,14 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--replications", type=int, default=1,
                      help="independent replications of every variant: each metric as a mean with its 95%% "
                           "interval, and each variant's paired difference against the first (default 1)")
+    run.add_argument("--precision", type=float, metavar="FRACTION",
+                     help="replicate in batches until every shown metric's 95%% half-width is at most this "
+                          "fraction of its mean (0.05 = 5%%), starting from max(3, --replications)")
+    run.add_argument("--max-replications", type=int, default=200, help="cap for --precision (default 200)")
+    run.add_argument("--executor", default="serial", choices=["serial", "processes", "dask"],
+                     help="where replications run (with --replications or --precision)")
+    run.add_argument("--workers", type=int, help="processes or Dask workers (default: CPU count)")
+    run.add_argument("--scheduler", help="address of a running Dask scheduler (with --executor dask)")
 
     check = sub.add_parser("check", help="validate a scenario file and print its resolved form")
     _add_scenario_args(check)
@@ -51,8 +59,18 @@ def build_parser() -> argparse.ArgumentParser:
 
     sw = sub.add_parser("sweep", help="run the full factorial of parameter values (with replications)")
     _add_scenario_args(sw)
-    sw.add_argument("--param", action="append", default=[], metavar="PATH=V1,V2,...", required=True,
-                    help="a parameter and its values (repeatable; the grid is their full factorial)")
+    sw.add_argument("--param", action="append", default=[], metavar="PATH=VALUES", required=True,
+                    help="a parameter and its values (repeatable): a list 0.8,0.9; a range A:B:STEP "
+                         "(0.85:0.97:0.03, B included when on the grid); a log range A:B:NLOG (10:1000:3log); "
+                         "durations wherever a number goes (30s:2m:30s, 1m,5m,15m)")
+    sw.add_argument("--design", default="factorial", choices=["factorial", "lhs"],
+                    help="factorial: every combination (default); lhs: a Latin hypercube of --samples points")
+    sw.add_argument("--samples", type=int, help="points of the Latin hypercube (with --design lhs)")
+    sw.add_argument("--metrics", metavar="M1,M2",
+                    help="metrics for the table and charts (default: those of the scenario's features); "
+                         "summary.csv holds them all")
+    sw.add_argument("--resume", action="store_true",
+                    help="continue an interrupted sweep with the same arguments (runs only the missing runs)")
     sw.add_argument("--variant", help="sweep on top of this variant of the scenario")
     sw.add_argument("--replications", type=int, default=1, help="runs per combination (replication streams)")
     sw.add_argument("--seed", type=int, help="seed (default: the scenario's)")
@@ -176,9 +194,17 @@ def cmd_run(args) -> int:
         check_fits_in_memory(scenario.variant(name) if name else scenario, where=f"variant {name}" if name else "")
     if args.replications < 1:
         raise ScenarioError("--replications: must be at least 1")
-    if args.replications > 1:
+    if args.replications > 1 or args.precision is not None:
         from sim.experiments.replications import run_replications
-        report = run_replications(scenario, names, out, args.replications, seed=args.seed)
+        from sim.experiments.sweep import make_executor
+        executor, close = make_executor(args.executor, args.workers, args.scheduler)
+        try:
+            report = run_replications(scenario, names, out, args.replications, seed=args.seed, executor=executor,
+                                      precision=args.precision, max_replications=args.max_replications)
+        finally:
+            close()
+    elif args.executor != "serial" or args.workers is not None or args.scheduler:
+        raise ScenarioError("--executor, --workers, --scheduler: only with --replications N (N > 1) or --precision")
     else:
         report = run_variants(scenario, names, out, seed=args.seed, charts=not args.no_charts)
     print(report)
@@ -218,7 +244,8 @@ def cmd_experiment(args) -> int:
 
 def cmd_sweep(args) -> int:
     from sim.config import load_scenario
-    from sim.experiments.sweep import aggregate, expand_grid, make_executor, parse_params, sweep, write_sweep
+    from sim.experiments.checkpoint import SweepCheckpoint, checkpoint_dir, sweep_manifest
+    from sim.experiments.sweep import (aggregate, design_combos, make_executor, parse_params, sweep, write_sweep)
     scenario = load_scenario(args.scenario, args.overrides)
     if args.variant:
         scenario = scenario.variant(args.variant)
@@ -226,20 +253,25 @@ def cmd_sweep(args) -> int:
         raise ScenarioError("--replications: must be at least 1")
     check_seed(args.seed)
     params = parse_params(args.param)
+    seed = scenario.seed if args.seed is None else args.seed
+    combos = design_combos(params, args.design, args.samples, seed)
+    shown = shown_metrics(scenario, args.metrics)
     from sim.memory_estimate import check_fits_in_memory
     from sim.results import check_out_dir
-    for combo in expand_grid(params):
+    for combo in combos:
         check_fits_in_memory(scenario.with_overrides(combo), where=", ".join(f"{k}={v}" for k, v in combo.items()))
     out = check_out_dir(args.out if args.out else Path("results") / f"{scenario.name}_sweep")
+    manifest = sweep_manifest(scenario.to_yaml(), params, args.design, args.samples, seed, args.replications)
+    checkpoint = SweepCheckpoint.open(checkpoint_dir(out), manifest, resume=args.resume)
     executor, close = make_executor(args.executor, args.workers, args.scheduler)
     try:
-        runs = sweep(scenario, params, replications=args.replications, seed=args.seed, executor=executor)
+        runs = sweep(scenario, params, replications=args.replications, seed=seed, executor=executor,
+                     design=args.design, samples=args.samples, checkpoint=checkpoint)
     finally:
         close()
-    write_sweep(runs, params, out, charts=not args.no_charts and scenario.output.charts)
-    shown = [m for m in ("availability", "latency_p95_s", "cost_per_request_usd", "failed_during_faults")
-             if m in runs.columns]
-    print(aggregate(runs, list(params), shown).to_string(index=False))
+    write_sweep(runs, params, out, charts=not args.no_charts and scenario.output.charts, metrics=shown)
+    checkpoint.remove()
+    print(aggregate(runs, list(params), [m for m in shown if m in runs.columns]).to_string(index=False))
     print(f"\nresults: {out}/ ({len(runs)} runs)")
     return 0
 
@@ -275,6 +307,13 @@ def cmd_tune(args) -> int:
     print(format_recommendation(result))
     print(f"\nresults: {out}/")
     return 0
+
+
+def shown_metrics(scenario, metrics_flag: str | None) -> list[str]:
+    """--metrics checked against the numeric summary metrics, or the scenario's default ones."""
+    from sim.experiments.sweep import KNOWN_METRICS, check_metrics, default_metrics, parse_metrics
+    names = parse_metrics(metrics_flag)
+    return check_metrics(names, list(KNOWN_METRICS)) if names else default_metrics(scenario)
 
 
 def cmd_estimate(args) -> int:

@@ -141,13 +141,16 @@ def knee(x: list[float], y: list[float]) -> float:
     return float(x[int(distance.argmax())])
 
 
-def cache_threshold(scenario: Scenario, out: Path, replications: int = 1, executor=None, **options) -> str:
+def cache_threshold(scenario: Scenario, out: Path, replications: int = 1, executor=None, params=None,
+                    **options) -> str:
     """Threshold sweep (threshold.png: each metric against the threshold, the knee of the wrong-answer
-    curve marked) and TTL sweep (ttl.png: hit rate and stale rate against the TTL), with their tables."""
+    curve marked) and TTL sweep (ttl.png: hit rate and stale rate against the TTL), with their tables.
+    ``params`` (from ``parse_params``) may replace the ``cache.threshold`` or ``cache.ttl_s`` values."""
     seed = options.get("seed")
-    by_threshold = sweep(scenario, {"cache.threshold": CACHE_THRESHOLDS}, replications=replications, seed=seed,
-                         executor=executor)
-    by_ttl = sweep(scenario, {"cache.ttl_s": CACHE_TTLS_S}, replications=replications, seed=seed,
+    grid = _grid({"cache.threshold": CACHE_THRESHOLDS, "cache.ttl_s": CACHE_TTLS_S}, params)
+    by_threshold = sweep(scenario, {"cache.threshold": grid["cache.threshold"]}, replications=replications,
+                         seed=seed, executor=executor)
+    by_ttl = sweep(scenario, {"cache.ttl_s": grid["cache.ttl_s"]}, replications=replications, seed=seed,
                    executor=executor)
     table = aggregate(by_threshold, ["cache.threshold"], CACHE_METRICS)
     ttl_table = aggregate(by_ttl, ["cache.ttl_s"], CACHE_METRICS)
@@ -207,10 +210,21 @@ BREAKER_GRID = {
 }
 
 
-def breaker_tuning(scenario: Scenario, out: Path, replications: int = 2, executor=None, **options) -> str:
+def _grid(defaults: dict[str, list], params: dict[str, list] | None) -> dict[str, list]:
+    """The experiment's grid with some parameters' values replaced; ScenarioError for a parameter it lacks."""
+    unknown = [k for k in params or {} if k not in defaults]
+    if unknown:
+        raise ScenarioError(f"--param: {', '.join(unknown)} is not swept by this experiment; "
+                            f"it sweeps {', '.join(defaults)}")
+    return {**defaults, **(params or {})}
+
+
+def breaker_tuning(scenario: Scenario, out: Path, replications: int = 2, executor=None, params=None,
+                   **options) -> str:
     """The grid's runs (runs.parquet), means with CIs (summary.csv) and the trade-off chart: requests failed
-    during the outage against false trips, one point per setting, the Pareto front marked."""
-    params = dict(BREAKER_GRID)
+    during the outage against false trips, one point per setting, the Pareto front marked. ``params``
+    (from ``parse_params``) may replace some of the grid's values."""
+    params = _grid(BREAKER_GRID, params)
     runs = sweep(scenario, params, replications=replications, seed=options.get("seed"), executor=executor)
     write_sweep(runs, params, out, charts=options.get("charts", True),
                 metrics=("failed_during_faults", "false_trips", "availability", "latency_p95_s"))

@@ -11,39 +11,98 @@ within one replication removes most of the traffic's own noise. The interval of 
 difference (the t interval of the N per-replication differences) is therefore much narrower than the
 *unpaired* one (the two variants' intervals combined as if independent), and it is the one a design review
 should read: a difference whose paired interval excludes 0 is a difference of the designs, not of luck.
+
+How many replications are enough? With a target precision (``--precision 0.05``: every shown metric's 95%
+half-width at most 5% of its mean) the runs come in batches, like a pollster who keeps calling until the
+margin of error is small enough: three replications first, then as many more as the widest interval
+suggests (the half-width shrinks as 1/sqrt(N)), at most doubling each time, until every metric is precise
+enough or the cap is reached.
+Each run goes through :func:`sim.experiments.sweep.run_jobs`, so replications use the same executors as
+sweeps and give the same rows whichever executor runs them.
 """
 from __future__ import annotations
 
 import math
+import sys
+from pathlib import Path
+from typing import NamedTuple
 
 import numpy as np
 import pandas as pd
 
-import sys
-from pathlib import Path
-
 from sim.config import Scenario
-from sim.experiments.sweep import aggregate, ci_halfwidth
+from sim.errors import ScenarioError
+from sim.experiments.sweep import aggregate, ci_halfwidth, default_metrics, run_jobs
 from sim.experiments.variants import COMPARED, FAULT_COMPARED
-from sim.model.run import simulate
 from sim.report.tables import format_intervals, format_paired
 from sim.results import atomic_dir
 
 
 def replicate(scenario: Scenario, names: list[str], replications: int, seed: int | None = None,
-              on_run=None) -> pd.DataFrame:
-    """One row per (variant, replication) with every numeric summary metric; the base scenario when no
-    names are given. ``on_run(done, total)`` is called after each run (progress)."""
+              on_run=None, executor=None, first: int = 0) -> pd.DataFrame:
+    """One row per (variant, replication) with every numeric summary metric, for replications
+    ``first .. first + replications - 1``; the base scenario when no names are given. ``on_run(done, total)``
+    is called after each run (progress); ``executor`` as for sweeps (None runs here)."""
     designs = [(name, scenario.variant(name)) for name in names] or [(scenario.name, scenario)]
-    rows, total = [], replications * len(designs)
-    for k in range(replications):
-        for name, design in designs:
-            summary = simulate(design, seed=seed, replication=k).summary
-            rows.append({"variant": name, "replication": k,
-                         **{m: v for m, v in summary.items() if isinstance(v, (int, float)) and m != "replication"}})
-            if on_run is not None:
-                on_run(len(rows), total)
-    return pd.DataFrame(rows)
+    texts = {name: design.to_yaml() for name, design in designs}
+    labels = [(name, k) for k in range(first, first + replications) for name, _ in designs]
+    jobs = [(texts[name], {}, seed, k) for name, k in labels]
+    rows = run_jobs(jobs, executor, on_run)
+    return pd.DataFrame([{"variant": name, "replication": k,
+                          **{m: v for m, v in row.items() if isinstance(v, (int, float)) and m != "replication"}}
+                         for (name, k), row in zip(labels, rows)])
+
+
+def shown_metrics(scenario: Scenario) -> list[str]:
+    """The variants' comparison metrics and those of the scenario's features, each once."""
+    compared = list(COMPARED) + (list(FAULT_COMPARED) if scenario.faults else [])
+    return list(dict.fromkeys(compared + default_metrics(scenario)))
+
+
+MIN_REPLICATIONS = 3
+"""The first batch of a run to a precision: fewer gives a t interval too wide to say anything."""
+
+
+class Precision(NamedTuple):
+    runs: pd.DataFrame
+    replications: int
+    unmet: list[str]                # shown metrics whose relative half-width is still above the target
+
+
+def relative_halfwidths(runs: pd.DataFrame, metrics: list[str]) -> dict[str, float]:
+    """Per metric, the largest ci95/|mean| over the variants (0 when both are 0; NaN metrics left out)."""
+    table = interval_table(runs, metrics)
+    out = {}
+    for m in metrics:
+        mean, ci = table[m].abs(), table[f"{m}_ci95"]
+        ratio = np.where((mean == 0) & (ci == 0), 0.0, ci / mean)
+        ratio = ratio[~np.isnan(ratio)]
+        if len(ratio):
+            out[m] = float(ratio.max())
+    return out
+
+
+def replicate_to_precision(scenario: Scenario, names: list[str], metrics: list[str], precision: float,
+                           max_replications: int = 200, seed: int | None = None, executor=None,
+                           on_run=None, start: int = MIN_REPLICATIONS) -> Precision:
+    """Replicate in batches (the first of ``start`` replications, at least 3) until every metric's relative
+    95% half-width is <= ``precision`` or ``max_replications`` is reached."""
+    if not precision > 0:
+        raise ScenarioError(f"--precision: must be a positive fraction (0.05 for 5%), got {precision}")
+    if max_replications < MIN_REPLICATIONS:
+        raise ScenarioError(f"--max-replications: must be at least {MIN_REPLICATIONS}, got {max_replications}")
+    n, batch, frames = 0, max(MIN_REPLICATIONS, min(start, max_replications)), []
+    while True:
+        frames.append(replicate(scenario, names, batch, seed=seed, on_run=on_run, executor=executor, first=n))
+        n += batch
+        runs = pd.concat(frames, ignore_index=True)
+        ratios = relative_halfwidths(runs, [m for m in metrics if m in runs.columns])
+        unmet = [m for m, r in ratios.items() if r > precision]
+        if not unmet or n >= max_replications:
+            return Precision(runs, n, unmet)
+        needed = math.ceil(n * (max(ratios[m] for m in unmet) / precision) ** 2)   # half-width ~ 1/sqrt(N)
+        # at most doubling: from few replications the t quantile and the spread overstate what is needed
+        batch = min(max(needed - n, 1), n, max_replications - n)
 
 
 def interval_table(runs: pd.DataFrame, metrics: list[str]) -> pd.DataFrame:
@@ -72,18 +131,27 @@ def paired_differences(runs: pd.DataFrame, metrics: list[str], baseline: str) ->
 
 
 def run_replications(scenario: Scenario, names: list[str], out: Path, replications: int,
-                     seed: int | None = None) -> str:
-    """Replicate every variant (or the base), write ``runs.parquet`` (one row per run), ``summary.csv``
-    (means and 95% half-widths of every metric) and ``paired.csv`` (differences against the first variant)
-    under ``out``, atomically; return the printed report."""
+                     seed: int | None = None, executor=None, precision: float | None = None,
+                     max_replications: int = 200, on_run=None) -> str:
+    """Replicate every variant (or the base) ``replications`` times, or to ``precision``; write
+    ``runs.parquet`` (one row per run), ``summary.csv`` (means and 95% half-widths of every metric) and
+    ``paired.csv`` (differences against the first variant) under ``out``, atomically; return the report."""
     def progress(done: int, total: int) -> None:
         if sys.stderr.isatty():
             print(f"\r{done}/{total} runs", end="" if done < total else "\n", file=sys.stderr, flush=True)
 
-    runs = replicate(scenario, names, replications, seed=seed, on_run=progress)
+    on_run = on_run or progress
+    wanted = shown_metrics(scenario)
+    reached = None
+    if precision is None:
+        runs = replicate(scenario, names, replications, seed=seed, on_run=on_run, executor=executor)
+    else:
+        reached = replicate_to_precision(scenario, names, wanted, precision, max_replications, seed=seed,
+                                         executor=executor, on_run=on_run, start=replications)
+        runs = reached.runs
     metrics = [m for m in runs.columns if m not in ("variant", "replication")]
     table = interval_table(runs, metrics)
-    shown = [m for m in (COMPARED + FAULT_COMPARED if scenario.faults else COMPARED) if m in runs.columns]
+    shown = [m for m in wanted if m in runs.columns]
     paired = paired_differences(runs, metrics, baseline=runs["variant"].iloc[0]) if len(names) > 1 else None
     with atomic_dir(out) as tmp:
         runs.to_parquet(tmp / "runs.parquet", index=False)
@@ -96,4 +164,8 @@ def run_replications(scenario: Scenario, names: list[str], out: Path, replicatio
         differences = [m for m in shown if m != "requests_total"]
         report += ("\n\npaired differences against the first variant (same traffic in each replication; "
                    "an interval that excludes 0 is the design, not luck):\n" + format_paired(paired, differences))
+    if reached is not None:
+        report += (f"\n\n{reached.replications} replications; precision {precision:g} "
+                   + (f"not reached (cap {max_replications}) for: {', '.join(reached.unmet)}" if reached.unmet
+                      else "reached for every shown metric"))
     return report

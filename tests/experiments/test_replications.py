@@ -71,3 +71,36 @@ def test_the_95_percent_interval_covers_erlang_c_about_95_percent_of_the_time():
         row = interval_table(replicate(scenario, [], 5, seed=1000 + experiment), ["queue_wait_mean_s"]).iloc[0]
         covered += abs(row["queue_wait_mean_s"] - truth) <= row["queue_wait_mean_s_ci95"]
     assert 52 <= covered <= 60, covered
+
+
+def mmc_scenario():
+    import sim
+    return sim.load_scenario(EXPERIMENTS / "validation" / "mmc.yaml",
+                             ["duration=6m", "warmup=1m", "workload.rate_per_s=3.0"])
+
+
+def test_replicating_to_a_precision_stops_when_the_half_widths_meet_it_and_tighter_needs_more():
+    from sim.experiments.replications import relative_halfwidths, replicate_to_precision
+    scenario, metrics = mmc_scenario(), ["queue_wait_mean_s", "latency_mean_s"]
+    loose = replicate_to_precision(scenario, [], metrics, precision=0.3, max_replications=60, seed=5)
+    tight = replicate_to_precision(scenario, [], metrics, precision=0.2, max_replications=60, seed=5)
+    assert not loose.unmet and not tight.unmet
+    assert 3 <= loose.replications < tight.replications <= 60
+    assert len(tight.runs) == tight.replications and list(tight.runs["replication"]) == list(range(tight.replications))
+    for reached, target in ((loose, 0.3), (tight, 0.2)):
+        assert max(relative_halfwidths(reached.runs, metrics).values()) <= target
+    capped = replicate_to_precision(scenario, [], metrics, precision=0.001, max_replications=5, seed=5)
+    assert capped.replications == 5 and "queue_wait_mean_s" in capped.unmet
+
+
+def test_run_with_precision_reports_the_replications_used(tmp_path, capsys):
+    path = tmp_path / "s.yaml"
+    path.write_text(mmc_scenario().to_yaml())
+    assert main(["run", str(path), "--precision", "0.001", "--max-replications", "4", "--out",
+                 str(tmp_path / "out"), "--no-charts"]) == 0
+    out = capsys.readouterr().out
+    assert "4 replications; precision 0.001 not reached (cap 4) for:" in out and "availability" not in out.split(
+        "for:")[1]
+    assert len(pd.read_parquet(tmp_path / "out" / "runs.parquet")) == 4
+    assert main(["run", str(path), "--precision", "0", "--out", str(tmp_path / "o2")]) == 2
+    assert "--precision" in capsys.readouterr().err

@@ -36,6 +36,27 @@ def serial_and_executor_rows(kind: str, replications: int):
     return serial.drop(columns=drop), other.drop(columns=drop)
 
 
+def serial_and_executor_replications(kind: str):
+    """The same replications of two variants run serially and through an executor of ``kind``."""
+    from sim.experiments.replications import replicate
+    scenario = small_scenario(duration="3m", variants={"one": {"resilience.retry.max_attempts": 1},
+                                                       "three": {"resilience.retry.max_attempts": 3}})
+    serial = replicate(scenario, ["one", "three"], 2)
+    executor, close = make_executor(kind, workers=2)
+    try:
+        other = replicate(scenario, ["one", "three"], 2, executor=executor)
+    finally:
+        close()
+    drop = ["wall_time_s", "event_loop_wall_s"]
+    return serial.drop(columns=drop), other.drop(columns=drop)
+
+
+def test_processes_give_the_same_replications_as_serial():
+    serial, parallel = serial_and_executor_replications("processes")
+    pd.testing.assert_frame_equal(serial, parallel)
+    assert len(serial) == 4 and serial.groupby("replication").requests_total.nunique().eq(1).all()
+
+
 def test_processes_give_the_same_rows_as_serial():
     serial, parallel = serial_and_executor_rows("processes", replications=2)
     pd.testing.assert_frame_equal(serial, parallel)
@@ -77,4 +98,6 @@ def test_breaker_tuning_grid_values_are_valid_for_its_scenario():
 def test_a_dask_cluster_gives_the_same_rows_as_serial():
     pytest.importorskip("distributed", reason="the dask extra is not installed")
     serial, distributed = serial_and_executor_rows("dask", replications=1)
+    pd.testing.assert_frame_equal(serial, distributed)
+    serial, distributed = serial_and_executor_replications("dask")
     pd.testing.assert_frame_equal(serial, distributed)
