@@ -7,7 +7,10 @@
 
 Bad input (a scenario that does not validate, an unknown override path, a missing or unreadable file, an
 output folder that cannot be written, a run too large for the machine) prints one message naming the field
-and exits with status 2; nothing is written. Ctrl-C prints "interrupted" and exits with status 130.
+and exits with status 2; nothing is written. Ctrl-C prints "interrupted" and exits with status 130; SIGTERM
+is handled the same way (temporary folders are removed) and exits with 143 (128 + SIGTERM), as shells report.
+``--force`` lets run, sweep and experiment replace another scenario's results (never a folder this program did
+not write); ``--quiet`` suppresses the progress bars and the table, and still prints the results path.
 
 Each command imports what it needs inside its function: ``check``, ``schema`` and ``estimate`` then start
 without loading SimPy, pandas or matplotlib, and ``--help`` answers at once.
@@ -29,6 +32,13 @@ def _add_scenario_args(p: argparse.ArgumentParser) -> None:
                    help="override a field by dotted path, list items by index (repeatable)")
 
 
+def _add_output_args(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--force", action="store_true",
+                   help="replace results of another scenario in --out (never a folder this program did not write)")
+    p.add_argument("--quiet", action="store_true", help="no progress bars and no table; print only the results path")
+    p.add_argument("--wide", action="store_true", help="print tables at full width (default: fit 100 columns)")
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="python -m sim", description=__doc__.split("\n\n")[0])
     sub = parser.add_subparsers(dest="command", required=True)
@@ -42,6 +52,7 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--replications", type=int, default=1,
                      help="independent replications of every variant: each metric as a mean with its 95%% "
                           "interval, and each variant's paired difference against the first (default 1)")
+    _add_output_args(run)
 
     check = sub.add_parser("check", help="validate a scenario file and print its resolved form")
     _add_scenario_args(check)
@@ -61,6 +72,7 @@ def build_parser() -> argparse.ArgumentParser:
     sw.add_argument("--scheduler", help="address of a running Dask scheduler (with --executor dask)")
     sw.add_argument("--out", help="output folder (default: results/<scenario name>_sweep)")
     sw.add_argument("--no-charts", action="store_true")
+    _add_output_args(sw)
 
     exp = sub.add_parser("experiment", help="run a catalogued experiment (see sim/experiments/registry.py)")
     exp.add_argument("name", help="outage_replay | silent_degradation | kill_switch | breaker_tuning | "
@@ -74,6 +86,7 @@ def build_parser() -> argparse.ArgumentParser:
     exp.add_argument("--workers", type=int)
     exp.add_argument("--scheduler", help="address of a running Dask scheduler")
     exp.add_argument("--no-charts", action="store_true")
+    _add_output_args(exp)
 
     est = sub.add_parser("estimate", help="closed-form load and cost estimate (no simulation)")
     est.add_argument("scenario", nargs="?", help="scenario YAML file (instead of the flags)")
@@ -93,10 +106,22 @@ def build_parser() -> argparse.ArgumentParser:
 
 EXIT_BAD_INPUT = 2
 EXIT_INTERRUPTED = 130          # 128 + SIGINT, as shells report it
+EXIT_TERMINATED = 143           # 128 + SIGTERM
+
+
+class Terminated(KeyboardInterrupt):
+    """SIGTERM, raised like Ctrl-C so that every temporary folder is removed on the way out."""
+
+
+def _raise_terminated(signum, frame):
+    raise Terminated()
 
 
 def main(argv: list[str] | None = None) -> int:
+    import signal
+    from sim.results import release_locks
     args = build_parser().parse_args(argv)
+    previous = signal.signal(signal.SIGTERM, _raise_terminated)
     try:
         return {"run": cmd_run, "check": cmd_check, "schema": cmd_schema, "estimate": cmd_estimate,
                 "sweep": cmd_sweep, "experiment": cmd_experiment}[
@@ -104,13 +129,16 @@ def main(argv: list[str] | None = None) -> int:
     except ScenarioError as err:
         print(f"error: {err}", file=sys.stderr)
         return EXIT_BAD_INPUT
-    except KeyboardInterrupt:
-        print("interrupted", file=sys.stderr)
-        return EXIT_INTERRUPTED
+    except KeyboardInterrupt as err:
+        print("terminated" if isinstance(err, Terminated) else "interrupted", file=sys.stderr)
+        return EXIT_TERMINATED if isinstance(err, Terminated) else EXIT_INTERRUPTED
     except OSError as err:          # a file or folder the user named that the system refuses
         where = f"{err.filename}: " if err.filename else ""
         print(f"error: {where}{err.strerror or err}", file=sys.stderr)
         return EXIT_BAD_INPUT
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+        release_locks()
 
 
 # ------------------------------------------------------------------------------------------- commands
@@ -147,7 +175,7 @@ def cmd_run(args) -> int:
     from sim.results import check_out_dir
     scenario = load_scenario(args.scenario, args.overrides)
     check_seed(args.seed)
-    out = check_out_dir(args.out if args.out else Path("results") / scenario.name)
+    out = check_out_dir(args.out if args.out else Path("results") / scenario.name, scenario.name, args.force)
     names = args.variant or list(scenario.variants)
     unknown = [n for n in names if n not in scenario.variants]
     if unknown:
@@ -179,7 +207,8 @@ def cmd_experiment(args) -> int:
         from sim.memory_estimate import check_fits_in_memory
         check_fits_in_memory(scenario)
     from sim.results import check_out_dir
-    out = check_out_dir(args.out if args.out else Path("results") / args.name)
+    out = check_out_dir(args.out if args.out else Path("results") / args.name,
+                        scenario.name if scenario else None, args.force)
     options = {"seed": args.seed, "charts": not args.no_charts}
     if args.replications is not None:
         if args.replications < 1:
@@ -210,7 +239,8 @@ def cmd_sweep(args) -> int:
     from sim.results import check_out_dir
     for combo in expand_grid(params):
         check_fits_in_memory(scenario.with_overrides(combo), where=", ".join(f"{k}={v}" for k, v in combo.items()))
-    out = check_out_dir(args.out if args.out else Path("results") / f"{scenario.name}_sweep")
+    out = check_out_dir(args.out if args.out else Path("results") / f"{scenario.name}_sweep", scenario.name,
+                        args.force)
     executor, close = make_executor(args.executor, args.workers, args.scheduler)
     try:
         runs = sweep(scenario, params, replications=args.replications, seed=args.seed, executor=executor)
