@@ -184,13 +184,18 @@ def cmd_run(args) -> int:
         check_fits_in_memory(scenario.variant(name) if name else scenario, where=f"variant {name}" if name else "")
     if args.replications < 1:
         raise ScenarioError("--replications: must be at least 1")
+    from sim.progress import progress
     if args.replications > 1:
         from sim.experiments.replications import run_replications
-        report = run_replications(scenario, names, out, args.replications, seed=args.seed)
+        with progress(args.replications * max(len(names), 1), desc="replications", quiet=args.quiet) as on_run:
+            report = run_replications(scenario, names, out, args.replications, seed=args.seed, on_run=on_run)
     else:
-        report = run_variants(scenario, names, out, seed=args.seed, charts=not args.no_charts)
-    print(report)
-    print(f"\nresults: {out}/")
+        total, unit = (len(names), "variant") if names else (100, "%")
+        with progress(total, unit=unit, desc=scenario.name, quiet=args.quiet) as on_run:
+            report = run_variants(scenario, names, out, seed=args.seed, charts=not args.no_charts, on_run=on_run)
+    if not args.quiet:
+        print(report)
+    print(f"{'' if args.quiet else chr(10)}results: {out}/")
     return 0
 
 
@@ -218,10 +223,12 @@ def cmd_experiment(args) -> int:
     if executor is not None:
         options["executor"] = executor
     try:
-        print(run_experiment(args.name, scenario, out, **options))
+        report = run_experiment(args.name, scenario, out, **options)
     finally:
         close()
-    print(f"\nresults: {out}/")
+    if not args.quiet:
+        print(report)
+    print(f"{'' if args.quiet else chr(10)}results: {out}/")
     return 0
 
 

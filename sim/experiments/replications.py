@@ -72,7 +72,7 @@ def paired_differences(runs: pd.DataFrame, metrics: list[str], baseline: str) ->
 
 
 def run_replications(scenario: Scenario, names: list[str], out: Path, replications: int,
-                     seed: int | None = None) -> str:
+                     seed: int | None = None, on_run=None) -> str:
     """Replicate every variant (or the base), write ``runs.parquet`` (one row per run), ``summary.csv``
     (means and 95% half-widths of every metric) and ``paired.csv`` (differences against the first variant)
     under ``out``, atomically; return the printed report."""
@@ -80,12 +80,12 @@ def run_replications(scenario: Scenario, names: list[str], out: Path, replicatio
         if sys.stderr.isatty():
             print(f"\r{done}/{total} runs", end="" if done < total else "\n", file=sys.stderr, flush=True)
 
-    runs = replicate(scenario, names, replications, seed=seed, on_run=progress)
+    runs = replicate(scenario, names, replications, seed=seed, on_run=on_run or progress)
     metrics = [m for m in runs.columns if m not in ("variant", "replication")]
     table = interval_table(runs, metrics)
     shown = [m for m in (COMPARED + FAULT_COMPARED if scenario.faults else COMPARED) if m in runs.columns]
     paired = paired_differences(runs, metrics, baseline=runs["variant"].iloc[0]) if len(names) > 1 else None
-    with atomic_dir(out) as tmp:
+    with atomic_dir(out, replications=replications, variants=list(names)) as tmp:
         runs.to_parquet(tmp / "runs.parquet", index=False)
         table.to_csv(tmp / "summary.csv")
         (tmp / "scenario.yaml").write_text(scenario.to_yaml())
