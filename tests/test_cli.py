@@ -2,6 +2,9 @@
 import json
 import os
 import re
+import signal
+import subprocess
+import sys
 import time
 from pathlib import Path
 
@@ -205,3 +208,34 @@ def test_the_summary_counts_requests_that_waited_over_the_patience(tmp_path, cap
     assert summary["requests_waited_over_patience"] == int((latency > 1.0).sum()) > 0
     printed = capsys.readouterr().out
     assert re.search(rf"waited over 1 s \(patience\) +{summary['requests_waited_over_patience']:,}\n", printed)
+
+
+def test_another_scenarios_results_are_kept_unless_force(tmp_path, capsys):
+    out = tmp_path / "run"
+    first = write_scenario(tmp_path, small_scenario(duration="2m", name="first"))
+    assert main(["run", first, "--out", str(out), "--quiet"]) == 0
+    (tmp_path / "other").mkdir()
+    second = write_scenario(tmp_path / "other", small_scenario(duration="2m", name="second"))
+    before = (out / "summary.json").read_bytes()
+    status, err = bad_run(tmp_path, capsys, ["run", second, "--out", str(out)])
+    assert status == 2 and "'first'" in err and "--force" in err
+    assert (out / "summary.json").read_bytes() == before
+    assert main(["run", second, "--out", str(out), "--force", "--quiet"]) == 0
+    assert capsys.readouterr().out == f"results: {out}/\n"          # --quiet: no table, only the path
+    assert json.loads((out / "manifest.json").read_text())["scenario"] == "second"
+
+
+@pytest.mark.parametrize("signum, status", [(signal.SIGTERM, 143), (signal.SIGINT, 130)])
+def test_a_signal_mid_run_removes_the_temporary_folder(tmp_path, signum, status):
+    scenario = write_scenario(tmp_path, small_scenario(duration="12h", name="long"))
+    out = tmp_path / "run"
+    proc = subprocess.Popen([sys.executable, "-m", "sim", "run", scenario, "--out", str(out), "--no-charts"],
+                            stderr=subprocess.PIPE, text=True)
+    deadline = time.monotonic() + 30
+    while not list(tmp_path.glob("run.tmp-*")) and time.monotonic() < deadline and proc.poll() is None:
+        time.sleep(0.05)
+    assert proc.poll() is None, "the run ended before it could be interrupted"
+    proc.send_signal(signum)
+    assert proc.wait(timeout=30) == status
+    assert "terminated" in proc.stderr.read() if signum == signal.SIGTERM else True
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["scenario.yaml"]
