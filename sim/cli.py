@@ -121,6 +121,10 @@ def main(argv: list[str] | None = None) -> int:
     import signal
     from sim.results import release_locks
     args = build_parser().parse_args(argv)
+    from sim.report import tables
+    width = tables.TABLE_WIDTH
+    if getattr(args, "wide", False):
+        tables.TABLE_WIDTH = None       # one setting for every table the command prints
     previous = signal.signal(signal.SIGTERM, _raise_terminated)
     try:
         return {"run": cmd_run, "check": cmd_check, "schema": cmd_schema, "estimate": cmd_estimate,
@@ -138,6 +142,7 @@ def main(argv: list[str] | None = None) -> int:
         return EXIT_BAD_INPUT
     finally:
         signal.signal(signal.SIGTERM, previous)
+        tables.TABLE_WIDTH = width
         release_locks()
 
 
