@@ -119,11 +119,9 @@ def _raise_terminated(signum, frame):
 
 def main(argv: list[str] | None = None) -> int:
     import signal
-    from sim.results import release_locks
     args = build_parser().parse_args(argv)
-    from sim.report import tables
-    width = tables.TABLE_WIDTH
     if getattr(args, "wide", False):
+        from sim.report import tables
         tables.TABLE_WIDTH = None       # one setting for every table the command prints
     previous = signal.signal(signal.SIGTERM, _raise_terminated)
     try:
@@ -142,8 +140,10 @@ def main(argv: list[str] | None = None) -> int:
         return EXIT_BAD_INPUT
     finally:
         signal.signal(signal.SIGTERM, previous)
-        tables.TABLE_WIDTH = width
-        release_locks()
+        if getattr(args, "wide", False):
+            tables.TABLE_WIDTH = 100
+        if "sim.results" in sys.modules:    # only a command that loaded it can hold a lock (check stays light)
+            sys.modules["sim.results"].release_locks()
 
 
 # ------------------------------------------------------------------------------------------- commands
