@@ -261,8 +261,9 @@ def cmd_sweep(args) -> int:
     write_sweep(runs, params, out, charts=not args.no_charts and scenario.output.charts)
     shown = [m for m in ("availability", "latency_p95_s", "cost_per_request_usd", "failed_during_faults")
              if m in runs.columns]
-    print(aggregate(runs, list(params), shown).to_string(index=False))
-    print(f"\nresults: {out}/ ({len(runs)} runs)")
+    if not args.quiet:
+        print(aggregate(runs, list(params), shown).to_string(index=False))
+    print(f"{'' if args.quiet else chr(10)}results: {out}/ ({len(runs)} runs)")
     return 0
 
 

@@ -60,6 +60,16 @@ def test_variants_run_on_common_random_numbers_and_are_compared(tmp_path, capsys
     assert (first_a.status.to_numpy() == first_b.status.to_numpy()).all()
 
 
+def test_run_of_variants_draws_their_overlay_and_a_manifest_per_variant(tmp_path, capsys):
+    scenario = small_scenario(**{"duration": "5m", "output.charts": True}, variants={
+        "one_attempt": {"resilience.retry.max_attempts": 1}, "three_attempts": {"resilience.retry.max_attempts": 3}})
+    out = tmp_path / "cmp"
+    assert main(["run", write_scenario(tmp_path, scenario), "--out", str(out)]) == 0
+    assert (out / "variants_timeline.png").stat().st_size > 10_000
+    manifest = json.loads((out / "manifest.json").read_text())
+    assert set(manifest["scenario_sha256"]) == set(manifest["variants"]) == {"one_attempt", "three_attempts"}
+
+
 def test_check_prints_the_resolved_scenario(capsys):
     assert main(["check", str(EXPERIMENTS / "demo.yaml")]) == 0
     out = capsys.readouterr().out
