@@ -7,7 +7,10 @@
 
 Bad input (a scenario that does not validate, an unknown override path, a missing or unreadable file, an
 output folder that cannot be written, a run too large for the machine) prints one message naming the field
-and exits with status 2; nothing is written. Ctrl-C prints "interrupted" and exits with status 130.
+and exits with status 2; nothing is written. Ctrl-C prints "interrupted" and exits with status 130; SIGTERM
+is handled the same way (temporary folders are removed) and exits with 143 (128 + SIGTERM), as shells report.
+``--force`` lets run, sweep and experiment replace another scenario's results (never a folder this program did
+not write); ``--quiet`` suppresses the progress bars and the table, and still prints the results path.
 
 Each command imports what it needs inside its function: ``check``, ``schema`` and ``estimate`` then start
 without loading SimPy, pandas or matplotlib, and ``--help`` answers at once.
@@ -27,6 +30,13 @@ def _add_scenario_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("scenario", help="scenario YAML file")
     p.add_argument("--set", dest="overrides", action="append", default=[], metavar="PATH=VALUE",
                    help="override a field by dotted path, list items by index (repeatable)")
+
+
+def _add_output_args(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--force", action="store_true",
+                   help="replace results of another scenario in --out (never a folder this program did not write)")
+    p.add_argument("--quiet", action="store_true", help="no progress bars and no table; print only the results path")
+    p.add_argument("--wide", action="store_true", help="print tables at full width (default: fit 100 columns)")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -50,6 +60,7 @@ def build_parser() -> argparse.ArgumentParser:
                      help="where replications run (with --replications or --precision)")
     run.add_argument("--workers", type=int, help="processes or Dask workers (default: CPU count)")
     run.add_argument("--scheduler", help="address of a running Dask scheduler (with --executor dask)")
+    _add_output_args(run)
 
     check = sub.add_parser("check", help="validate a scenario file and print its resolved form")
     _add_scenario_args(check)
@@ -79,6 +90,7 @@ def build_parser() -> argparse.ArgumentParser:
     sw.add_argument("--scheduler", help="address of a running Dask scheduler (with --executor dask)")
     sw.add_argument("--out", help="output folder (default: results/<scenario name>_sweep)")
     sw.add_argument("--no-charts", action="store_true")
+    _add_output_args(sw)
 
     tn = sub.add_parser("tune", help="the best parameter values that meet bounds on metrics (see sim/experiments/tune.py)")
     _add_scenario_args(tn)
@@ -98,6 +110,7 @@ def build_parser() -> argparse.ArgumentParser:
     tn.add_argument("--scheduler", help="address of a running Dask scheduler (with --executor dask)")
     tn.add_argument("--out", help="output folder (default: results/<scenario name>_tune)")
     tn.add_argument("--no-charts", action="store_true")
+    _add_output_args(tn)
 
     exp = sub.add_parser("experiment", help="run a catalogued experiment (see sim/experiments/registry.py)")
     exp.add_argument("name", help="outage_replay | silent_degradation | kill_switch | breaker_tuning | "
@@ -111,6 +124,7 @@ def build_parser() -> argparse.ArgumentParser:
     exp.add_argument("--workers", type=int)
     exp.add_argument("--scheduler", help="address of a running Dask scheduler")
     exp.add_argument("--no-charts", action="store_true")
+    _add_output_args(exp)
 
     est = sub.add_parser("estimate", help="closed-form load and cost estimate (no simulation)")
     est.add_argument("scenario", nargs="?", help="scenario YAML file (instead of the flags)")
@@ -130,10 +144,24 @@ def build_parser() -> argparse.ArgumentParser:
 
 EXIT_BAD_INPUT = 2
 EXIT_INTERRUPTED = 130          # 128 + SIGINT, as shells report it
+EXIT_TERMINATED = 143           # 128 + SIGTERM
+
+
+class Terminated(KeyboardInterrupt):
+    """SIGTERM, raised like Ctrl-C so that every temporary folder is removed on the way out."""
+
+
+def _raise_terminated(signum, frame):
+    raise Terminated()
 
 
 def main(argv: list[str] | None = None) -> int:
+    import signal
     args = build_parser().parse_args(argv)
+    if getattr(args, "wide", False):
+        from sim.report import tables
+        tables.TABLE_WIDTH = None       # one setting for every table the command prints
+    previous = signal.signal(signal.SIGTERM, _raise_terminated)
     try:
         return {"run": cmd_run, "check": cmd_check, "schema": cmd_schema, "estimate": cmd_estimate,
                 "sweep": cmd_sweep, "experiment": cmd_experiment,
@@ -142,13 +170,19 @@ def main(argv: list[str] | None = None) -> int:
     except ScenarioError as err:
         print(f"error: {err}", file=sys.stderr)
         return EXIT_BAD_INPUT
-    except KeyboardInterrupt:
-        print("interrupted", file=sys.stderr)
-        return EXIT_INTERRUPTED
+    except KeyboardInterrupt as err:
+        print("terminated" if isinstance(err, Terminated) else "interrupted", file=sys.stderr)
+        return EXIT_TERMINATED if isinstance(err, Terminated) else EXIT_INTERRUPTED
     except OSError as err:          # a file or folder the user named that the system refuses
         where = f"{err.filename}: " if err.filename else ""
         print(f"error: {where}{err.strerror or err}", file=sys.stderr)
         return EXIT_BAD_INPUT
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+        if getattr(args, "wide", False):
+            tables.TABLE_WIDTH = 100
+        if "sim.results" in sys.modules:    # only a command that loaded it can hold a lock (check stays light)
+            sys.modules["sim.results"].release_locks()
 
 
 # ------------------------------------------------------------------------------------------- commands
@@ -185,7 +219,7 @@ def cmd_run(args) -> int:
     from sim.results import check_out_dir
     scenario = load_scenario(args.scenario, args.overrides)
     check_seed(args.seed)
-    out = check_out_dir(args.out if args.out else Path("results") / scenario.name)
+    out = check_out_dir(args.out if args.out else Path("results") / scenario.name, scenario.name, args.force)
     names = args.variant or list(scenario.variants)
     unknown = [n for n in names if n not in scenario.variants]
     if unknown:
@@ -194,21 +228,28 @@ def cmd_run(args) -> int:
         check_fits_in_memory(scenario.variant(name) if name else scenario, where=f"variant {name}" if name else "")
     if args.replications < 1:
         raise ScenarioError("--replications: must be at least 1")
+    from sim.progress import progress
     if args.replications > 1 or args.precision is not None:
         from sim.experiments.replications import run_replications
         from sim.experiments.sweep import make_executor
         executor, close = make_executor(args.executor, args.workers, args.scheduler)
+        total = max(args.replications, 3 if args.precision is not None else 1) * max(len(names), 1)
         try:
-            report = run_replications(scenario, names, out, args.replications, seed=args.seed, executor=executor,
-                                      precision=args.precision, max_replications=args.max_replications)
+            with progress(total, desc="replications", quiet=args.quiet) as on_run:
+                report = run_replications(scenario, names, out, args.replications, seed=args.seed,
+                                          executor=executor, precision=args.precision,
+                                          max_replications=args.max_replications, on_run=on_run)
         finally:
             close()
     elif args.executor != "serial" or args.workers is not None or args.scheduler:
         raise ScenarioError("--executor, --workers, --scheduler: only with --replications N (N > 1) or --precision")
     else:
-        report = run_variants(scenario, names, out, seed=args.seed, charts=not args.no_charts)
-    print(report)
-    print(f"\nresults: {out}/")
+        total, unit = (len(names), "variant") if names else (100, "%")
+        with progress(total, unit=unit, desc=scenario.name, quiet=args.quiet) as on_run:
+            report = run_variants(scenario, names, out, seed=args.seed, charts=not args.no_charts, on_run=on_run)
+    if not args.quiet:
+        print(report)
+    print(f"{'' if args.quiet else chr(10)}results: {out}/")
     return 0
 
 
@@ -225,7 +266,8 @@ def cmd_experiment(args) -> int:
         from sim.memory_estimate import check_fits_in_memory
         check_fits_in_memory(scenario)
     from sim.results import check_out_dir
-    out = check_out_dir(args.out if args.out else Path("results") / args.name)
+    out = check_out_dir(args.out if args.out else Path("results") / args.name,
+                        scenario.name if scenario else None, args.force)
     options = {"seed": args.seed, "charts": not args.no_charts}
     if args.replications is not None:
         if args.replications < 1:
@@ -235,10 +277,12 @@ def cmd_experiment(args) -> int:
     if executor is not None:
         options["executor"] = executor
     try:
-        print(run_experiment(args.name, scenario, out, **options))
+        report = run_experiment(args.name, scenario, out, **options)
     finally:
         close()
-    print(f"\nresults: {out}/")
+    if not args.quiet:
+        print(report)
+    print(f"{'' if args.quiet else chr(10)}results: {out}/")
     return 0
 
 
@@ -246,6 +290,7 @@ def cmd_sweep(args) -> int:
     from sim.config import load_scenario
     from sim.experiments.checkpoint import SweepCheckpoint, checkpoint_dir, sweep_manifest
     from sim.experiments.sweep import (aggregate, design_combos, make_executor, parse_params, sweep, write_sweep)
+    from sim.progress import progress
     scenario = load_scenario(args.scenario, args.overrides)
     if args.variant:
         scenario = scenario.variant(args.variant)
@@ -260,19 +305,22 @@ def cmd_sweep(args) -> int:
     from sim.results import check_out_dir
     for combo in combos:
         check_fits_in_memory(scenario.with_overrides(combo), where=", ".join(f"{k}={v}" for k, v in combo.items()))
-    out = check_out_dir(args.out if args.out else Path("results") / f"{scenario.name}_sweep")
+    out = check_out_dir(args.out if args.out else Path("results") / f"{scenario.name}_sweep", scenario.name,
+                        args.force)
     manifest = sweep_manifest(scenario.to_yaml(), params, args.design, args.samples, seed, args.replications)
     checkpoint = SweepCheckpoint.open(checkpoint_dir(out), manifest, resume=args.resume)
     executor, close = make_executor(args.executor, args.workers, args.scheduler)
     try:
-        runs = sweep(scenario, params, replications=args.replications, seed=seed, executor=executor,
-                     design=args.design, samples=args.samples, checkpoint=checkpoint)
+        with progress(len(combos) * args.replications, desc="sweep", quiet=args.quiet) as on_run:
+            runs = sweep(scenario, params, replications=args.replications, seed=seed, executor=executor,
+                         design=args.design, samples=args.samples, checkpoint=checkpoint, on_run=on_run)
     finally:
         close()
     write_sweep(runs, params, out, charts=not args.no_charts and scenario.output.charts, metrics=shown)
     checkpoint.remove()
-    print(aggregate(runs, list(params), [m for m in shown if m in runs.columns]).to_string(index=False))
-    print(f"\nresults: {out}/ ({len(runs)} runs)")
+    if not args.quiet:
+        print(aggregate(runs, list(params), [m for m in shown if m in runs.columns]).to_string(index=False))
+    print(f"{'' if args.quiet else chr(10)}results: {out}/ ({len(runs)} runs)")
     return 0
 
 
@@ -289,23 +337,20 @@ def cmd_tune(args) -> int:
     for text in args.constraint:
         parse_constraint(text)
     objective = Objective(args.minimize, "min") if args.minimize else Objective(args.maximize, "max")
-    out = check_out_dir(args.out if args.out else Path("results") / f"{scenario.name}_tune")
-
-    def progress(done: int, total: int) -> None:
-        if sys.stderr.isatty():
-            print(f"\r{done}/{total} runs", end="", file=sys.stderr, flush=True)
-
+    out = check_out_dir(args.out if args.out else Path("results") / f"{scenario.name}_tune", scenario.name,
+                        args.force)
+    from sim.progress import progress
     executor, close = make_executor(args.executor, args.workers, args.scheduler)
     try:
-        result = tune(scenario, params, objective, args.constraint, replications=args.replications,
-                      seed=args.seed, executor=executor, budget=args.budget, on_run=progress)
+        with progress(args.budget or 1, desc="tune", quiet=args.quiet) as on_run:
+            result = tune(scenario, params, objective, args.constraint, replications=args.replications,
+                          seed=args.seed, executor=executor, budget=args.budget, on_run=on_run)
     finally:
         close()
-        if sys.stderr.isatty():
-            print(file=sys.stderr)
     write_tune(result, out, charts=not args.no_charts and scenario.output.charts)
-    print(format_recommendation(result))
-    print(f"\nresults: {out}/")
+    if not args.quiet:
+        print(format_recommendation(result))
+    print(f"{'' if args.quiet else chr(10)}results: {out}/")
     return 0
 
 

@@ -2,6 +2,9 @@
 import json
 import os
 import re
+import signal
+import subprocess
+import sys
 import time
 from pathlib import Path
 
@@ -55,6 +58,16 @@ def test_variants_run_on_common_random_numbers_and_are_compared(tmp_path, capsys
     first_a = pd.read_parquet(out / "one_attempt" / "calls.parquet").query("attempt == 1")
     first_b = pd.read_parquet(out / "three_attempts" / "calls.parquet").query("attempt == 1")
     assert (first_a.status.to_numpy() == first_b.status.to_numpy()).all()
+
+
+def test_run_of_variants_draws_their_overlay_and_a_manifest_per_variant(tmp_path, capsys):
+    scenario = small_scenario(**{"duration": "5m", "output.charts": True}, variants={
+        "one_attempt": {"resilience.retry.max_attempts": 1}, "three_attempts": {"resilience.retry.max_attempts": 3}})
+    out = tmp_path / "cmp"
+    assert main(["run", write_scenario(tmp_path, scenario), "--out", str(out)]) == 0
+    assert (out / "variants_timeline.png").stat().st_size > 10_000
+    manifest = json.loads((out / "manifest.json").read_text())
+    assert set(manifest["scenario_sha256"]) == set(manifest["variants"]) == {"one_attempt", "three_attempts"}
 
 
 def test_check_prints_the_resolved_scenario(capsys):
@@ -205,3 +218,34 @@ def test_the_summary_counts_requests_that_waited_over_the_patience(tmp_path, cap
     assert summary["requests_waited_over_patience"] == int((latency > 1.0).sum()) > 0
     printed = capsys.readouterr().out
     assert re.search(rf"waited over 1 s \(patience\) +{summary['requests_waited_over_patience']:,}\n", printed)
+
+
+def test_another_scenarios_results_are_kept_unless_force(tmp_path, capsys):
+    out = tmp_path / "run"
+    first = write_scenario(tmp_path, small_scenario(duration="2m", name="first"))
+    assert main(["run", first, "--out", str(out), "--quiet"]) == 0
+    (tmp_path / "other").mkdir()
+    second = write_scenario(tmp_path / "other", small_scenario(duration="2m", name="second"))
+    before = (out / "summary.json").read_bytes()
+    status, err = bad_run(tmp_path, capsys, ["run", second, "--out", str(out)])
+    assert status == 2 and "'first'" in err and "--force" in err
+    assert (out / "summary.json").read_bytes() == before
+    assert main(["run", second, "--out", str(out), "--force", "--quiet"]) == 0
+    assert capsys.readouterr().out == f"results: {out}/\n"          # --quiet: no table, only the path
+    assert json.loads((out / "manifest.json").read_text())["scenario"] == "second"
+
+
+@pytest.mark.parametrize("signum, status", [(signal.SIGTERM, 143), (signal.SIGINT, 130)])
+def test_a_signal_mid_run_removes_the_temporary_folder(tmp_path, signum, status):
+    scenario = write_scenario(tmp_path, small_scenario(duration="12h", name="long"))
+    out = tmp_path / "run"
+    proc = subprocess.Popen([sys.executable, "-m", "sim", "run", scenario, "--out", str(out), "--no-charts"],
+                            stderr=subprocess.PIPE, text=True)
+    deadline = time.monotonic() + 30
+    while not list(tmp_path.glob("run.tmp-*")) and time.monotonic() < deadline and proc.poll() is None:
+        time.sleep(0.05)
+    assert proc.poll() is None, "the run ended before it could be interrupted"
+    proc.send_signal(signum)
+    assert proc.wait(timeout=30) == status
+    assert "terminated" in proc.stderr.read() if signum == signal.SIGTERM else True
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["scenario.yaml"]

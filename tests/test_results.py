@@ -8,7 +8,7 @@ import pytest
 import sim
 from sim.cli import main
 from sim.errors import ScenarioError
-from sim.results import FRAMES, RESULTS_MARKER, Result, atomic_dir
+from sim.results import FRAMES, MANIFEST, RESULTS_MARKER, Result, atomic_dir, check_out_dir, read_manifest
 from tests.conftest import small_scenario
 
 
@@ -35,7 +35,8 @@ def test_save_then_load_gives_identical_frames_summary_and_scenario(result, tmp_
 def test_a_saved_folder_holds_the_frames_summary_scenario_and_the_marker(result, tmp_path):
     out = result.save(tmp_path / "run", charts=False)
     names = {p.name for p in out.iterdir()}
-    assert names == {f"{name}.parquet" for name in FRAMES} | {"summary.json", "scenario.yaml", RESULTS_MARKER}
+    assert names == {f"{name}.parquet" for name in FRAMES} | {"summary.json", "scenario.yaml", RESULTS_MARKER,
+                                                                   MANIFEST}
     assert json.loads((out / "summary.json").read_text())["requests_total"] == len(result.requests)
 
 
@@ -117,3 +118,68 @@ def test_the_command_line_refuses_a_foreign_folder_with_exit_2_and_one_line(tmp_
     err = capsys.readouterr().err.strip()
     assert "not a results folder" in err and str(mine) in err and len(err.splitlines()) == 1
     assert [p.name for p in mine.iterdir()] == ["a.txt"]
+
+
+def test_the_manifest_names_the_scenario_its_sha256_and_the_seed(result, tmp_path):
+    import hashlib
+    out = result.save(tmp_path / "run", charts=False)
+    manifest = read_manifest(out)
+    assert manifest["scenario"] == result.scenario.name and manifest["seed"] == 11
+    assert manifest["scenario_sha256"] == hashlib.sha256((out / "scenario.yaml").read_bytes()).hexdigest()
+    assert manifest["created_utc"].endswith("+00:00") and manifest["version"]
+    assert read_manifest(tmp_path) is None
+
+
+def test_another_scenarios_results_are_refused_without_force_and_a_marker_only_folder_is_replaceable(result,
+                                                                                                     tmp_path):
+    out = result.save(tmp_path / "run", charts=False)
+    with pytest.raises(ScenarioError, match="--force"):
+        check_out_dir(out, scenario_name="other")
+    check_out_dir(out, scenario_name="other", force=True)
+    check_out_dir(out, scenario_name=result.scenario.name)
+    (out / MANIFEST).unlink()
+    check_out_dir(out, scenario_name="other")
+    (tmp_path / "mine").mkdir()
+    (tmp_path / "mine" / "notes.txt").write_text("x")
+    with pytest.raises(ScenarioError, match="not a results folder"):
+        check_out_dir(tmp_path / "mine", scenario_name="other", force=True)
+
+
+_HOLD = """
+import sys, time
+from sim.results import check_out_dir
+check_out_dir(sys.argv[1])
+print("locked", flush=True)
+time.sleep(30)
+"""
+
+
+def test_a_second_run_on_the_same_out_is_refused_while_the_first_holds_the_lock(tmp_path):
+    import subprocess
+    import sys
+    holder = subprocess.Popen([sys.executable, "-c", _HOLD, str(tmp_path / "run")], stdout=subprocess.PIPE,
+                              text=True)
+    try:
+        assert holder.stdout.readline().strip() == "locked"
+        with pytest.raises(ScenarioError, match=f"another run \\(pid {holder.pid}\\) is writing"):
+            check_out_dir(tmp_path / "run")
+    finally:
+        holder.kill()
+        holder.wait()
+    check_out_dir(tmp_path / "run")          # the lock died with its process
+
+
+def test_stale_temporaries_of_dead_runs_are_removed_only_if_they_carry_the_marker(tmp_path, capsys):
+    import subprocess
+    import sys
+    dead = subprocess.Popen([sys.executable, "-c", "pass"])
+    dead.wait()
+    ours, theirs = tmp_path / f"run.tmp-{dead.pid}", tmp_path / f"run.tmp-old-{dead.pid + 0}"
+    ours.mkdir()
+    (ours / RESULTS_MARKER).write_text("")
+    theirs.mkdir()
+    (theirs / "keep.txt").write_text("x")
+    check_out_dir(tmp_path / "run")
+    assert not ours.exists() and (theirs / "keep.txt").exists()
+    err = capsys.readouterr().err
+    assert f"removed {ours}" in err and f"{theirs}" in err and "left in place" in err

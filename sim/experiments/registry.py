@@ -35,7 +35,7 @@ from sim.incidents import draw_faults, fit_fault_process, load_incidents
 from sim.model.quality import QualityParams
 from sim.model.streams import Streams
 from sim.report.calibration_charts import routing_calibration_chart, similarity_calibration_chart
-from sim.report.experiment_charts import interval_bars_chart, tradeoff_chart, variant_overlay_chart
+from sim.report.experiment_charts import interval_bars_chart, tradeoff_chart
 from sim.report.plots import sweep_chart
 from sim.report.tables import format_frame
 from sim.results import atomic_dir
@@ -44,20 +44,12 @@ REPO = Path(__file__).resolve().parents[2]
 SCENARIOS = REPO / "experiments"
 
 
-def _read_variant_frames(out: Path, names, frame: str) -> dict[str, pd.DataFrame]:
-    return {name: pd.read_parquet(out / name / f"{frame}.parquet") for name in names}
-
-
 def _variants_with_overlay(scenario: Scenario, out: Path, panels, title: str, smooth: int = 1,
                            metrics: tuple[str, ...] | None = None, **options) -> str:
-    names = list(scenario.variants)
-    report = run_variants(scenario, names, out, seed=options.get("seed"), charts=options.get("charts", True),
-                          metrics=metrics)
-    series = _read_variant_frames(out, names, "timeseries")
-    events = pd.read_parquet(out / names[0] / "events.parquet")
-    variant_overlay_chart(series, panels, out / "variants_timeline.png", events=events, title=title, smooth=smooth,
-                          start_of_day_s=scenario.workload.start_time_of_day)
-    return report
+    # run_variants draws the overlay inside its atomic folder (before, it was added after the folder was in place)
+    return run_variants(scenario, list(scenario.variants), out, seed=options.get("seed"),
+                        charts=options.get("charts", True), metrics=metrics, overlay=panels, overlay_title=title,
+                        overlay_smooth=smooth)
 
 
 def outage_replay(scenario: Scenario, out: Path, **options) -> str:

@@ -153,7 +153,7 @@ def run_replications(scenario: Scenario, names: list[str], out: Path, replicatio
     table = interval_table(runs, metrics)
     shown = [m for m in wanted if m in runs.columns]
     paired = paired_differences(runs, metrics, baseline=runs["variant"].iloc[0]) if len(names) > 1 else None
-    with atomic_dir(out) as tmp:
+    with atomic_dir(out, replications=int(runs["replication"].nunique()), variants=list(names)) as tmp:
         runs.to_parquet(tmp / "runs.parquet", index=False)
         table.to_csv(tmp / "summary.csv")
         (tmp / "scenario.yaml").write_text(scenario.to_yaml())

@@ -10,12 +10,16 @@ variant is carried into the new folder and the comparison covers every variant t
 from the same scenario and seed (its resolved scenario and seed match); otherwise the run is refused and
 nothing is touched, since a comparison across seeds or scenario versions would not be on common random
 numbers.
+
+With charts, the variants' timelines are overlaid in ``variants_timeline.png`` (:data:`OVERLAY_PANELS` by
+default; the catalogued experiments choose their own panels), with the first variant's faults shaded.
 """
 from __future__ import annotations
 
 import json
 import shutil
 from pathlib import Path
+from typing import Callable, Sequence
 
 import pandas as pd
 
@@ -29,14 +33,26 @@ COMPARED = ("requests_total", "availability", "requests_failed", "requests_timeo
             "error_rate", "latency_p50_s", "latency_p95_s", "ttft_p95_s", "cost_usd", "cost_per_request_usd")
 
 
+OVERLAY_PANELS = (("error_rate", "calls failing"), ("latency_p95_s", "latency p95 (s)"),
+                  ("cost_usd", "USD per interval"))
+"""The overlay chart's panels for ``run`` of a scenario with variants: (timeseries column, y label)."""
+
+
 def run_variants(scenario: Scenario, names: list[str], out: Path, seed: int | None = None,
-                 charts: bool = True, metrics: tuple[str, ...] | None = None) -> str:
-    """Run the base (no names) or each named variant; save under ``out`` (``out/<variant>``); return a report."""
+                 charts: bool = True, metrics: tuple[str, ...] | None = None,
+                 on_run: Callable[[int, int], None] | None = None,
+                 overlay: Sequence[tuple[str, str]] = OVERLAY_PANELS, overlay_title: str | None = None,
+                 overlay_smooth: int = 1) -> str:
+    """Run the base (no names) or each named variant; save under ``out`` (``out/<variant>``); return a report.
+
+    ``on_run(done, total)`` reports progress: over variants, or over simulated time for the base alone.
+    """
     charts = charts and scenario.output.charts
     kept = kept_variants(scenario, names, Path(out), seed)
     with atomic_dir(out) as tmp:
         if not names:
-            result = simulate(scenario, seed=seed)
+            from sim.progress import fraction_callback
+            result = simulate(scenario, seed=seed, on_progress=fraction_callback(on_run) if on_run else None)
             result.write_into(tmp, charts=charts)
             report = format_summary(result.summary)
         else:
@@ -49,6 +65,8 @@ def run_variants(scenario: Scenario, names: list[str], out: Path, seed: int | No
                 summaries[name] = result.summary
                 if variant.faults:
                     add_fault_cost(summaries[name], variant, seed)
+                if on_run:
+                    on_run(len(summaries), len(names))
             for name, summary in kept.items():
                 shutil.copytree(Path(out) / name, tmp / name)
                 summaries[name] = summary
@@ -60,8 +78,21 @@ def run_variants(scenario: Scenario, names: list[str], out: Path, seed: int | No
             if charts:
                 from sim.report.plots import comparison_chart
                 comparison_chart(summaries, tmp / "comparison.png", title=scenario.name)
+                overlay_chart(scenario, list(summaries), tmp, overlay, overlay_title, overlay_smooth)
             report = format_table(table)
     return report
+
+
+def overlay_chart(scenario: Scenario, names: list[str], folder: Path, panels, title: str | None = None,
+                  smooth: int = 1) -> Path:
+    """The variants' timelines overlaid, one line per variant, the first variant's faults shaded."""
+    from sim.report.experiment_charts import variant_overlay_chart
+    series = {name: pd.read_parquet(folder / name / "timeseries.parquet") for name in names}
+    events = pd.read_parquet(folder / names[0] / "events.parquet")
+    present = [(col, label) for col, label in panels if any(col in frame.columns for frame in series.values())]
+    return variant_overlay_chart(series, present or panels, folder / "variants_timeline.png", events=events,
+                                 title=title or f"{scenario.name}: variants", smooth=smooth,
+                                 start_of_day_s=scenario.workload.start_time_of_day)
 
 
 def kept_variants(scenario: Scenario, names: list[str], out: Path, seed: int | None) -> dict[str, dict]:

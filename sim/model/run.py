@@ -28,8 +28,13 @@ from sim.policies.shadow_evaluator import required_samples
 from sim.record import CACHE_STATES, CALL_STATUSES, OUTCOMES, PENDING, Event, Recorder
 from sim.results import Result
 
-def simulate(scenario: Scenario, seed: int | None = None, replication: int = 0) -> Result:
-    """Run the scenario once; ``seed`` defaults to the scenario's, ``replication`` picks a child stream."""
+def simulate(scenario: Scenario, seed: int | None = None, replication: int = 0,
+             on_progress: typing.Callable[[float], None] | None = None) -> Result:
+    """Run the scenario once; ``seed`` defaults to the scenario's, ``replication`` picks a child stream.
+
+    ``on_progress(fraction)``, if given, is called about 100 times with the simulated fraction of
+    ``duration`` done (1.0 at the end); the run steps through the same events, so the result is identical.
+    """
     seed = scenario.seed if seed is None else int(seed)
     wall_start = time.perf_counter()
     streams = Streams(seed, replication)
@@ -45,7 +50,10 @@ def simulate(scenario: Scenario, seed: int | None = None, replication: int = 0) 
             recorder.event(event)
     env.process(flow.source())
     loop_start = time.perf_counter()
-    env.run()
+    if on_progress is None:
+        env.run()
+    else:
+        run_reporting(env, scenario.duration, on_progress)
     loop_wall_s = time.perf_counter() - loop_start
     recorder.event(Event(env.now, "run_end", "scenario", detail=f"{workload.n} requests"))
     record_policy_events(recorder, targets, policies)
@@ -63,6 +71,22 @@ def simulate(scenario: Scenario, seed: int | None = None, replication: int = 0) 
                            "event_loop_wall_s": loop_wall_s,
                            "wall_time_s": time.perf_counter() - wall_start})
     return result
+
+
+def run_reporting(env: simpy.Environment, duration_s: float, on_progress: typing.Callable[[float], None],
+                  chunks: int = 100) -> None:
+    """``env.run()`` to exhaustion in ``chunks`` of simulated time, reporting the fraction after each.
+
+    It steps event by event (no stop events are scheduled, so the clock only ever takes event times and the
+    run is the same as ``env.run()``); the drain after ``duration_s`` is reported as 1.0 at the end.
+    """
+    for i in range(1, chunks + 1):
+        until = duration_s * i / chunks
+        while env.peek() < until:
+            env.step()
+        on_progress(i / chunks)
+    env.run()
+    on_progress(1.0)
 
 
 def build_resilience(env, scenario: Scenario, targets, recorder, streams, workload) -> Policies:

@@ -11,7 +11,11 @@ must agree on how it looks. The rules, by what a number is (decided from its nam
 * seconds (``*_s``) and other measurements: 3 significant digits, never rounding away digits of the
   integer part (``0.0123``, ``7.17``, ``10.2``, ``1,043``);
 * counts: thousands separators;
-* a missing value (None, NaN, inf): ``n/a``.
+* a missing value (None, NaN, inf): ``n/a``;
+* a difference shows its sign either way: ``+$27.05``, ``-$62.06``, ``+1.20%``.
+
+A table is printed for a terminal: wider than :data:`TABLE_WIDTH` (100) columns, it is wrapped into blocks
+of columns, each repeating the row labels (``--wide`` sets the width to None: one block at full width).
 
 Nothing here imports matplotlib: the command line and the model's event details use it too.
 """
@@ -27,13 +31,17 @@ from sim.estimate import LIMIT_KEYS
 
 __all__ = ["DEFAULT_TABLE_METRICS", "is_missing", "sig", "usd", "pct", "metric_kind", "format_value",
            "metric_label", "seconds_text", "duration_text", "clock_text", "comparison_table", "format_table",
-           "format_summary", "format_estimate", "format_cell", "format_frame"]
+           "format_summary", "format_estimate", "format_cell", "format_frame", "signed", "aligned",
+           "TABLE_WIDTH"]
 
 #: The columns of a comparison table when none are chosen.
 DEFAULT_TABLE_METRICS = ("requests_total", "availability", "requests_failed", "latency_p50_s", "latency_p95_s",
                          "ttft_p95_s", "cost_usd", "cost_per_request_usd")
 
 MISSING = "n/a"
+
+TABLE_WIDTH: int | None = 100
+"""Widest a printed table may be (characters) before it is wrapped into column blocks; None: never wrap."""
 
 
 # ----------------------------------------------------------------------------------------------- numbers
@@ -192,16 +200,39 @@ def comparison_table(summaries: Mapping[str, Mapping], metrics: Iterable[str] | 
     return df.infer_objects()
 
 
-def aligned(header: list[str], body: list[list[str]], label_column: bool = True) -> str:
+def aligned(header: list[str], body: list[list[str]], label_column: bool = True,
+            width: int | None = None) -> str:
     """Rows of cells as text, right-aligned (the first column left-aligned if it holds labels), a rule
-    under the header."""
+    under the header; wider than ``width`` (default :data:`TABLE_WIDTH`), wrapped into column blocks."""
     widths = [max(len(r[i]) for r in [header] + body) for i in range(len(header))]
+    width = TABLE_WIDTH if width is None else width
 
-    def line(cells):
+    def line(cells, columns):
         first = cells[0].ljust(widths[0]) if label_column else cells[0].rjust(widths[0])
-        return "  ".join([first] + [c.rjust(w) for c, w in zip(cells[1:], widths[1:])]).rstrip()
+        return "  ".join([first] + [cells[i].rjust(widths[i]) for i in columns]).rstrip()
 
-    return "\n".join([line(header), line(["-" * w for w in widths])] + [line(r) for r in body])
+    def block(columns):
+        rows = [header, ["-" * w for w in widths]] + body
+        return "\n".join(line(r, columns) for r in rows)
+
+    return "\n\n".join(block(columns) for columns in column_blocks(widths, width))
+
+
+def column_blocks(widths: list[int], width: int | None) -> list[list[int]]:
+    """The columns after the first (the labels) grouped so that each block, labels included, fits ``width``."""
+    blocks, current, used = [], [], widths[0]
+    for i, w in enumerate(widths[1:], start=1):
+        if current and width is not None and used + 2 + w > width:
+            blocks.append(current)
+            current, used = [], widths[0]
+        current.append(i)
+        used += 2 + w
+    return blocks + [current] if current or not blocks else blocks
+
+
+def signed(text: str, value) -> str:
+    """A formatted difference with its sign shown: ``+$27.05`` for a positive value (a negative one has it)."""
+    return f"+{text}" if not is_missing(value) and float(value) > 0 else text
 
 
 def format_table(df: pd.DataFrame) -> str:
@@ -249,8 +280,9 @@ def format_paired(paired: pd.DataFrame, metrics: Iterable[str]) -> str:
     ``variant - baseline``: ``mean ± 95% half-width`` (the unpaired half-widths are in paired.csv)."""
     metrics = [m for m in metrics if f"{m}_diff" in paired.columns]
     header = ["metric"] + [f"{name} - {row['baseline']}" for name, row in paired.iterrows()]
-    body = [[m] + [f"{format_cell(m + '_ci95', row[m + '_diff'])} ± {format_cell(m + '_ci95', row[m + '_diff_ci95'])}"
-                   for _, row in paired.iterrows()] for m in metrics]
+    body = [[m] + [f"{signed(format_cell(m + '_ci95', row[m + '_diff']), row[m + '_diff'])} ± "
+                   f"{format_cell(m + '_ci95', row[m + '_diff_ci95'])}" for _, row in paired.iterrows()]
+            for m in metrics]
     return aligned(header, body)
 
 

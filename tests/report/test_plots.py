@@ -288,7 +288,8 @@ def test_comparison_table_values():
     assert chosen["not_a_metric"].isna().all()
 
 
-def test_format_table():
+def test_format_table(monkeypatch):
+    monkeypatch.setattr("sim.report.tables.TABLE_WIDTH", None)          # --wide: one block
     text = plots.format_table(plots.comparison_table(SUMMARIES))
     lines = text.splitlines()
     assert lines[0].split() == ["variant", *plots.DEFAULT_TABLE_METRICS]

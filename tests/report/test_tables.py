@@ -67,7 +67,8 @@ def test_printed_comparison_is_the_shared_table(tmp_path):
     assert "%" in printed and "$" in printed
 
 
-def test_format_frame_formats_settings_plainly_and_intervals_like_their_metric():
+def test_format_frame_formats_settings_plainly_and_intervals_like_their_metric(monkeypatch):
+    monkeypatch.setattr(tables, "TABLE_WIDTH", None)          # one block: the header is one line
     frame = pd.DataFrame({"resilience.breaker.failure_rate_threshold": [0.2, 0.5], "cache.ttl_s": [600, 86400],
                           "availability": [0.99512, 0.99999], "availability_ci95": [0.0012, 0.00001],
                           "failed_during_faults": [123.0, 8.0], "latency_p50_s_ci95": [0.01234, math.nan]})
@@ -78,3 +79,26 @@ def test_format_frame_formats_settings_plainly_and_intervals_like_their_metric()
     assert len({len(line) for line in lines}) == 1                     # numbers right-aligned in columns
     labelled = tables.format_frame(pd.DataFrame({"variant": ["one", "three"], "availability": [1.0, 0.5]}))
     assert labelled.splitlines()[2].startswith("one ")               # a label column stays left-aligned
+
+
+def test_a_table_wider_than_100_columns_is_wrapped_into_blocks_that_repeat_the_labels(monkeypatch):
+    from sim.report import tables
+    summaries = {f"variant_{i}": {"cost_usd": -62.06 * i, "availability": 0.99} for i in range(1, 4)}
+    metrics = ["cost_usd", "availability", "latency_p95_s", "requests_total", "latency_p50_s", "ttft_p95_s",
+               "cost_per_request_usd", "requests_failed", "requests_timeout", "error_rate"]
+    text = tables.format_table(tables.comparison_table(summaries, metrics))
+    assert max(len(line) for line in text.splitlines()) <= 100
+    assert text.count("variant_1") == 2 and "-$62.06" in text and "$-" not in text
+    assert all(m in text for m in metrics)
+    monkeypatch.setattr(tables, "TABLE_WIDTH", None)               # --wide
+    wide = tables.format_table(tables.comparison_table(summaries, metrics))
+    assert max(len(line) for line in wide.splitlines()) > 100 and wide.count("variant_1") == 1
+
+
+def test_a_paired_difference_shows_its_sign_as_money():
+    import pandas as pd
+    from sim.report.tables import format_paired
+    paired = pd.DataFrame({"baseline": ["a", "a"], "cost_usd_diff": [27.05, -62.06],
+                           "cost_usd_diff_ci95": [1.5, 2.0]}, index=pd.Index(["b", "c"], name="variant"))
+    text = format_paired(paired, ["cost_usd"])
+    assert "+$27.05 ± $1.50" in text and "-$62.06 ± $2.00" in text and "$-" not in text
