@@ -230,15 +230,18 @@ def _flatten(value, prefix="") -> dict[str, object]:
     return {prefix: value}
 
 
-def design_differences(scenarios: Mapping[str, object]) -> dict[str, list[str]]:
-    """Per design, the settings whose value differs between the designs (``path: value``)."""
+def design_differences(scenarios: Mapping[str, object], base=None) -> dict[str, list[str]]:
+    """Per design, the settings that make it differ: its overrides of the base scenario when the base is known
+    (``path: value`` as written under ``variants:``), else the resolved settings whose values differ."""
+    if base is not None and base.variants:
+        return {name: [f"{k}: {v}" for k, v in overrides.items()] for name, overrides in base.variants.items()}
     flat = {name: _flatten(yaml.safe_load(s.to_yaml())) for name, s in scenarios.items() if s is not None}
     if len(flat) < 2:
         return {}
     keys = sorted(set().union(*flat.values()))
-    varying = [k for k in keys if k not in ("name",) and len({json.dumps(f.get(k), default=str)
-                                                             for f in flat.values()}) > 1]
-    return {name: [f"{k}: {f.get(k, '(absent)')}" for k in varying] for name, f in flat.items()}
+    varying = [k for k in keys if k != "name" and len({json.dumps(f.get(k), default=str)
+                                                      for f in flat.values()}) > 1]
+    return {name: [f"{k}: {f[k]}" for k in varying if k in f] for name, f in flat.items()}
 
 
 # ---------------------------------------------------------------------------------------- the numbers
@@ -376,6 +379,9 @@ def build_report(folder: str | Path) -> Report:
     kind = folder_kind(folder)
     variants = _variant_folders(folder)
     top_scenario = _read_scenario(folder / "scenario.yaml") if (folder / "scenario.yaml").is_file() else None
+    if top_scenario is not None and top_scenario.variants:          # the designs in the scenario's order
+        order = list(top_scenario.variants)
+        variants.sort(key=lambda p: order.index(p.name) if p.name in order else len(order))
     scenarios = {p.name: _read_scenario(p / "scenario.yaml") for p in variants if (p / "scenario.yaml").is_file()}
     scenario = top_scenario or next((s for s in scenarios.values() if s is not None), None)
     name = scenario.name if scenario is not None else folder.name
@@ -387,7 +393,7 @@ def build_report(folder: str | Path) -> Report:
             scenario.to_yaml()
     if top_scenario is not None and top_scenario.variants and not scenarios:
         scenarios = {v: top_scenario.variant(v) for v in top_scenario.variants}
-    report.differences = design_differences(scenarios)
+    report.differences = design_differences(scenarios, base=top_scenario)
     per_month, basis = month_basis(scenario)
 
     summaries: dict[str, dict] = {}
@@ -410,9 +416,8 @@ def build_report(folder: str | Path) -> Report:
         _add_sweep_or_tune(report, folder, kind)
     if rows:
         shown = _shown_metrics(rows.values())
-        label = "design" if len(rows) > 1 else "run"
-        report.key_header = [label] + [h for _, h in shown]
-        report.key_rows = [[n] + [_cell(m, r) for m, _ in shown] for n, r in rows.items()]
+        report.key_header = ["metric"] + list(rows)
+        report.key_rows = [[h] + [_cell(m, r) for r in rows.values()] for m, h in shown]
         if replications > 1:
             report.key_notes.append(f"Mean ± 95% half-width (Student t) over {replications} independent "
                                     "replications; replication k of every design sees the same traffic.")
@@ -445,9 +450,9 @@ def _add_paired(report: Report, folder: Path, per_month: float | None) -> None:
         metrics = [(m, h) for m, h in KEY_METRICS if f"{m}_diff" in paired.columns]
     metrics = [(m, h) for m, h in metrics if paired[f"{m}_diff"].notna().any()]
     baseline = str(paired["baseline"].iloc[0]) if "baseline" in paired and len(paired) else "baseline"
-    report.paired_header = [f"design - {baseline}"] + [h for _, h in metrics]
-    report.paired_rows = [[str(n)] + [f"{_signed(m, r[f'{m}_diff'])} ± {format_cell(m + '_ci95', r[f'{m}_diff_ci95'])}"
-                                      for m, _ in metrics] for n, r in paired.iterrows()]
+    report.paired_header = ["metric"] + [f"{n} - {baseline}" for n in paired.index]
+    report.paired_rows = [[h] + [f"{_signed(m, r[f'{m}_diff'])} ± {format_cell(m + '_ci95', r[f'{m}_diff_ci95'])}"
+                                 for _, r in paired.iterrows()] for m, h in metrics]
 
 
 def _add_sweep_or_tune(report: Report, folder: Path, kind: str) -> None:
@@ -482,7 +487,7 @@ h1 { font-size: 1.6em; margin-bottom: 0.2em; } h2 { font-size: 1.25em; border-bo
      padding-bottom: 4px; margin-top: 1.8em; }
 table { border-collapse: collapse; font-size: 0.92em; margin: 8px 0; }
 th, td { padding: 4px 8px; border-bottom: 1px solid #e5e5e5; text-align: right; }
-td { white-space: nowrap; } th { vertical-align: bottom; font-weight: 600; }
+td { white-space: nowrap; } td.text { white-space: normal; text-align: left; } th { vertical-align: bottom; font-weight: 600; }
 .wide { overflow-x: auto; }
 th:first-child, td:first-child { text-align: left; } th { background: #f5f6f7; }
 figure { margin: 18px 0; } figure img { max-width: 100%; border: 1px solid #eee; }
@@ -521,8 +526,8 @@ def render_html(r: Report) -> str:
         parts.append("<h2>The scenario</h2><ul>" + "".join(f"<li>{e(x)}</li>" for x in r.scenario_lines) + "</ul>")
     if r.differences:
         parts.append("<h2>What differs between the designs</h2>")
-        parts.append(_html_table([["design", "settings"]] +
-                                 [[n, "; ".join(d) or "(the base)"] for n, d in r.differences.items()]))
+        parts.append("<ul>" + "".join(f"<li><b>{e(n)}</b>: {e('; '.join(d) or 'the base scenario')}</li>"
+                                      for n, d in r.differences.items()) + "</ul>")
     if r.key_rows:
         parts.append("<h2>Key numbers</h2>" + _html_table([r.key_header] + r.key_rows))
         parts += [f"<p class='note'>{e(n)}</p>" for n in r.key_notes]
@@ -562,9 +567,8 @@ def render_markdown(r: Report) -> str:
     if r.scenario_lines:
         parts += ["## The scenario", ""] + [f"- {x}" for x in r.scenario_lines] + [""]
     if r.differences:
-        parts += ["## What differs between the designs", "",
-                  _md_table([["design", "settings"]] + [[n, "; ".join(d) or "(the base)"]
-                                                        for n, d in r.differences.items()]), ""]
+        parts += ["## What differs between the designs", ""] + \
+            [f"- **{n}**: {'; '.join(d) or 'the base scenario'}" for n, d in r.differences.items()] + [""]
     if r.key_rows:
         parts += ["## Key numbers", "", _md_table([r.key_header] + r.key_rows), ""] + [f"{n}" for n in r.key_notes]
         parts.append("")
