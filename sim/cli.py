@@ -3,6 +3,7 @@
     python -m sim run SCENARIO [--seed N] [--out DIR] [--set PATH=VALUE ...] [--variant NAME ...]
     python -m sim check SCENARIO [--set ...]
     python -m sim schema
+    python -m sim report RESULTS_DIR
     python -m sim estimate (SCENARIO | --dau N --requests-per-user-per-day R ...) [--json]
 
 Bad input (a scenario that does not validate, an unknown override path, a missing or unreadable file, an
@@ -126,6 +127,9 @@ def build_parser() -> argparse.ArgumentParser:
     exp.add_argument("--no-charts", action="store_true")
     _add_output_args(exp)
 
+    rep = sub.add_parser("report", help="write report.html and report.md into a results folder")
+    rep.add_argument("folder", help="a results folder written by run, sweep, tune or experiment")
+
     est = sub.add_parser("estimate", help="closed-form load and cost estimate (no simulation)")
     est.add_argument("scenario", nargs="?", help="scenario YAML file (instead of the flags)")
     est.add_argument("--set", dest="overrides", action="append", default=[], metavar="PATH=VALUE")
@@ -164,8 +168,7 @@ def main(argv: list[str] | None = None) -> int:
     previous = signal.signal(signal.SIGTERM, _raise_terminated)
     try:
         return {"run": cmd_run, "check": cmd_check, "schema": cmd_schema, "estimate": cmd_estimate,
-                "sweep": cmd_sweep, "experiment": cmd_experiment,
-                "tune": cmd_tune}[
+                "sweep": cmd_sweep, "experiment": cmd_experiment, "tune": cmd_tune, "report": cmd_report}[
             args.command](args)
     except ScenarioError as err:
         print(f"error: {err}", file=sys.stderr)
@@ -359,6 +362,13 @@ def shown_metrics(scenario, metrics_flag: str | None) -> list[str]:
     from sim.experiments.sweep import KNOWN_METRICS, check_metrics, default_metrics, parse_metrics
     names = parse_metrics(metrics_flag)
     return check_metrics(names, list(KNOWN_METRICS)) if names else default_metrics(scenario)
+
+
+def cmd_report(args) -> int:
+    from sim.report.document import write_report
+    html_path, md_path = write_report(args.folder)
+    print(f"report: {html_path}\n        {md_path}")
+    return 0
 
 
 def cmd_estimate(args) -> int:

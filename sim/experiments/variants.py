@@ -71,6 +71,7 @@ def run_variants(scenario: Scenario, names: list[str], out: Path, seed: int | No
                 shutil.copytree(Path(out) / name, tmp / name)
                 summaries[name] = summary
             summaries = {name: summaries[name] for name in scenario.variants if name in summaries}
+            (tmp / "scenario.yaml").write_text(scenario.to_yaml())        # the base, with every variant
             if metrics is None:
                 metrics = COMPARED + FAULT_COMPARED if scenario.faults else COMPARED
             table = comparison_frame(summaries, metrics)
