@@ -21,7 +21,7 @@ import pandas as pd
 from sim.report.run_data import fault_windows
 from sim.report.style import DPI, TimeAxis, plt
 
-VARIANT_COLORS = ("#1f77b4", "#d62728", "#2ca02c", "#ff7f0e", "#9467bd", "#8c564b", "#17becf", "#7f7f7f")
+from sim.report.style import DESIGN_COLOURS as VARIANT_COLORS  # noqa: E402  (one palette for every chart)
 
 
 def _save(fig, path) -> Path:

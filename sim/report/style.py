@@ -30,6 +30,19 @@ HOURS_ABOVE_S = 6 * 3600.0          # a run longer than this is drawn in hours, 
 LEGEND_X = 1.085                    # legends sit right of the axes, clear of a twin axis' tick labels
 
 
+# ----------------------------------------------------------------------------------------- design colours
+
+#: One colour per design, in the order the designs are listed (the scenario's ``variants:`` order).
+DESIGN_COLOURS = ("#1f77b4", "#d62728", "#2ca02c", "#ff7f0e", "#9467bd", "#8c564b", "#17becf", "#7f7f7f",
+                  "#bcbd22", "#e377c2")
+
+
+def design_colours(names) -> dict[str, str]:
+    """``{design: colour}`` for designs in their listed order: every chart of one report calls this with the
+    same list, so a design has the same colour in the comparison, the overlay and the CDFs."""
+    return {str(name): DESIGN_COLOURS[i % len(DESIGN_COLOURS)] for i, name in enumerate(names)}
+
+
 # ------------------------------------------------------------------------------------------------ saving
 
 def save(fig, path) -> Path:
