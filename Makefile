@@ -12,8 +12,9 @@ $(STAMP): pyproject.toml
 	$(PY) -m pip install --quiet -e '.[dev]'
 	touch $(STAMP)
 
-demo: $(STAMP)  ## the main job: writes frames, charts and a comparison under results/demo/
+demo: $(STAMP)  ## the main job: frames, charts, a comparison and report.html under results/demo/
 	$(PY) -m sim experiment outage_replay --out results/demo
+	$(PY) -m sim report results/demo
 
 test: $(STAMP)  ## the whole test suite, on every core (pytest-xdist)
 	$(PY) -m pytest -q -n auto

@@ -121,6 +121,9 @@ def build_parser() -> argparse.ArgumentParser:
     exp.add_argument("--out", help="output folder (default: results/<name>)")
     exp.add_argument("--seed", type=int)
     exp.add_argument("--replications", type=int, help="replications (sweeps and redundancy)")
+    exp.add_argument("--param", action="append", default=[], metavar="PATH=VALUES",
+                     help="replace a tuning experiment's grid values (breaker_tuning, cache_threshold; "
+                          "same syntax as sweep)")
     exp.add_argument("--executor", default="serial", choices=["serial", "processes", "dask"])
     exp.add_argument("--workers", type=int)
     exp.add_argument("--scheduler", help="address of a running Dask scheduler")
@@ -276,11 +279,18 @@ def cmd_experiment(args) -> int:
         if args.replications < 1:
             raise ScenarioError("--replications: must be at least 1")
         options["replications"] = args.replications
+    if args.param:
+        if args.name not in ("breaker_tuning", "cache_threshold"):
+            raise ScenarioError(f"--param: only breaker_tuning and cache_threshold take grid values, not {args.name}")
+        from sim.experiments.sweep import parse_params
+        options["params"] = parse_params(args.param)
     executor, close = make_executor(args.executor, args.workers, args.scheduler)
     if executor is not None:
         options["executor"] = executor
+    from sim.progress import progress
     try:
-        report = run_experiment(args.name, scenario, out, **options)
+        with progress(1, desc=args.name, quiet=args.quiet) as on_run:
+            report = run_experiment(args.name, scenario, out, on_run=on_run, **options)
     finally:
         close()
     if not args.quiet:

@@ -155,16 +155,24 @@ def _package_version() -> str:
 def build_manifest(folder: Path, **extra) -> dict:
     """The manifest of a written results folder: found from its scenario.yaml and summary.json files."""
     import yaml
-    scenarios = sorted(folder.glob("scenario.yaml")) or sorted(folder.glob("*/scenario.yaml"))
+    top = folder / "scenario.yaml"
+    base = yaml.safe_load(top.read_text()) if top.is_file() else None
+    order = list((base or {}).get("variants") or {})          # the designs in the scenario's order
+    nested = sorted(folder.glob("*/scenario.yaml"),
+                    key=lambda p: (order.index(p.parent.name) if p.parent.name in order else len(order), p.parent.name))
+    scenarios = ([top] if top.is_file() else []) + nested
     digests = {("" if p.parent == folder else p.parent.name): hashlib.sha256(p.read_bytes()).hexdigest()
                for p in scenarios}
     name = yaml.safe_load(scenarios[0].read_text()).get("name") if scenarios else None
     summaries = sorted(folder.glob("summary.json")) or sorted(folder.glob("*/summary.json"))
     seed = json.loads(summaries[0].read_text()).get("seed") if summaries else None
+    variant_digests = {v: d for v, d in digests.items() if v}
     manifest = {"version": _package_version(), "scenario": name,
-                "scenario_sha256": digests.get("", digests), "seed": seed, "replications": 1,
-                "variants": [v for v in digests if v], "argv": list(sys.argv),
+                "scenario_sha256": digests.get("", variant_digests),
+                "variants_sha256": variant_digests or None, "seed": seed, "replications": 1,
+                "variants": list(variant_digests), "argv": list(sys.argv),
                 "created_utc": datetime.now(timezone.utc).isoformat(timespec="seconds")}
+    manifest = {k: v for k, v in manifest.items() if v is not None}
     manifest.update({k: v for k, v in extra.items() if v is not None})
     return manifest
 
@@ -195,13 +203,23 @@ def lock_out_dir(out: Path) -> None:
     if out in _LOCKS:
         return
     path = _lock_path(out)
-    fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
-    try:
-        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-    except OSError:
-        holder = os.pread(fd, 32, 0).decode(errors="replace").strip() or "?"
+    while True:
+        fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError:
+            holder = os.pread(fd, 32, 0).decode(errors="replace").strip() or "?"
+            os.close(fd)
+            raise ScenarioError(f"--out {out}: another run (pid {holder}) is writing to {out}") from None
+        # the owner removes the file when it is done: a lock on a file already unlinked locks nothing, so
+        # keep it only if it is still the file at the path, else open the new one and try again
+        try:
+            same = os.stat(path).st_ino == os.fstat(fd).st_ino
+        except FileNotFoundError:
+            same = False
+        if same:
+            break
         os.close(fd)
-        raise ScenarioError(f"--out {out}: another run (pid {holder}) is writing to {out}") from None
     os.ftruncate(fd, 0)
     os.pwrite(fd, f"{os.getpid()}\n".encode(), 0)
     _LOCKS[out] = fd

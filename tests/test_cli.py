@@ -67,7 +67,8 @@ def test_run_of_variants_draws_their_overlay_and_a_manifest_per_variant(tmp_path
     assert main(["run", write_scenario(tmp_path, scenario), "--out", str(out)]) == 0
     assert (out / "variants_timeline.png").stat().st_size > 10_000
     manifest = json.loads((out / "manifest.json").read_text())
-    assert set(manifest["scenario_sha256"]) == set(manifest["variants"]) == {"one_attempt", "three_attempts"}
+    assert manifest["variants"] == list(manifest["variants_sha256"]) == ["one_attempt", "three_attempts"]
+    assert len(manifest["scenario_sha256"]) == 64           # the base scenario, written beside the variants
 
 
 def test_check_prints_the_resolved_scenario(capsys):
@@ -249,3 +250,12 @@ def test_a_signal_mid_run_removes_the_temporary_folder(tmp_path, signum, status)
     assert proc.wait(timeout=30) == status
     assert "terminated" in proc.stderr.read() if signum == signal.SIGTERM else True
     assert sorted(p.name for p in tmp_path.iterdir()) == ["scenario.yaml"]
+
+
+def test_experiment_param_only_for_the_tuning_experiments(tmp_path, capsys):
+    code = main(["experiment", "routing", "--param", "cache.threshold=0.9", "--out", str(tmp_path / "r")])
+    assert code == 2
+    assert "--param: only breaker_tuning and cache_threshold" in capsys.readouterr().err
+    assert not (tmp_path / "r").exists()
+    code = main(["experiment", "breaker_tuning", "--param", "cache.threshold=0.9", "--out", str(tmp_path / "b")])
+    assert code == 2 and not (tmp_path / "b").exists()

@@ -49,7 +49,7 @@ def _variants_with_overlay(scenario: Scenario, out: Path, panels, title: str, sm
     # run_variants draws the overlay inside its atomic folder (before, it was added after the folder was in place)
     return run_variants(scenario, list(scenario.variants), out, seed=options.get("seed"),
                         charts=options.get("charts", True), metrics=metrics, overlay=panels, overlay_title=title,
-                        overlay_smooth=smooth)
+                        overlay_smooth=smooth, on_run=options.get("on_run"))
 
 
 def outage_replay(scenario: Scenario, out: Path, **options) -> str:
@@ -90,7 +90,7 @@ def shadow_mode(scenario: Scenario, out: Path, **options) -> str:
     shadow spend per interval beside production spend."""
     names = list(scenario.variants)
     report = run_variants(scenario, names, out, seed=options.get("seed"), charts=options.get("charts", True),
-                          metrics=SHADOW_COMPARED)
+                          metrics=SHADOW_COMPARED, on_run=options.get("on_run"))
     return report
 
 
@@ -107,7 +107,7 @@ def routing(scenario: Scenario, out: Path, **options) -> str:
     """Cost per request against the share of wrong answers, one point per routing strategy, with the
     Pareto front (cost_quality.png), and the table of both."""
     report = run_variants(scenario, list(scenario.variants), out, seed=options.get("seed"),
-                          charts=options.get("charts", True), metrics=ROUTING_COMPARED)
+                          charts=options.get("charts", True), metrics=ROUTING_COMPARED, on_run=options.get("on_run"))
     table = pd.read_csv(out / "comparison.csv")
     tradeoff_chart(table, "cost_per_request_usd", "quality_failure_rate", ["variant"], out / "cost_quality.png",
                    x_label="cost per request (USD)", y_label="share of answers wrong",
@@ -141,9 +141,9 @@ def cache_threshold(scenario: Scenario, out: Path, replications: int = 1, execut
     seed = options.get("seed")
     grid = _grid({"cache.threshold": CACHE_THRESHOLDS, "cache.ttl_s": CACHE_TTLS_S}, params)
     by_threshold = sweep(scenario, {"cache.threshold": grid["cache.threshold"]}, replications=replications,
-                         seed=seed, executor=executor)
+                         seed=seed, executor=executor, on_run=options.get("on_run"))
     by_ttl = sweep(scenario, {"cache.ttl_s": grid["cache.ttl_s"]}, replications=replications, seed=seed,
-                   executor=executor)
+                   executor=executor, on_run=options.get("on_run"))
     table = aggregate(by_threshold, ["cache.threshold"], CACHE_METRICS)
     ttl_table = aggregate(by_ttl, ["cache.ttl_s"], CACHE_METRICS)
     # the knee: below it, wrong answers climb faster than hits; above it, hits fall faster than errors
@@ -217,7 +217,8 @@ def breaker_tuning(scenario: Scenario, out: Path, replications: int = 2, executo
     during the outage against false trips, one point per setting, the Pareto front marked. ``params``
     (from ``parse_params``) may replace some of the grid's values."""
     params = _grid(BREAKER_GRID, params)
-    runs = sweep(scenario, params, replications=replications, seed=options.get("seed"), executor=executor)
+    runs = sweep(scenario, params, replications=replications, seed=options.get("seed"), executor=executor,
+                 on_run=options.get("on_run"))
     write_sweep(runs, params, out, charts=options.get("charts", True),
                 metrics=("failed_during_faults", "false_trips", "availability", "latency_p95_s"))
     table = aggregate(runs, list(params), ["failed_during_faults", "false_trips", "availability"])
