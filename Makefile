@@ -13,7 +13,7 @@ $(STAMP): pyproject.toml
 	touch $(STAMP)
 
 demo: $(STAMP)  ## the main job: frames, charts, a comparison and report.html under results/demo/
-	$(PY) -m sim experiment outage_replay --out results/demo
+	$(PY) -m sim experiment outage_replay --replications 5 --out results/demo
 	$(PY) -m sim report results/demo
 
 test: $(STAMP)  ## the whole test suite, on every core (pytest-xdist)

@@ -49,7 +49,8 @@ def _variants_with_overlay(scenario: Scenario, out: Path, panels, title: str, sm
     # run_variants draws the overlay inside its atomic folder (before, it was added after the folder was in place)
     return run_variants(scenario, list(scenario.variants), out, seed=options.get("seed"),
                         charts=options.get("charts", True), metrics=metrics, overlay=panels, overlay_title=title,
-                        overlay_smooth=smooth, on_run=options.get("on_run"))
+                        overlay_smooth=smooth, on_run=options.get("on_run"),
+                        replications=options.get("replications", 1), executor=options.get("executor"))
 
 
 def outage_replay(scenario: Scenario, out: Path, **options) -> str:

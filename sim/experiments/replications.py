@@ -130,6 +130,26 @@ def paired_differences(runs: pd.DataFrame, metrics: list[str], baseline: str) ->
     return pd.DataFrame(rows).set_index("variant") if rows else pd.DataFrame()
 
 
+def write_replications(runs: pd.DataFrame, scenario: Scenario, folder: Path) -> str:
+    """Write ``runs.parquet``, ``summary.csv`` (each metric's mean and 95% half-width per variant) and, with
+    two or more variants, ``paired.csv`` (differences against the first) into ``folder``; return the report."""
+    names = list(dict.fromkeys(runs["variant"]))
+    metrics = [m for m in runs.columns if m not in ("variant", "replication")]
+    table = interval_table(runs, metrics)
+    shown = [m for m in shown_metrics(scenario) if m in runs.columns]
+    paired = paired_differences(runs, metrics, baseline=names[0]) if len(names) > 1 else None
+    runs.to_parquet(folder / "runs.parquet", index=False)
+    table.to_csv(folder / "summary.csv")
+    if paired is not None:
+        paired.to_csv(folder / "paired.csv")
+    report = format_intervals(table, shown)
+    if paired is not None:
+        differences = [m for m in shown if m != "requests_total"]
+        report += ("\n\npaired differences against the first variant (same traffic in each replication; "
+                   "an interval that excludes 0 is the design, not luck):\n" + format_paired(paired, differences))
+    return report
+
+
 def run_replications(scenario: Scenario, names: list[str], out: Path, replications: int,
                      seed: int | None = None, executor=None, precision: float | None = None,
                      max_replications: int = 200, on_run=None) -> str:
@@ -149,21 +169,9 @@ def run_replications(scenario: Scenario, names: list[str], out: Path, replicatio
         reached = replicate_to_precision(scenario, names, wanted, precision, max_replications, seed=seed,
                                          executor=executor, on_run=on_run, start=replications)
         runs = reached.runs
-    metrics = [m for m in runs.columns if m not in ("variant", "replication")]
-    table = interval_table(runs, metrics)
-    shown = [m for m in wanted if m in runs.columns]
-    paired = paired_differences(runs, metrics, baseline=runs["variant"].iloc[0]) if len(names) > 1 else None
     with atomic_dir(out, replications=int(runs["replication"].nunique()), variants=list(names)) as tmp:
-        runs.to_parquet(tmp / "runs.parquet", index=False)
-        table.to_csv(tmp / "summary.csv")
         (tmp / "scenario.yaml").write_text(scenario.to_yaml())
-        if paired is not None:
-            paired.to_csv(tmp / "paired.csv")
-    report = format_intervals(table, shown)
-    if paired is not None:
-        differences = [m for m in shown if m != "requests_total"]
-        report += ("\n\npaired differences against the first variant (same traffic in each replication; "
-                   "an interval that excludes 0 is the design, not luck):\n" + format_paired(paired, differences))
+        report = write_replications(runs, scenario, tmp)
     if reached is not None:
         report += (f"\n\n{reached.replications} replications; precision {precision:g} "
                    + (f"not reached (cap {max_replications}) for: {', '.join(reached.unmet)}" if reached.unmet

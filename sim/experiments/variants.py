@@ -42,14 +42,17 @@ def run_variants(scenario: Scenario, names: list[str], out: Path, seed: int | No
                  charts: bool = True, metrics: tuple[str, ...] | None = None,
                  on_run: Callable[[int, int], None] | None = None,
                  overlay: Sequence[tuple[str, str]] = OVERLAY_PANELS, overlay_title: str | None = None,
-                 overlay_smooth: int = 1) -> str:
+                 overlay_smooth: int = 1, replications: int = 1, executor=None) -> str:
     """Run the base (no names) or each named variant; save under ``out`` (``out/<variant>``); return a report.
 
     ``on_run(done, total)`` reports progress: over variants, or over simulated time for the base alone.
+    With ``replications`` > 1 the variants' frames and charts are those of replication 0, and replications
+    1..N-1 are run too (summaries only, through ``executor``) so that ``runs.parquet``, ``summary.csv`` and
+    ``paired.csv`` beside them give every metric's interval and each variant's paired difference.
     """
     charts = charts and scenario.output.charts
     kept = kept_variants(scenario, names, Path(out), seed)
-    with atomic_dir(out) as tmp:
+    with atomic_dir(out, replications=replications if names else 1) as tmp:
         if not names:
             from sim.progress import fraction_callback
             result = simulate(scenario, seed=seed, on_progress=fraction_callback(on_run) if on_run else None)
@@ -81,7 +84,21 @@ def run_variants(scenario: Scenario, names: list[str], out: Path, seed: int | No
                 comparison_chart(summaries, tmp / "comparison.png", title=scenario.name)
                 overlay_chart(scenario, list(summaries), tmp, overlay, overlay_title, overlay_smooth)
             report = format_table(table)
+            if replications > 1 and names:
+                report = _replicate_too(scenario, names, summaries, tmp, replications, seed, executor)
     return report
+
+
+def _replicate_too(scenario: Scenario, names: list[str], summaries: dict, folder: Path, replications: int,
+                   seed: int | None, executor) -> str:
+    """Replications 1..N-1 of the variants just run (replication 0), written beside them with intervals."""
+    from sim.experiments.replications import replicate, write_replications
+    more = replicate(scenario, names, replications - 1, seed=seed, executor=executor, first=1)
+    first = pd.DataFrame([{"variant": n, "replication": 0, **{m: summaries[n].get(m) for m in more.columns
+                                                               if m not in ("variant", "replication")}}
+                          for n in names])
+    runs = pd.concat([first, more], ignore_index=True).sort_values(["replication"], kind="stable")
+    return write_replications(runs.reset_index(drop=True), scenario, folder)
 
 
 def overlay_chart(scenario: Scenario, names: list[str], folder: Path, panels, title: str | None = None,

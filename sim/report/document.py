@@ -420,7 +420,8 @@ def build_report(folder: str | Path) -> Report:
         report.key_rows = [[h] + [_cell(m, r) for r in rows.values()] for m, h in shown]
         if replications > 1:
             report.key_notes.append(f"Mean ± 95% half-width (Student t) over {replications} independent "
-                                    "replications; replication k of every design sees the same traffic.")
+                                    "replications; replication k of every design sees the same traffic."
+                                    + (" Events and charts below are those of replication 0." if variants else ""))
         if basis:
             report.key_notes.append(basis + ".")
         elif any(m == "cost_per_month_usd" for m, _ in shown):
@@ -429,7 +430,7 @@ def build_report(folder: str | Path) -> Report:
     offset = scenario.workload.start_time_of_day if scenario is not None else 0.0
     if kind == "run":
         report.events = {name: important_events(folder, offset)}
-    elif kind == "variants":
+    elif variants:                  # variants, or replications written beside replication 0's frames
         report.events = {p.name: important_events(p, offset) for p in variants}
     report.events = {n: lines for n, lines in report.events.items() if lines}
     report.charts = _charts(folder, [p.name for p in variants])

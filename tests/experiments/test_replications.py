@@ -104,3 +104,21 @@ def test_run_with_precision_reports_the_replications_used(tmp_path, capsys):
     assert len(pd.read_parquet(tmp_path / "out" / "runs.parquet")) == 4
     assert main(["run", str(path), "--precision", "0", "--out", str(tmp_path / "o2")]) == 2
     assert "--precision" in capsys.readouterr().err
+
+
+def test_variants_run_with_replications_writes_the_same_rows_as_replications_alone(tmp_path):
+    """run_variants(replications=3) keeps replication 0's frames and adds replications 1-2: its runs.parquet
+    equals run_replications' (the same streams), so the report's intervals and the frames agree."""
+    from sim.experiments.replications import run_replications
+    from sim.experiments.variants import run_variants
+    scenario = small_scenario(duration="10m", variants={"one_attempt": {"resilience.retry.max_attempts": 1},
+                                                        "three_attempts": {"resilience.retry.max_attempts": 3}})
+    names = list(scenario.variants)
+    run_variants(scenario, names, tmp_path / "with_frames", replications=3)
+    run_replications(scenario, names, tmp_path / "alone", 3)
+    wall = ["event_loop_wall_s", "wall_time_s"]
+    a = pd.read_parquet(tmp_path / "with_frames" / "runs.parquet").drop(columns=wall)
+    b = pd.read_parquet(tmp_path / "alone" / "runs.parquet").drop(columns=wall)
+    pd.testing.assert_frame_equal(a[b.columns].reset_index(drop=True), b, check_dtype=False)
+    assert (tmp_path / "with_frames" / "one_attempt" / "requests.parquet").is_file()
+    assert (tmp_path / "with_frames" / "paired.csv").is_file()
