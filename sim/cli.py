@@ -299,18 +299,24 @@ def cmd_experiment(args) -> int:
     return 0
 
 
-def cmd_sweep(args) -> int:
+def _scenario_and_params(args):
+    """The scenario (or its ``--variant``) and the ``--param`` values of a sweep or a tune, checked."""
     from sim.config import load_scenario
-    from sim.experiments.checkpoint import SweepCheckpoint, checkpoint_dir, sweep_manifest
-    from sim.experiments.sweep import (aggregate, design_combos, make_executor, parse_params, sweep, write_sweep)
-    from sim.progress import progress
+    from sim.experiments.sweep import parse_params
     scenario = load_scenario(args.scenario, args.overrides)
     if args.variant:
         scenario = scenario.variant(args.variant)
+    check_seed(args.seed)
+    return scenario, parse_params(args.param)
+
+
+def cmd_sweep(args) -> int:
+    from sim.experiments.checkpoint import SweepCheckpoint, checkpoint_dir, sweep_manifest
+    from sim.experiments.sweep import aggregate, design_combos, make_executor, sweep, write_sweep
+    from sim.progress import progress
+    scenario, params = _scenario_and_params(args)
     if args.replications < 1:
         raise ScenarioError("--replications: must be at least 1")
-    check_seed(args.seed)
-    params = parse_params(args.param)
     seed = scenario.seed if args.seed is None else args.seed
     combos = design_combos(params, args.design, args.samples, seed)
     shown = shown_metrics(scenario, args.metrics)
@@ -332,21 +338,17 @@ def cmd_sweep(args) -> int:
     write_sweep(runs, params, out, charts=not args.no_charts and scenario.output.charts, metrics=shown)
     checkpoint.remove()
     if not args.quiet:
-        print(aggregate(runs, list(params), [m for m in shown if m in runs.columns]).to_string(index=False))
+        from sim.report.tables import format_frame
+        print(format_frame(aggregate(runs, list(params), [m for m in shown if m in runs.columns])))
     print(f"{'' if args.quiet else chr(10)}results: {out}/ ({len(runs)} runs)")
     return 0
 
 
 def cmd_tune(args) -> int:
-    from sim.config import load_scenario
-    from sim.experiments.sweep import make_executor, parse_params
+    from sim.experiments.sweep import make_executor
     from sim.experiments.tune import Objective, format_recommendation, parse_constraint, tune, write_tune
     from sim.results import check_out_dir
-    scenario = load_scenario(args.scenario, args.overrides)
-    if args.variant:
-        scenario = scenario.variant(args.variant)
-    check_seed(args.seed)
-    params = parse_params(args.param)
+    scenario, params = _scenario_and_params(args)
     for text in args.constraint:
         parse_constraint(text)
     objective = Objective(args.minimize, "min") if args.minimize else Objective(args.maximize, "max")

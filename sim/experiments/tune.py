@@ -40,7 +40,7 @@ import pandas as pd
 
 from sim.config import Scenario
 from sim.errors import ScenarioError
-from sim.experiments.sweep import ci_halfwidth, expand_grid, run_one
+from sim.experiments.sweep import aggregate, ci_halfwidth, expand_grid, run_one
 from sim.results import atomic_dir
 
 DESIGN_SHARE = 0.6
@@ -222,17 +222,7 @@ def summarize(runs: pd.DataFrame, params: list[str], objective: Objective,
     """One row per point: replications, every metric's mean and ci95 half-width, and the feasible flag."""
     metrics = [m for m in runs.columns if m not in params and m not in ("seed", "replication", "stage")
                and pd.api.types.is_numeric_dtype(runs[m]) and not pd.api.types.is_bool_dtype(runs[m])]
-    rows = []
-    for key, group in runs.groupby(params, sort=False, dropna=False):
-        key = key if isinstance(key, tuple) else (key,)
-        row = dict(zip(params, key))
-        row["replications"] = len(group)
-        for m in metrics:
-            values = group[m].astype(float).dropna().to_numpy()
-            row[m] = values.mean() if len(values) else math.nan
-            row[f"{m}_ci95"] = ci_halfwidth(values)
-        rows.append(row)
-    table = pd.DataFrame(rows)
+    table = aggregate(runs, params, metrics)
     if objective.metric in params:                  # a parameter as objective: known exactly
         table[f"{objective.metric}_ci95"] = 0.0
     for c in constraints:

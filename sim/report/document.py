@@ -24,7 +24,6 @@ from __future__ import annotations
 import base64
 import html
 import json
-import math
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -34,7 +33,7 @@ import pandas as pd
 import yaml
 
 from sim.errors import ScenarioError
-from sim.report.tables import clock_text, duration_text, format_cell, format_value, is_missing, usd
+from sim.report.tables import clock_text, duration_text, format_cell, is_missing
 
 DAYS_PER_MONTH = 30
 
