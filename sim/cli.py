@@ -40,6 +40,13 @@ def _add_output_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--wide", action="store_true", help="print tables at full width (default: fit 100 columns)")
 
 
+def _add_executor_args(p: argparse.ArgumentParser, what: str = "runs") -> None:
+    p.add_argument("--executor", default="serial", choices=["serial", "processes", "dask"],
+                   help=f"where the {what} run (default: serially, here)")
+    p.add_argument("--workers", type=int, help="processes or Dask workers (default: CPU count)")
+    p.add_argument("--scheduler", help="address of a running Dask scheduler (with --executor dask)")
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="python -m sim", description=__doc__.split("\n\n")[0])
     sub = parser.add_subparsers(dest="command", required=True)
@@ -57,10 +64,7 @@ def build_parser() -> argparse.ArgumentParser:
                      help="replicate in batches until every shown metric's 95%% half-width is at most this "
                           "fraction of its mean (0.05 = 5%%), starting from max(3, --replications)")
     run.add_argument("--max-replications", type=int, default=200, help="cap for --precision (default 200)")
-    run.add_argument("--executor", default="serial", choices=["serial", "processes", "dask"],
-                     help="where replications run (with --replications or --precision)")
-    run.add_argument("--workers", type=int, help="processes or Dask workers (default: CPU count)")
-    run.add_argument("--scheduler", help="address of a running Dask scheduler (with --executor dask)")
+    _add_executor_args(run, "replications (with --replications or --precision)")
     _add_output_args(run)
 
     check = sub.add_parser("check", help="validate a scenario file and print its resolved form")
@@ -86,9 +90,7 @@ def build_parser() -> argparse.ArgumentParser:
     sw.add_argument("--variant", help="sweep on top of this variant of the scenario")
     sw.add_argument("--replications", type=int, default=1, help="runs per combination (replication streams)")
     sw.add_argument("--seed", type=int, help="seed (default: the scenario's)")
-    sw.add_argument("--executor", default="serial", choices=["serial", "processes", "dask"])
-    sw.add_argument("--workers", type=int, help="processes or Dask workers (default: CPU count)")
-    sw.add_argument("--scheduler", help="address of a running Dask scheduler (with --executor dask)")
+    _add_executor_args(sw)
     sw.add_argument("--out", help="output folder (default: results/<scenario name>_sweep)")
     sw.add_argument("--no-charts", action="store_true")
     _add_output_args(sw)
@@ -106,9 +108,7 @@ def build_parser() -> argparse.ArgumentParser:
     tn.add_argument("--replications", type=int, default=3, help="runs per point, at least 2 (default 3)")
     tn.add_argument("--budget", type=int, help="most runs in all (default: twice the full factorial's)")
     tn.add_argument("--seed", type=int, help="seed (default: the scenario's)")
-    tn.add_argument("--executor", default="serial", choices=["serial", "processes", "dask"])
-    tn.add_argument("--workers", type=int, help="processes or Dask workers (default: CPU count)")
-    tn.add_argument("--scheduler", help="address of a running Dask scheduler (with --executor dask)")
+    _add_executor_args(tn)
     tn.add_argument("--out", help="output folder (default: results/<scenario name>_tune)")
     tn.add_argument("--no-charts", action="store_true")
     _add_output_args(tn)
@@ -124,9 +124,7 @@ def build_parser() -> argparse.ArgumentParser:
     exp.add_argument("--param", action="append", default=[], metavar="PATH=VALUES",
                      help="replace a tuning experiment's grid values (breaker_tuning, cache_threshold; "
                           "same syntax as sweep)")
-    exp.add_argument("--executor", default="serial", choices=["serial", "processes", "dask"])
-    exp.add_argument("--workers", type=int)
-    exp.add_argument("--scheduler", help="address of a running Dask scheduler")
+    _add_executor_args(exp)
     exp.add_argument("--no-charts", action="store_true")
     _add_output_args(exp)
 
