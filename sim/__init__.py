@@ -13,7 +13,7 @@ Everything a notebook needs is a name of this package, so no notebook imports th
   :func:`interval_table`, :func:`paired_differences`;
 * many settings: :func:`parse_params`, :func:`sweep`, :func:`aggregate`, :func:`tune`, :class:`Objective`,
   :func:`write_tune`, :func:`format_recommendation`;
-* closed forms: :func:`estimate`, :func:`estimate_rate`, :func:`estimate_scenario`;
+* closed forms: :func:`estimate`, :func:`estimate_rate`, :func:`estimate_scenario`, :func:`format_estimate`;
 * reports and charts: :func:`build_report`, :func:`write_report`, and :mod:`sim.plot` (every chart function).
 
 ``import sim`` stays light: pandas and matplotlib are imported when one of the names that needs them is first
@@ -76,6 +76,7 @@ _LAZY = {
     "build_report": "sim.report.document",
     "write_report": "sim.report.document",
     "render_markdown": "sim.report.document",
+    "format_estimate": "sim.report.tables",
 }
 _RENAMED = {"estimate_scenario": ("sim.experiments.scenario_estimate", "estimate_from_scenario")}
 _SUBMODULES = ("plot",)
@@ -100,4 +101,4 @@ def __dir__() -> list[str]:
 
 
 __all__ = ["Scenario", "ScenarioError", "load_scenario", "simulate", "example_scenario", "example_scenarios",
-           "Estimate", "estimate", "estimate_rate", *_LAZY, *_RENAMED, *_SUBMODULES]
+           "EXPERIMENTS_DIR",           "Estimate", "estimate", "estimate_rate", *_LAZY, *_RENAMED, *_SUBMODULES]
