@@ -101,4 +101,4 @@ def __dir__() -> list[str]:
 
 
 __all__ = ["Scenario", "ScenarioError", "load_scenario", "simulate", "example_scenario", "example_scenarios",
-           "EXPERIMENTS_DIR",           "Estimate", "estimate", "estimate_rate", *_LAZY, *_RENAMED, *_SUBMODULES]
+           "EXPERIMENTS_DIR", "Estimate", "estimate", "estimate_rate", *_LAZY, *_RENAMED, *_SUBMODULES]
