@@ -8,11 +8,8 @@
 from pathlib import Path
 
 import sim
-from sim.report.tables import format_estimate
-from sim.experiments.scenario_estimate import estimate_from_scenario
 
-ROOT = Path(__file__).resolve().parents[1] if "__file__" in globals() else Path.cwd().parent
-scenario = sim.load_scenario(ROOT / "experiments" / "outage_replay.yaml", ["duration=50m", "warmup=0s"])
+scenario = sim.load_scenario(sim.example_scenario("outage_replay"), ["duration=50m", "warmup=0s"])
 print(scenario.description)
 print("variants:", ", ".join(scenario.variants))
 
@@ -21,7 +18,7 @@ print("variants:", ", ".join(scenario.variants))
 # Cost, peak load and the keys the primary needs, by Little's law and plain arithmetic.
 
 # %%
-print(format_estimate(estimate_from_scenario(scenario)))
+print(sim.format_estimate(sim.estimate_scenario(scenario)))
 
 # %% [markdown]
 # ## 2. One run: frames and a summary
@@ -57,5 +54,6 @@ for name in ("no_resilience", "breaker_fallback_2keys"):
 # %%
 import os
 
-out = result.save(Path(os.environ.get("WALKTHROUGH_OUT") or ROOT / "results" / "walkthrough"), charts=False)
+out = result.save(Path(os.environ.get("WALKTHROUGH_OUT") or sim.EXPERIMENTS_DIR.parent / "results" / "walkthrough"),
+                  charts=False)
 print("saved to", out)
