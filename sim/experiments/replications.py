@@ -130,12 +130,28 @@ def paired_differences(runs: pd.DataFrame, metrics: list[str], baseline: str) ->
     return pd.DataFrame(rows).set_index("variant") if rows else pd.DataFrame()
 
 
+def comparison_chart_of_replications(scenario: Scenario, runs: pd.DataFrame, path: Path) -> Path:
+    """comparison.png (and .svg): every design's means with 95% whiskers, in the scenario's order and colours;
+    the requests not answered get their own interval (of the per-replication totals)."""
+    from sim.report.comparison import comparison_chart
+    from sim.report.style import design_colours
+    outcomes = [m for m in ("requests_total", "requests_ok") if m in runs.columns]
+    if len(outcomes) == 2:
+        runs = runs.assign(requests_not_ok=runs["requests_total"] - runs["requests_ok"])
+    metrics = [m for m in runs.columns if m not in ("variant", "replication")]
+    table = interval_table(runs, metrics)
+    order = [n for n in scenario.variants if n in table.index] + [n for n in table.index if n not in scenario.variants]
+    return comparison_chart(table.loc[order], path, title=scenario.description or scenario.name,
+                            colours=design_colours(list(scenario.variants) or order))
+
+
 def run_replications(scenario: Scenario, names: list[str], out: Path, replications: int,
                      seed: int | None = None, executor=None, precision: float | None = None,
                      max_replications: int = 200, on_run=None) -> str:
     """Replicate every variant (or the base) ``replications`` times, or to ``precision``; write
     ``runs.parquet`` (one row per run), ``summary.csv`` (means and 95% half-widths of every metric) and
-    ``paired.csv`` (differences against the first variant) under ``out``, atomically; return the report."""
+    ``paired.csv`` (differences against the first variant) and, with charts, ``comparison.png``/``.svg`` under
+    ``out``, atomically; return the report."""
     def progress(done: int, total: int) -> None:
         if sys.stderr.isatty():
             print(f"\r{done}/{total} runs", end="" if done < total else "\n", file=sys.stderr, flush=True)
@@ -159,6 +175,8 @@ def run_replications(scenario: Scenario, names: list[str], out: Path, replicatio
         (tmp / "scenario.yaml").write_text(scenario.to_yaml())
         if paired is not None:
             paired.to_csv(tmp / "paired.csv")
+        if scenario.output.charts:
+            comparison_chart_of_replications(scenario, runs, tmp / "comparison.png")
     report = format_intervals(table, shown)
     if paired is not None:
         differences = [m for m in shown if m != "requests_total"]

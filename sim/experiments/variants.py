@@ -78,7 +78,9 @@ def run_variants(scenario: Scenario, names: list[str], out: Path, seed: int | No
             table.to_csv(tmp / "comparison.csv")
             if charts:
                 from sim.report.plots import comparison_chart
-                comparison_chart(summaries, tmp / "comparison.png", title=scenario.name)
+                from sim.report.style import design_colours
+                comparison_chart(summaries, tmp / "comparison.png", title=scenario.description or scenario.name,
+                                 colours=design_colours(scenario.variants))
                 overlay_chart(scenario, list(summaries), tmp, overlay, overlay_title, overlay_smooth)
             report = format_table(table)
     return report
