@@ -37,6 +37,7 @@ from sim.model.streams import Streams
 from sim.report.calibration_charts import routing_calibration_chart, similarity_calibration_chart
 from sim.report.experiment_charts import interval_bars_chart, tradeoff_chart
 from sim.report.plots import sweep_chart
+from sim.report.style import design_colours
 from sim.report.tables import format_frame
 from sim.results import atomic_dir
 
@@ -111,7 +112,8 @@ def routing(scenario: Scenario, out: Path, **options) -> str:
     table = pd.read_csv(out / "comparison.csv")
     tradeoff_chart(table, "cost_per_request_usd", "quality_failure_rate", ["variant"], out / "cost_quality.png",
                    x_label="cost per request (USD)", y_label="share of answers wrong",
-                   title=f"{scenario.name}: cost against quality by routing strategy", annotate_all=True)
+                   title=f"{scenario.name}: cost against quality by routing strategy", annotate_all=True,
+                   colours=design_colours(scenario.variants))
     return report
 
 
@@ -224,8 +226,8 @@ def breaker_tuning(scenario: Scenario, out: Path, replications: int = 2, executo
     table.to_csv(out / "tradeoff.csv", index=False)
     tradeoff_chart(table, "false_trips", "failed_during_faults", list(params), out / "tradeoff.png",
                    x_label="false trips in 2h45m of normal noise (3% errors), mean over replications",
-                   y_label="requests failed during the 15-minute outage",
-                   title=f"{scenario.name}: breaker settings, outage damage vs false trips")
+                   y_label="requests failed during the 15-minute outage, mean over replications",
+                   title=f"{scenario.name}: breaker settings, outage damage vs false trips (95% CI whiskers)")
     front = table.sort_values(["failed_during_faults", "false_trips"]).head(10)
     return format_frame(front)
 

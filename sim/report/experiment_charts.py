@@ -17,6 +17,7 @@ from typing import Mapping, Sequence
 
 import numpy as np
 import pandas as pd
+from matplotlib.lines import Line2D
 
 from sim.report.run_data import fault_windows
 from sim.report.style import DPI, TimeAxis, plt
@@ -81,31 +82,76 @@ def _label(column: str, value) -> str:
     return f"{column.rsplit('.', 1)[-1]}={value:g}"
 
 
+def _errors(frame: pd.DataFrame, column: str) -> np.ndarray | None:
+    """The 95% half-widths of ``column`` (``<column>_ci95``, as ``aggregate`` writes them), or None."""
+    name = f"{column}_ci95"
+    if name not in frame.columns:
+        return None
+    values = pd.to_numeric(frame[name], errors="coerce").to_numpy(float)
+    return np.nan_to_num(values) if np.isfinite(values).any() else None
+
+
+def _zero_based(ax, frame: pd.DataFrame, x: str, y: str) -> None:
+    """Axes of non-negative costs start at zero: a ratio of two distances from an arbitrary origin exaggerates."""
+    if (pd.to_numeric(frame[x], errors="coerce") >= 0).all():
+        ax.set_xlim(left=0)
+    if (pd.to_numeric(frame[y], errors="coerce") >= 0).all():
+        ax.set_ylim(bottom=0)
+
+
 def tradeoff_chart(frame: pd.DataFrame, x: str, y: str, label_columns: Sequence[str], path,
-                   x_label: str = "", y_label: str = "", title: str = "", annotate_all: bool = False) -> Path:
-    """Scatter of configurations on two costs (lower is better on both) with the Pareto front drawn; the
-    front's points are labelled (every point with ``annotate_all``)."""
-    fig, ax = plt.subplots(figsize=(10, 6.5))
-    ax.scatter(frame[x], frame[y], s=28, color="#7f7f7f", alpha=0.7, label="configuration")
+                   x_label: str = "", y_label: str = "", title: str = "", annotate_all: bool = False,
+                   colours: Mapping[str, str] | None = None) -> Path:
+    """Scatter of configurations on two costs (lower is better on both) with the Pareto front drawn, 95%
+    whiskers in both directions where ``<x>_ci95``/``<y>_ci95`` columns exist, axes from zero. The front's
+    points are numbered and listed beside the plot (every point is named on the plot with ``annotate_all``,
+    coloured by ``colours[label]`` when given: designs in their report colours). PNG and SVG."""
+    from sim.report.style import SLIDE_FONT_PT, value_axis_formatter
+    fig, ax = plt.subplots(figsize=(13.33, 7.5), dpi=DPI, layout="constrained")
+    xerr, yerr = _errors(frame, x), _errors(frame, y)
+    names = [", ".join(_label(c, v) for c, v in zip(label_columns, row))
+             for row in frame[list(label_columns)].itertuples(index=False)]
+    point_colours = [colours.get(n, "#7f7f7f") for n in names] if colours else ["#7f7f7f"] * len(frame)
+    ax.errorbar(frame[x], frame[y], xerr=xerr, yerr=yerr, fmt="none", ecolor="0.6", elinewidth=1.0,
+                capsize=3, zorder=1, gid="ci95")
+    ax.scatter(frame[x], frame[y], s=50 if colours else 36, c=point_colours, alpha=0.9, zorder=2, clip_on=False,
+               label="setting (95% CI whiskers)" if xerr is not None or yerr is not None else "setting")
     front = pareto_front(frame, x, y)
+    ax.plot(front[x], front[y], "-", color="#d62728", lw=1.5, zorder=3, label="Pareto front")
+    ax.scatter(front[x], front[y], s=70, facecolors="none", edgecolors="#d62728", linewidths=1.6, zorder=4,
+               clip_on=False)
+    key = []
     if annotate_all:
-        for row in frame.itertuples(index=False):
-            values = dict(zip(frame.columns, row))
-            ax.annotate(", ".join(_label(c, values[c]) for c in label_columns), (values[x], values[y]),
-                        textcoords="offset points", xytext=(6, -10), fontsize=8, color="#555555")
-    ax.plot(front[x], front[y], "-o", color="#d62728", lw=1.5, ms=6, label="Pareto front")
-    for row in front.itertuples(index=False) if not annotate_all else ():
-        values = dict(zip(front.columns, row))
-        text = ", ".join(_label(c, values[c]) for c in label_columns)
-        ax.annotate(text, (values[x], values[y]), textcoords="offset points", xytext=(6, 4), fontsize=8)
-    ax.set_xlabel(x_label or x)
-    ax.set_ylabel(y_label or y)
+        for xv, yv, name in zip(frame[x], frame[y], names):
+            ax.annotate(name, (xv, yv), textcoords="offset points", xytext=(8, 6), fontsize=SLIDE_FONT_PT,
+                        gid="point-label")
+    else:
+        for k, row in enumerate(front.itertuples(index=False), start=1):
+            values = dict(zip(front.columns, row))
+            ax.annotate(str(k), (values[x], values[y]), textcoords="offset points", xytext=(7, 5),
+                        fontsize=SLIDE_FONT_PT, fontweight="bold", color="#d62728", gid="pareto-label")
+            key.append(f"{k}: " + "\n    ".join(_label(c, values[c]) for c in label_columns))
+    _zero_based(ax, frame, x, y)
+    ax.xaxis.set_major_formatter(value_axis_formatter(x))
+    ax.yaxis.set_major_formatter(value_axis_formatter(y))
+    ax.set_xlabel(x_label or x, fontsize=12)
+    ax.set_ylabel(y_label or y, fontsize=12)
+    ax.tick_params(labelsize=SLIDE_FONT_PT)
     ax.grid(alpha=0.3)
-    ax.legend(frameon=False)
+    ax.legend(frameon=False, fontsize=SLIDE_FONT_PT, loc="upper right")
+    if key:                           # a legend outside the axes: constrained layout makes room for it
+        blank = [Line2D([], [], linestyle="none")] * len(key)
+        fig.legend(blank, key, loc="outside right upper", frameon=False, fontsize=SLIDE_FONT_PT, handlelength=0,
+                   handletextpad=0, title="Pareto front\n(lower is better on both)", title_fontsize=SLIDE_FONT_PT,
+                   alignment="left").set_gid("pareto-key")
     if title:
-        ax.set_title(title, loc="left")
-    fig.tight_layout()
-    return _save(fig, path)
+        ax.set_title(title, loc="left", fontsize=14)
+    return _save_formats(fig, path)
+
+
+def _save_formats(fig, path) -> Path:
+    from sim.report.style import save
+    return save(fig, path, formats=("png", "svg"))
 
 
 def interval_bars_chart(labels: Sequence[str], means: Sequence[float], halfwidths: Sequence[float], path,

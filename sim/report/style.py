@@ -96,8 +96,13 @@ def axis_formatter(name: str):
 class UsdFormatter(ticker.Formatter):
     """Dollars with as many decimals as the tick spacing needs ($0.008, $0.010, $0.012; $1,200), not 6."""
 
+    tick_values: tuple = ()
+
+    def set_locs(self, locs):
+        self.tick_values = tuple(locs)
+
     def __call__(self, value, pos=None):
-        locs = [v for v in self.locs if np.isfinite(v)]
+        locs = [v for v in self.tick_values if np.isfinite(v)]
         step = min((abs(b - a) for a, b in zip(locs, locs[1:]) if b != a), default=abs(value) or 1.0)
         decimals = 0 if step >= 1 else next((d for d in range(2, 7) if abs(round(step, d) - step) < step * 1e-6), 6)
         text = f"{abs(value):,.{decimals}f}"
