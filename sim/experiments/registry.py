@@ -138,7 +138,7 @@ def knee(x: list[float], y: list[float]) -> float:
 def cache_threshold(scenario: Scenario, out: Path, replications: int = 1, executor=None, params=None,
                     **options) -> str:
     """Threshold sweep (threshold.png: each metric against the threshold, the knee of the wrong-answer
-    curve marked) and TTL sweep (ttl.png: hit rate and stale rate against the TTL), with their tables.
+    curve marked; hits_vs_false_hits.png: the trade-off with its Pareto front) and TTL sweep (ttl.png: hit rate and stale rate against the TTL), with their tables.
     ``params`` (from ``parse_params``) may replace the ``cache.threshold`` or ``cache.ttl_s`` values."""
     seed = options.get("seed")
     grid = _grid({"cache.threshold": CACHE_THRESHOLDS, "cache.ttl_s": CACHE_TTLS_S}, params)
@@ -159,6 +159,11 @@ def cache_threshold(scenario: Scenario, out: Path, replications: int = 1, execut
         if options.get("charts", True):
             sweep_chart(by_threshold, "cache.threshold", CACHE_METRICS, tmp / "threshold.png", knee=knee_threshold,
                         title=f"{scenario.name}: what the threshold buys (knee at {knee_threshold:.2f})")
+            tradeoff_chart(table, "false_hit_rate", "cache_hit_rate", ["cache.threshold"],
+                           tmp / "hits_vs_false_hits.png", maximize_y=True,
+                           x_label="false-hit rate (share of lookups served a wrong match)",
+                           y_label="cache hit rate (share of lookups served from the cache)",
+                           title=f"{scenario.name}: hits against false hits by threshold")
             sweep_chart(by_ttl, "cache.ttl_s", ["cache_hit_rate", "stale_rate", "quality_failure_rate",
                                                 "cost_per_request_usd"], tmp / "ttl.png",
                         title=f"{scenario.name}: TTL against staleness (answers change ~monthly)")

@@ -69,9 +69,10 @@ def variant_overlay_chart(timeseries: Mapping[str, pd.DataFrame], panels: Sequen
     return _save(fig, path)
 
 
-def pareto_front(frame: pd.DataFrame, x: str, y: str) -> pd.DataFrame:
-    """The rows not dominated by another (lower or equal on both, lower on one); sorted by x."""
-    values = frame[[x, y]].to_numpy(dtype=float)
+def pareto_front(frame: pd.DataFrame, x: str, y: str, maximize_y: bool = False) -> pd.DataFrame:
+    """The rows not dominated by another (lower or equal on both, lower on one; higher for y with
+    ``maximize_y``); sorted by x."""
+    values = frame[[x, y]].to_numpy(dtype=float) * ([1.0, -1.0] if maximize_y else [1.0, 1.0])
     keep = [not np.any(np.all(values <= v, axis=1) & np.any(values < v, axis=1)) for v in values]
     return frame[keep].sort_values([x, y])
 
@@ -101,11 +102,12 @@ def _zero_based(ax, frame: pd.DataFrame, x: str, y: str) -> None:
 
 def tradeoff_chart(frame: pd.DataFrame, x: str, y: str, label_columns: Sequence[str], path,
                    x_label: str = "", y_label: str = "", title: str = "", annotate_all: bool = False,
-                   colours: Mapping[str, str] | None = None) -> Path:
+                   colours: Mapping[str, str] | None = None, maximize_y: bool = False) -> Path:
     """Scatter of configurations on two costs (lower is better on both) with the Pareto front drawn, 95%
     whiskers in both directions where ``<x>_ci95``/``<y>_ci95`` columns exist, axes from zero. The front's
     points are numbered and listed beside the plot (every point is named on the plot with ``annotate_all``,
-    coloured by ``colours[label]`` when given: designs in their report colours). PNG and SVG."""
+    coloured by ``colours[label]`` when given: designs in their report colours). With ``maximize_y`` a higher
+    y is better (hit rate against false-hit rate). PNG and SVG."""
     from sim.report.style import SLIDE_FONT_PT, value_axis_formatter
     fig, ax = plt.subplots(figsize=(13.33, 7.5), dpi=DPI, layout="constrained")
     xerr, yerr = _errors(frame, x), _errors(frame, y)
@@ -116,7 +118,7 @@ def tradeoff_chart(frame: pd.DataFrame, x: str, y: str, label_columns: Sequence[
                 capsize=3, zorder=1, gid="ci95")
     ax.scatter(frame[x], frame[y], s=50 if colours else 36, c=point_colours, alpha=0.9, zorder=2, clip_on=False,
                label="setting (95% CI whiskers)" if xerr is not None or yerr is not None else "setting")
-    front = pareto_front(frame, x, y)
+    front = pareto_front(frame, x, y, maximize_y=maximize_y)
     ax.plot(front[x], front[y], "-", color="#d62728", lw=1.5, zorder=3, label="Pareto front")
     ax.scatter(front[x], front[y], s=70, facecolors="none", edgecolors="#d62728", linewidths=1.6, zorder=4,
                clip_on=False)
@@ -138,11 +140,11 @@ def tradeoff_chart(frame: pd.DataFrame, x: str, y: str, label_columns: Sequence[
     ax.set_ylabel(y_label or y, fontsize=12)
     ax.tick_params(labelsize=SLIDE_FONT_PT)
     ax.grid(alpha=0.3)
-    ax.legend(frameon=False, fontsize=SLIDE_FONT_PT, loc="upper right")
+    ax.legend(frameon=False, fontsize=SLIDE_FONT_PT, loc="lower right" if maximize_y else "upper right")
     if key:                           # a legend outside the axes: constrained layout makes room for it
         blank = [Line2D([], [], linestyle="none")] * len(key)
         fig.legend(blank, key, loc="outside right upper", frameon=False, fontsize=SLIDE_FONT_PT, handlelength=0,
-                   handletextpad=0, title="Pareto front\n(lower is better on both)", title_fontsize=SLIDE_FONT_PT,
+                   handletextpad=0, title="Pareto front\n" + ("(x lower, y higher is better)" if maximize_y else "(lower is better on both)"), title_fontsize=SLIDE_FONT_PT,
                    alignment="left").set_gid("pareto-key")
     if title:
         ax.set_title(title, loc="left", fontsize=14)

@@ -46,8 +46,7 @@ def build_sweep_figure(runs: pd.DataFrame, x: str, ys: Sequence[str], hue: str |
                 ax.scatter(g[x], g[y], color=color, alpha=0.25, s=14, linewidths=0)
         values = runs[y].to_numpy(float) if pd.api.types.is_numeric_dtype(runs[y]) else np.array([])
         pad_flat_axis(ax, values, y)
-        if len(values) and np.nanmin(values) >= 0:         # from zero: a cropped axis exaggerates ratios
-            ax.set_ylim(bottom=0)
+        _from_zero(ax, values, y)
         ax.set_title(metric_label(y), fontsize=11)
         ax.yaxis.set_major_formatter(value_axis_formatter(y))
         _x_axis(ax, xv, x, log_x)
@@ -81,6 +80,21 @@ def build_sweep_figure(runs: pd.DataFrame, x: str, ys: Sequence[str], hue: str |
     fig.suptitle(heading + ("\nlines: mean of the runs at each point; dots: single runs" if repeated else ""),
                  fontsize=12, x=0.01, ha="left")
     return fig
+
+
+def _from_zero(ax, values: np.ndarray, metric: str) -> None:
+    """A non-negative metric's axis from zero (a cropped axis exaggerates ratios), with room above the top
+    point; a rate that is zero in every run gets 0-1%, not 0-100%, and says so."""
+    finite = values[np.isfinite(values)] if len(values) else values
+    if not len(finite) or finite.min() < 0:
+        return
+    top = float(finite.max())
+    if top == 0:
+        ax.set_ylim(0, 0.01 if metric_kind(metric) == "pct" else 1.0)
+        ax.text(0.5, 0.5, "0 in every run", transform=ax.transAxes, ha="center", va="center", color="0.4",
+                fontsize=10)
+    else:
+        ax.set_ylim(0, max(top * 1.08, ax.get_ylim()[1]))
 
 
 def _x_axis(ax, xv: pd.Series, x: str, log_x: bool) -> None:
