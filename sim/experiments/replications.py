@@ -147,7 +147,7 @@ def comparison_chart_of_replications(scenario: Scenario, runs: pd.DataFrame, pat
 
 def run_replications(scenario: Scenario, names: list[str], out: Path, replications: int,
                      seed: int | None = None, executor=None, precision: float | None = None,
-                     max_replications: int = 200, on_run=None) -> str:
+                     max_replications: int = 200, on_run=None, charts: bool = True) -> str:
     """Replicate every variant (or the base) ``replications`` times, or to ``precision``; write
     ``runs.parquet`` (one row per run), ``summary.csv`` (means and 95% half-widths of every metric) and
     ``paired.csv`` (differences against the first variant) and, with charts, ``comparison.png``/``.svg`` under
@@ -175,7 +175,7 @@ def run_replications(scenario: Scenario, names: list[str], out: Path, replicatio
         (tmp / "scenario.yaml").write_text(scenario.to_yaml())
         if paired is not None:
             paired.to_csv(tmp / "paired.csv")
-        if scenario.output.charts:
+        if charts and scenario.output.charts:
             comparison_chart_of_replications(scenario, runs, tmp / "comparison.png")
     report = format_intervals(table, shown)
     if paired is not None:
