@@ -286,7 +286,8 @@ def provider_redundancy(scenario: Scenario, out: Path, replications: int = 10, e
         interval_bars_chart(list(table.variant), list(table.availability), list(table.availability_ci95),
                             tmp / "availability.png", y_label="share of requests answered",
                             title="Availability over a simulated year of fitted incidents (95% CI)",
-                            reference=(0.9999, "99.99% (the lesson's claim)"))
+                            reference=(0.9999, "99.99% (the lesson's claim)"),
+                            colours=design_colours(scenario.variants))
     return format_frame(table)
 
 

@@ -158,24 +158,40 @@ def _save_formats(fig, path) -> Path:
 
 def interval_bars_chart(labels: Sequence[str], means: Sequence[float], halfwidths: Sequence[float], path,
                         y_label: str = "", title: str = "", value_format: str = "{:.4%}",
-                        reference: tuple[float, str] | None = None) -> Path:
-    """Bars of shares in [0, 1] (means with 95% confidence intervals), zoomed to where they differ; an
-    optional horizontal reference line (value, label)."""
-    fig, ax = plt.subplots(figsize=(8, 5))
-    x = np.arange(len(labels))
-    ax.bar(x, means, yerr=halfwidths, capsize=6, color=VARIANT_COLORS[: len(labels)], alpha=0.85)
-    for xi, m, h in zip(x, means, halfwidths):
-        ax.annotate(value_format.format(m) + (f" ± {value_format.format(h)}" if np.isfinite(h) else ""),
-                    (xi, m), textcoords="offset points", xytext=(0, 8), ha="center", fontsize=9)
+                        reference: tuple[float, str] | None = None,
+                        colours: Mapping[str, str] | None = None) -> Path:
+    """Availabilities (shares in [0, 1]) with 95% confidence intervals, one horizontal bar per design on a
+    scale of nines (90%, 99%, 99.9%... equally spaced, so 99.9% and 99.99% differ, and no axis is cropped);
+    an optional vertical reference line (value, label). ``colours``: the designs' report colours."""
+    from sim.report.style import SLIDE_FONT_PT, design_colours, nines, nines_axis, NINES_CAP
+    means, hw = np.asarray(means, float), np.nan_to_num(np.asarray(halfwidths, float))
+    colours = dict(colours) if colours is not None else design_colours(labels)
+    fig, ax = plt.subplots(figsize=(13.33, 7.5), dpi=DPI, layout="constrained")
+    n = nines(means)
+    lo, hi = nines(np.clip(means - hw, 0, 1)), nines(np.clip(means + hw, 0, 1))
+    ref_n = float(nines(reference[0])) if reference is not None else 0.0
+    finite = [v for v in (*n, *hi, ref_n) if np.isfinite(v)]
+    last = nines_axis(ax, max(finite or [2.0]), "x")
+    cap = last + NINES_CAP
+    drawn, hi = np.where(np.isposinf(n), cap, n), np.where(np.isposinf(hi), cap, hi)
+    y = np.arange(len(labels))
+    ax.barh(y, np.nan_to_num(drawn), color=[colours.get(str(k), "0.5") for k in labels], height=0.6, alpha=0.9)
+    err = np.nan_to_num(np.vstack([np.clip(drawn - lo, 0, None), np.clip(hi - drawn, 0, None)]))
+    ax.errorbar(drawn, y, xerr=err, fmt="none", ecolor="0.15", capsize=5, lw=1.3, gid="ci95")
+    for yi, m, h, end in zip(y, means, hw, np.fmax(drawn, hi)):
+        text = value_format.format(m) + (f" ± {value_format.format(h)}" if h > 0 else "")
+        ax.text(np.nan_to_num(end), yi, "  " + text, va="center", ha="left", fontsize=SLIDE_FONT_PT,
+                bbox=dict(fc="white", ec="none", pad=1.0, alpha=0.85))
     if reference is not None:
-        ax.axhline(reference[0], color="#d62728", ls="--", lw=1.2, label=reference[1])
-        ax.legend(frameon=False, loc="lower right")
-    lo = min(np.nanmin(np.asarray(means) - np.nan_to_num(halfwidths)), reference[0] if reference else 1.0)
-    ax.set_ylim(max(0.0, lo - (1 - lo) * 0.5), 1.0 + (1 - lo) * 0.15)
-    ax.set_xticks(x, labels)
-    ax.set_ylabel(y_label)
-    ax.grid(axis="y", alpha=0.3)
+        ax.axvline(ref_n, color="#d62728", ls="--", lw=1.4, label=reference[1])
+        ax.legend(frameon=False, loc="lower right", fontsize=SLIDE_FONT_PT)
+    ax.set_xlim(0, cap * 1.45)
+    ax.set_yticks(y, [str(k) for k in labels], fontsize=SLIDE_FONT_PT)
+    ax.invert_yaxis()
+    ax.tick_params(labelsize=SLIDE_FONT_PT)
+    ax.set_xlabel((y_label + ": " if y_label else "") + "each gridline one more nine (10x fewer failures)",
+                  fontsize=12)
+    ax.grid(axis="x", alpha=0.3)
     if title:
-        ax.set_title(title, loc="left")
-    fig.tight_layout()
-    return _save(fig, path)
+        ax.set_title(title, loc="left", fontsize=14)
+    return _save_formats(fig, path)

@@ -186,3 +186,22 @@ def test_sweep_ttl_axis_in_minutes_hours_days_and_rates_from_zero():
     assert all(t.get_text().startswith("$") and len(t.get_text()) <= 7 for t in cost.get_yticklabels()
                if t.get_text())
     plt.close(fig)
+
+
+def test_interval_bars_put_availability_on_nines_with_whiskers(tmp_path):
+    import sim.report.experiment_charts as charts
+    from sim.report.experiment_charts import interval_bars_chart
+    kept = {}
+    original = charts._save_formats
+    charts._save_formats = lambda fig, path: kept.setdefault("fig", fig) and path
+    try:
+        interval_bars_chart(["one", "two", "three"], [0.999, 0.9999, 0.99999], [0.0002, 0.00002, 0.000002],
+                            tmp_path / "a.png", reference=(0.9999, "99.99%"))
+    finally:
+        charts._save_formats = original
+    ax = kept["fig"].axes[0]
+    widths = [p.get_width() for p in ax.patches]
+    assert np.allclose(widths, [3, 4, 5])                      # one nine apart each, none cropped away
+    assert ax.get_xlim()[0] == 0 and len(errorbars(ax)) == 1
+    assert [t.get_text() for t in ax.get_yticklabels()] == ["one", "two", "three"]
+    plt.close(kept["fig"])
