@@ -116,16 +116,18 @@ def tradeoff_chart(frame: pd.DataFrame, x: str, y: str, label_columns: Sequence[
     point_colours = [colours.get(n, "#7f7f7f") for n in names] if colours else ["#7f7f7f"] * len(frame)
     ax.errorbar(frame[x], frame[y], xerr=xerr, yerr=yerr, fmt="none", ecolor="0.6", elinewidth=1.0,
                 capsize=3, zorder=1, gid="ci95")
-    ax.scatter(frame[x], frame[y], s=50 if colours else 36, c=point_colours, alpha=0.9, zorder=2, clip_on=False,
-               label="setting (95% CI whiskers)" if xerr is not None or yerr is not None else "setting")
+    what = "design" if colours else "setting"
+    ax.scatter(frame[x], frame[y], s=110 if colours else 36, c=point_colours, alpha=0.95, zorder=5, clip_on=False,
+               label=f"{what} (95% CI whiskers)" if xerr is not None or yerr is not None else what)
     front = pareto_front(frame, x, y, maximize_y=maximize_y)
-    ax.plot(front[x], front[y], "-", color="#d62728", lw=1.5, zorder=3, label="Pareto front")
-    ax.scatter(front[x], front[y], s=70, facecolors="none", edgecolors="#d62728", linewidths=1.6, zorder=4,
-               clip_on=False)
+    front_colour = "0.3" if colours else "#d62728"        # designs keep their own colours; the front is grey
+    ax.plot(front[x], front[y], "-", color=front_colour, lw=1.5, zorder=3, label="Pareto front")
+    ax.scatter(front[x], front[y], s=190 if colours else 70, facecolors="none", edgecolors=front_colour,
+               linewidths=1.6, zorder=4, clip_on=False)
     key = []
     if annotate_all:
         for xv, yv, name in zip(frame[x], frame[y], names):
-            ax.annotate(name, (xv, yv), textcoords="offset points", xytext=(8, 6), fontsize=SLIDE_FONT_PT,
+            ax.annotate(name, (xv, yv), textcoords="offset points", xytext=(10, 8), fontsize=SLIDE_FONT_PT,
                         gid="point-label")
     else:
         for k, row in enumerate(front.itertuples(index=False), start=1):
@@ -134,13 +136,17 @@ def tradeoff_chart(frame: pd.DataFrame, x: str, y: str, label_columns: Sequence[
                         fontsize=SLIDE_FONT_PT, fontweight="bold", color="#d62728", gid="pareto-label")
             key.append(f"{k}: " + "\n    ".join(_label(c, values[c]) for c in label_columns))
     _zero_based(ax, frame, x, y)
+    if annotate_all:                                  # room for the name of the rightmost point
+        ax.set_xlim(right=ax.get_xlim()[1] + 0.08 * (ax.get_xlim()[1] - ax.get_xlim()[0]))
     ax.xaxis.set_major_formatter(value_axis_formatter(x))
     ax.yaxis.set_major_formatter(value_axis_formatter(y))
     ax.set_xlabel(x_label or x, fontsize=12)
     ax.set_ylabel(y_label or y, fontsize=12)
     ax.tick_params(labelsize=SLIDE_FONT_PT)
     ax.grid(alpha=0.3)
-    ax.legend(frameon=False, fontsize=SLIDE_FONT_PT, loc="lower right" if maximize_y else "upper right")
+    legend = ax.legend(frameon=False, fontsize=SLIDE_FONT_PT, loc="lower right" if maximize_y else "upper right")
+    if colours:                          # the marker stands for any design: not one design's colour
+        legend.legend_handles[0].set_color("0.5")
     if key:                           # a legend outside the axes: constrained layout makes room for it
         blank = [Line2D([], [], linestyle="none")] * len(key)
         fig.legend(blank, key, loc="outside right upper", frameon=False, fontsize=SLIDE_FONT_PT, handlelength=0,
