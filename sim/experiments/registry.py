@@ -229,10 +229,11 @@ def breaker_tuning(scenario: Scenario, out: Path, replications: int = 2, executo
                 metrics=("failed_during_faults", "false_trips", "availability", "latency_p95_s"))
     table = aggregate(runs, list(params), ["failed_during_faults", "false_trips", "availability"])
     table.to_csv(out / "tradeoff.csv", index=False)
-    tradeoff_chart(table, "false_trips", "failed_during_faults", list(params), out / "tradeoff.png",
-                   x_label="false trips in 2h45m of normal noise (3% errors), mean over replications",
-                   y_label="requests failed during the 15-minute outage, mean over replications",
-                   title=f"{scenario.name}: breaker settings, outage damage vs false trips (95% CI whiskers)")
+    if options.get("charts", True):
+        tradeoff_chart(table, "false_trips", "failed_during_faults", list(params), out / "tradeoff.png",
+                       x_label="false trips in 2h45m of normal noise (3% errors), mean over replications",
+                       y_label="requests failed during the 15-minute outage, mean over replications",
+                       title=f"{scenario.name}: breaker settings, outage damage vs false trips (95% CI whiskers)")
     front = table.sort_values(["failed_during_faults", "false_trips"]).head(10)
     return format_frame(front)
 
