@@ -242,7 +242,8 @@ def cmd_run(args) -> int:
             with progress(total, desc="replications", quiet=args.quiet) as on_run:
                 report = run_replications(scenario, names, out, args.replications, seed=args.seed,
                                           executor=executor, precision=args.precision,
-                                          max_replications=args.max_replications, on_run=on_run)
+                                          max_replications=args.max_replications, on_run=on_run,
+                                          charts=not args.no_charts)
         finally:
             close()
     elif args.executor != "serial" or args.workers is not None or args.scheduler:

@@ -37,6 +37,7 @@ from sim.model.streams import Streams
 from sim.report.calibration_charts import routing_calibration_chart, similarity_calibration_chart
 from sim.report.experiment_charts import interval_bars_chart, tradeoff_chart
 from sim.report.plots import sweep_chart
+from sim.report.style import design_colours
 from sim.report.tables import format_frame
 from sim.results import atomic_dir
 
@@ -112,7 +113,8 @@ def routing(scenario: Scenario, out: Path, **options) -> str:
     table = pd.read_csv(out / "comparison.csv")
     tradeoff_chart(table, "cost_per_request_usd", "quality_failure_rate", ["variant"], out / "cost_quality.png",
                    x_label="cost per request (USD)", y_label="share of answers wrong",
-                   title=f"{scenario.name}: cost against quality by routing strategy", annotate_all=True)
+                   title=f"{scenario.name}: cost against quality by routing strategy", annotate_all=True,
+                   colours=design_colours(scenario.variants))
     return report
 
 
@@ -137,7 +139,7 @@ def knee(x: list[float], y: list[float]) -> float:
 def cache_threshold(scenario: Scenario, out: Path, replications: int = 1, executor=None, params=None,
                     **options) -> str:
     """Threshold sweep (threshold.png: each metric against the threshold, the knee of the wrong-answer
-    curve marked) and TTL sweep (ttl.png: hit rate and stale rate against the TTL), with their tables.
+    curve marked; hits_vs_false_hits.png: the trade-off with its Pareto front) and TTL sweep (ttl.png: hit rate and stale rate against the TTL), with their tables.
     ``params`` (from ``parse_params``) may replace the ``cache.threshold`` or ``cache.ttl_s`` values."""
     seed = options.get("seed")
     grid = _grid({"cache.threshold": CACHE_THRESHOLDS, "cache.ttl_s": CACHE_TTLS_S}, params)
@@ -158,6 +160,11 @@ def cache_threshold(scenario: Scenario, out: Path, replications: int = 1, execut
         if options.get("charts", True):
             sweep_chart(by_threshold, "cache.threshold", CACHE_METRICS, tmp / "threshold.png", knee=knee_threshold,
                         title=f"{scenario.name}: what the threshold buys (knee at {knee_threshold:.2f})")
+            tradeoff_chart(table, "false_hit_rate", "cache_hit_rate", ["cache.threshold"],
+                           tmp / "hits_vs_false_hits.png", maximize_y=True,
+                           x_label="false-hit rate (share of lookups served a wrong match)",
+                           y_label="cache hit rate (share of lookups served from the cache)",
+                           title=f"{scenario.name}: hits against false hits by threshold")
             sweep_chart(by_ttl, "cache.ttl_s", ["cache_hit_rate", "stale_rate", "quality_failure_rate",
                                                 "cost_per_request_usd"], tmp / "ttl.png",
                         title=f"{scenario.name}: TTL against staleness (answers change ~monthly)")
@@ -224,10 +231,11 @@ def breaker_tuning(scenario: Scenario, out: Path, replications: int = 2, executo
                 metrics=("failed_during_faults", "false_trips", "availability", "latency_p95_s"))
     table = aggregate(runs, list(params), ["failed_during_faults", "false_trips", "availability"])
     table.to_csv(out / "tradeoff.csv", index=False)
-    tradeoff_chart(table, "false_trips", "failed_during_faults", list(params), out / "tradeoff.png",
-                   x_label="false trips in 2h45m of normal noise (3% errors), mean over replications",
-                   y_label="requests failed during the 15-minute outage",
-                   title=f"{scenario.name}: breaker settings, outage damage vs false trips")
+    if options.get("charts", True):
+        tradeoff_chart(table, "false_trips", "failed_during_faults", list(params), out / "tradeoff.png",
+                       x_label="false trips in 2h45m of normal noise (3% errors), mean over replications",
+                       y_label="requests failed during the 15-minute outage, mean over replications",
+                       title=f"{scenario.name}: breaker settings, outage damage vs false trips (95% CI whiskers)")
     front = table.sort_values(["failed_during_faults", "false_trips"]).head(10)
     return format_frame(front)
 
@@ -281,7 +289,8 @@ def provider_redundancy(scenario: Scenario, out: Path, replications: int = 10, e
         interval_bars_chart(list(table.variant), list(table.availability), list(table.availability_ci95),
                             tmp / "availability.png", y_label="share of requests answered",
                             title="Availability over a simulated year of fitted incidents (95% CI)",
-                            reference=(0.9999, "99.99% (the lesson's claim)"))
+                            reference=(0.9999, "99.99% (the lesson's claim)"),
+                            colours=design_colours(scenario.variants))
     return format_frame(table)
 
 

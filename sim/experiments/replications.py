@@ -130,9 +130,25 @@ def paired_differences(runs: pd.DataFrame, metrics: list[str], baseline: str) ->
     return pd.DataFrame(rows).set_index("variant") if rows else pd.DataFrame()
 
 
-def write_replications(runs: pd.DataFrame, scenario: Scenario, folder: Path) -> str:
-    """Write ``runs.parquet``, ``summary.csv`` (each metric's mean and 95% half-width per variant) and, with
-    two or more variants, ``paired.csv`` (differences against the first) into ``folder``; return the report."""
+def comparison_chart_of_replications(scenario: Scenario, runs: pd.DataFrame, path: Path) -> Path:
+    """comparison.png (and .svg): every design's means with 95% whiskers, in the scenario's order and colours;
+    the requests not answered get their own interval (of the per-replication totals)."""
+    from sim.report.comparison import comparison_chart
+    from sim.report.style import design_colours
+    outcomes = [m for m in ("requests_total", "requests_ok") if m in runs.columns]
+    if len(outcomes) == 2:
+        runs = runs.assign(requests_not_ok=runs["requests_total"] - runs["requests_ok"])
+    metrics = [m for m in runs.columns if m not in ("variant", "replication")]
+    table = interval_table(runs, metrics)
+    order = [n for n in scenario.variants if n in table.index] + [n for n in table.index if n not in scenario.variants]
+    return comparison_chart(table.loc[order], path, title=scenario.description or scenario.name,
+                            colours=design_colours(list(scenario.variants) or order))
+
+
+def write_replications(runs: pd.DataFrame, scenario: Scenario, folder: Path, charts: bool = True) -> str:
+    """Write ``runs.parquet``, ``summary.csv`` (each metric's mean and 95% half-width per variant), with
+    two or more variants ``paired.csv`` (differences against the first) and, with charts, ``comparison.png``
+    (and .svg) with 95% whiskers into ``folder``; return the report."""
     names = list(dict.fromkeys(runs["variant"]))
     metrics = [m for m in runs.columns if m not in ("variant", "replication")]
     table = interval_table(runs, metrics)
@@ -142,6 +158,8 @@ def write_replications(runs: pd.DataFrame, scenario: Scenario, folder: Path) -> 
     table.to_csv(folder / "summary.csv")
     if paired is not None:
         paired.to_csv(folder / "paired.csv")
+    if charts and scenario.output.charts:
+        comparison_chart_of_replications(scenario, runs, folder / "comparison.png")
     report = format_intervals(table, shown)
     if paired is not None:
         differences = [m for m in shown if m != "requests_total"]
@@ -152,10 +170,11 @@ def write_replications(runs: pd.DataFrame, scenario: Scenario, folder: Path) -> 
 
 def run_replications(scenario: Scenario, names: list[str], out: Path, replications: int,
                      seed: int | None = None, executor=None, precision: float | None = None,
-                     max_replications: int = 200, on_run=None) -> str:
+                     max_replications: int = 200, on_run=None, charts: bool = True) -> str:
     """Replicate every variant (or the base) ``replications`` times, or to ``precision``; write
     ``runs.parquet`` (one row per run), ``summary.csv`` (means and 95% half-widths of every metric) and
-    ``paired.csv`` (differences against the first variant) under ``out``, atomically; return the report."""
+    ``paired.csv`` (differences against the first variant) and, with charts, ``comparison.png``/``.svg`` under
+    ``out``, atomically; return the report."""
     def progress(done: int, total: int) -> None:
         if sys.stderr.isatty():
             print(f"\r{done}/{total} runs", end="" if done < total else "\n", file=sys.stderr, flush=True)
@@ -171,7 +190,7 @@ def run_replications(scenario: Scenario, names: list[str], out: Path, replicatio
         runs = reached.runs
     with atomic_dir(out, replications=int(runs["replication"].nunique()), variants=list(names)) as tmp:
         (tmp / "scenario.yaml").write_text(scenario.to_yaml())
-        report = write_replications(runs, scenario, tmp)
+        report = write_replications(runs, scenario, tmp, charts=charts)
     if reached is not None:
         report += (f"\n\n{reached.replications} replications; precision {precision:g} "
                    + (f"not reached (cap {max_replications}) for: {', '.join(reached.unmet)}" if reached.unmet

@@ -81,24 +81,27 @@ def run_variants(scenario: Scenario, names: list[str], out: Path, seed: int | No
             table.to_csv(tmp / "comparison.csv")
             if charts:
                 from sim.report.plots import comparison_chart
-                comparison_chart(summaries, tmp / "comparison.png", title=scenario.name)
+                from sim.report.style import design_colours
+                comparison_chart(summaries, tmp / "comparison.png", title=scenario.description or scenario.name,
+                                 colours=design_colours(scenario.variants))
                 overlay_chart(scenario, list(summaries), tmp, overlay, overlay_title, overlay_smooth)
             report = format_table(table)
             if replications > 1 and names:
-                report = _replicate_too(scenario, names, summaries, tmp, replications, seed, executor)
+                report = _replicate_too(scenario, names, summaries, tmp, replications, seed, executor, charts)
     return report
 
 
 def _replicate_too(scenario: Scenario, names: list[str], summaries: dict, folder: Path, replications: int,
-                   seed: int | None, executor) -> str:
-    """Replications 1..N-1 of the variants just run (replication 0), written beside them with intervals."""
+                   seed: int | None, executor, charts: bool) -> str:
+    """Replications 1..N-1 of the variants just run (replication 0), written beside them with intervals (the
+    comparison chart redrawn with whiskers)."""
     from sim.experiments.replications import replicate, write_replications
     more = replicate(scenario, names, replications - 1, seed=seed, executor=executor, first=1)
     first = pd.DataFrame([{"variant": n, "replication": 0, **{m: summaries[n].get(m) for m in more.columns
                                                                if m not in ("variant", "replication")}}
                           for n in names])
     runs = pd.concat([first, more], ignore_index=True).sort_values(["replication"], kind="stable")
-    return write_replications(runs.reset_index(drop=True), scenario, folder)
+    return write_replications(runs.reset_index(drop=True), scenario, folder, charts=charts)
 
 
 def overlay_chart(scenario: Scenario, names: list[str], folder: Path, panels, title: str | None = None,

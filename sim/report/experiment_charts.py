@@ -17,6 +17,7 @@ from typing import Mapping, Sequence
 
 import numpy as np
 import pandas as pd
+from matplotlib.lines import Line2D
 
 from sim.report.run_data import fault_windows
 from sim.report.style import DPI, TimeAxis, plt
@@ -68,9 +69,10 @@ def variant_overlay_chart(timeseries: Mapping[str, pd.DataFrame], panels: Sequen
     return _save(fig, path)
 
 
-def pareto_front(frame: pd.DataFrame, x: str, y: str) -> pd.DataFrame:
-    """The rows not dominated by another (lower or equal on both, lower on one); sorted by x."""
-    values = frame[[x, y]].to_numpy(dtype=float)
+def pareto_front(frame: pd.DataFrame, x: str, y: str, maximize_y: bool = False) -> pd.DataFrame:
+    """The rows not dominated by another (lower or equal on both, lower on one; higher for y with
+    ``maximize_y``); sorted by x."""
+    values = frame[[x, y]].to_numpy(dtype=float) * ([1.0, -1.0] if maximize_y else [1.0, 1.0])
     keep = [not np.any(np.all(values <= v, axis=1) & np.any(values < v, axis=1)) for v in values]
     return frame[keep].sort_values([x, y])
 
@@ -81,53 +83,121 @@ def _label(column: str, value) -> str:
     return f"{column.rsplit('.', 1)[-1]}={value:g}"
 
 
+def _errors(frame: pd.DataFrame, column: str) -> np.ndarray | None:
+    """The 95% half-widths of ``column`` (``<column>_ci95``, as ``aggregate`` writes them), or None."""
+    name = f"{column}_ci95"
+    if name not in frame.columns:
+        return None
+    values = pd.to_numeric(frame[name], errors="coerce").to_numpy(float)
+    return np.nan_to_num(values) if np.isfinite(values).any() else None
+
+
+def _zero_based(ax, frame: pd.DataFrame, x: str, y: str) -> None:
+    """Axes of non-negative costs start at zero: a ratio of two distances from an arbitrary origin exaggerates."""
+    if (pd.to_numeric(frame[x], errors="coerce") >= 0).all():
+        ax.set_xlim(left=0)
+    if (pd.to_numeric(frame[y], errors="coerce") >= 0).all():
+        ax.set_ylim(bottom=0)
+
+
 def tradeoff_chart(frame: pd.DataFrame, x: str, y: str, label_columns: Sequence[str], path,
-                   x_label: str = "", y_label: str = "", title: str = "", annotate_all: bool = False) -> Path:
-    """Scatter of configurations on two costs (lower is better on both) with the Pareto front drawn; the
-    front's points are labelled (every point with ``annotate_all``)."""
-    fig, ax = plt.subplots(figsize=(10, 6.5))
-    ax.scatter(frame[x], frame[y], s=28, color="#7f7f7f", alpha=0.7, label="configuration")
-    front = pareto_front(frame, x, y)
+                   x_label: str = "", y_label: str = "", title: str = "", annotate_all: bool = False,
+                   colours: Mapping[str, str] | None = None, maximize_y: bool = False) -> Path:
+    """Scatter of configurations on two costs (lower is better on both) with the Pareto front drawn, 95%
+    whiskers in both directions where ``<x>_ci95``/``<y>_ci95`` columns exist, axes from zero. The front's
+    points are numbered and listed beside the plot (every point is named on the plot with ``annotate_all``,
+    coloured by ``colours[label]`` when given: designs in their report colours). With ``maximize_y`` a higher
+    y is better (hit rate against false-hit rate). PNG and SVG."""
+    from sim.report.style import SLIDE_FONT_PT, value_axis_formatter
+    fig, ax = plt.subplots(figsize=(13.33, 7.5), dpi=DPI, layout="constrained")
+    xerr, yerr = _errors(frame, x), _errors(frame, y)
+    names = [", ".join(_label(c, v) for c, v in zip(label_columns, row))
+             for row in frame[list(label_columns)].itertuples(index=False)]
+    point_colours = [colours.get(n, "#7f7f7f") for n in names] if colours else ["#7f7f7f"] * len(frame)
+    ax.errorbar(frame[x], frame[y], xerr=xerr, yerr=yerr, fmt="none", ecolor="0.6", elinewidth=1.0,
+                capsize=3, zorder=1, gid="ci95")
+    what = "design" if colours else "setting"
+    ax.scatter(frame[x], frame[y], s=110 if colours else 36, c=point_colours, alpha=0.95, zorder=5, clip_on=False,
+               label=f"{what} (95% CI whiskers)" if xerr is not None or yerr is not None else what)
+    front = pareto_front(frame, x, y, maximize_y=maximize_y)
+    front_colour = "0.3" if colours else "#d62728"        # designs keep their own colours; the front is grey
+    ax.plot(front[x], front[y], "-", color=front_colour, lw=1.5, zorder=3, label="Pareto front")
+    ax.scatter(front[x], front[y], s=190 if colours else 70, facecolors="none", edgecolors=front_colour,
+               linewidths=1.6, zorder=4, clip_on=False)
+    key = []
     if annotate_all:
-        for row in frame.itertuples(index=False):
-            values = dict(zip(frame.columns, row))
-            ax.annotate(", ".join(_label(c, values[c]) for c in label_columns), (values[x], values[y]),
-                        textcoords="offset points", xytext=(6, -10), fontsize=8, color="#555555")
-    ax.plot(front[x], front[y], "-o", color="#d62728", lw=1.5, ms=6, label="Pareto front")
-    for row in front.itertuples(index=False) if not annotate_all else ():
-        values = dict(zip(front.columns, row))
-        text = ", ".join(_label(c, values[c]) for c in label_columns)
-        ax.annotate(text, (values[x], values[y]), textcoords="offset points", xytext=(6, 4), fontsize=8)
-    ax.set_xlabel(x_label or x)
-    ax.set_ylabel(y_label or y)
+        for xv, yv, name in zip(frame[x], frame[y], names):
+            ax.annotate(name, (xv, yv), textcoords="offset points", xytext=(10, 8), fontsize=SLIDE_FONT_PT,
+                        gid="point-label")
+    else:
+        for k, row in enumerate(front.itertuples(index=False), start=1):
+            values = dict(zip(front.columns, row))
+            ax.annotate(str(k), (values[x], values[y]), textcoords="offset points", xytext=(7, 5),
+                        fontsize=SLIDE_FONT_PT, fontweight="bold", color="#d62728", gid="pareto-label")
+            key.append(f"{k}: " + "\n    ".join(_label(c, values[c]) for c in label_columns))
+    _zero_based(ax, frame, x, y)
+    if annotate_all:                                  # room for the name of the rightmost point
+        ax.set_xlim(right=ax.get_xlim()[1] + 0.08 * (ax.get_xlim()[1] - ax.get_xlim()[0]))
+    ax.xaxis.set_major_formatter(value_axis_formatter(x))
+    ax.yaxis.set_major_formatter(value_axis_formatter(y))
+    ax.set_xlabel(x_label or x, fontsize=12)
+    ax.set_ylabel(y_label or y, fontsize=12)
+    ax.tick_params(labelsize=SLIDE_FONT_PT)
     ax.grid(alpha=0.3)
-    ax.legend(frameon=False)
+    legend = ax.legend(frameon=False, fontsize=SLIDE_FONT_PT, loc="lower right" if maximize_y else "upper right")
+    if colours:                          # the marker stands for any design: not one design's colour
+        legend.legend_handles[0].set_color("0.5")
+    if key:                           # a legend outside the axes: constrained layout makes room for it
+        blank = [Line2D([], [], linestyle="none")] * len(key)
+        fig.legend(blank, key, loc="outside right upper", frameon=False, fontsize=SLIDE_FONT_PT, handlelength=0,
+                   handletextpad=0, title="Pareto front\n" + ("(x lower, y higher is better)" if maximize_y else "(lower is better on both)"), title_fontsize=SLIDE_FONT_PT,
+                   alignment="left").set_gid("pareto-key")
     if title:
-        ax.set_title(title, loc="left")
-    fig.tight_layout()
-    return _save(fig, path)
+        ax.set_title(title, loc="left", fontsize=14)
+    return _save_formats(fig, path)
+
+
+def _save_formats(fig, path) -> Path:
+    from sim.report.style import save
+    return save(fig, path, formats=("png", "svg"))
 
 
 def interval_bars_chart(labels: Sequence[str], means: Sequence[float], halfwidths: Sequence[float], path,
                         y_label: str = "", title: str = "", value_format: str = "{:.4%}",
-                        reference: tuple[float, str] | None = None) -> Path:
-    """Bars of shares in [0, 1] (means with 95% confidence intervals), zoomed to where they differ; an
-    optional horizontal reference line (value, label)."""
-    fig, ax = plt.subplots(figsize=(8, 5))
-    x = np.arange(len(labels))
-    ax.bar(x, means, yerr=halfwidths, capsize=6, color=VARIANT_COLORS[: len(labels)], alpha=0.85)
-    for xi, m, h in zip(x, means, halfwidths):
-        ax.annotate(value_format.format(m) + (f" ± {value_format.format(h)}" if np.isfinite(h) else ""),
-                    (xi, m), textcoords="offset points", xytext=(0, 8), ha="center", fontsize=9)
+                        reference: tuple[float, str] | None = None,
+                        colours: Mapping[str, str] | None = None) -> Path:
+    """Availabilities (shares in [0, 1]) with 95% confidence intervals, one horizontal bar per design on a
+    scale of nines (90%, 99%, 99.9%... equally spaced, so 99.9% and 99.99% differ, and no axis is cropped);
+    an optional vertical reference line (value, label). ``colours``: the designs' report colours."""
+    from sim.report.style import SLIDE_FONT_PT, design_colours, nines, nines_axis, NINES_CAP
+    means, hw = np.asarray(means, float), np.nan_to_num(np.asarray(halfwidths, float))
+    colours = dict(colours) if colours is not None else design_colours(labels)
+    fig, ax = plt.subplots(figsize=(13.33, 7.5), dpi=DPI, layout="constrained")
+    n = nines(means)
+    lo, hi = nines(np.clip(means - hw, 0, 1)), nines(np.clip(means + hw, 0, 1))
+    ref_n = float(nines(reference[0])) if reference is not None else 0.0
+    finite = [v for v in (*n, *hi, ref_n) if np.isfinite(v)]
+    last = nines_axis(ax, max(finite or [2.0]), "x")
+    cap = last + NINES_CAP
+    drawn, hi = np.where(np.isposinf(n), cap, n), np.where(np.isposinf(hi), cap, hi)
+    y = np.arange(len(labels))
+    ax.barh(y, np.nan_to_num(drawn), color=[colours.get(str(k), "0.5") for k in labels], height=0.6, alpha=0.9)
+    err = np.nan_to_num(np.vstack([np.clip(drawn - lo, 0, None), np.clip(hi - drawn, 0, None)]))
+    ax.errorbar(drawn, y, xerr=err, fmt="none", ecolor="0.15", capsize=5, lw=1.3, gid="ci95")
+    for yi, m, h, end in zip(y, means, hw, np.fmax(drawn, hi)):
+        text = value_format.format(m) + (f" ± {value_format.format(h)}" if h > 0 else "")
+        ax.text(np.nan_to_num(end), yi, "  " + text, va="center", ha="left", fontsize=SLIDE_FONT_PT,
+                bbox=dict(fc="white", ec="none", pad=1.0, alpha=0.85))
     if reference is not None:
-        ax.axhline(reference[0], color="#d62728", ls="--", lw=1.2, label=reference[1])
-        ax.legend(frameon=False, loc="lower right")
-    lo = min(np.nanmin(np.asarray(means) - np.nan_to_num(halfwidths)), reference[0] if reference else 1.0)
-    ax.set_ylim(max(0.0, lo - (1 - lo) * 0.5), 1.0 + (1 - lo) * 0.15)
-    ax.set_xticks(x, labels)
-    ax.set_ylabel(y_label)
-    ax.grid(axis="y", alpha=0.3)
+        ax.axvline(ref_n, color="#d62728", ls="--", lw=1.4, label=reference[1])
+        ax.legend(frameon=False, loc="lower right", fontsize=SLIDE_FONT_PT)
+    ax.set_xlim(0, cap * 1.45)
+    ax.set_yticks(y, [str(k) for k in labels], fontsize=SLIDE_FONT_PT)
+    ax.invert_yaxis()
+    ax.tick_params(labelsize=SLIDE_FONT_PT)
+    ax.set_xlabel((y_label + ": " if y_label else "") + "each gridline one more nine (10x fewer failures)",
+                  fontsize=12)
+    ax.grid(axis="x", alpha=0.3)
     if title:
-        ax.set_title(title, loc="left")
-    fig.tight_layout()
-    return _save(fig, path)
+        ax.set_title(title, loc="left", fontsize=14)
+    return _save_formats(fig, path)

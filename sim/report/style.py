@@ -27,6 +27,9 @@ from sim.report.tables import clock_text, metric_kind  # noqa: E402
 DPI = 110
 TIMELINE_WIDTH_IN = 13.0
 HOURS_ABOVE_S = 6 * 3600.0          # a run longer than this is drawn in hours, otherwise in minutes
+#: A figure meant for a slide: 16:9 at the size of a widescreen slide, so its text keeps its size when pasted.
+SLIDE_IN = (13.33, 7.5)
+SLIDE_FONT_PT = 11.0                #: the smallest text on a slide figure
 LEGEND_X = 1.085                    # legends sit right of the axes, clear of a twin axis' tick labels
 
 
@@ -45,12 +48,15 @@ def design_colours(names) -> dict[str, str]:
 
 # ------------------------------------------------------------------------------------------------ saving
 
-def save(fig, path) -> Path:
-    """Save ``fig`` as a PNG at :data:`DPI` (creating the folder) and close it, even if saving fails."""
+def save(fig, path, formats: tuple[str, ...] = ("png",)) -> Path:
+    """Save ``fig`` at :data:`DPI` (creating the folder) once per format, ``path`` with that suffix
+    (``formats=("png", "svg")``: ``chart.png`` and ``chart.svg``), and close it, even if saving fails.
+    Returns ``path`` (the PNG's name is the one given)."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     try:
-        fig.savefig(path, dpi=DPI, facecolor="white")
+        for fmt in formats:
+            fig.savefig(path.with_suffix(f".{fmt}"), dpi=DPI, facecolor="white", format=fmt)
     finally:
         plt.close(fig)
     return path
@@ -85,6 +91,80 @@ def axis_formatter(name: str):
     if kind == "usd":
         return ticker.FuncFormatter(usd_tick)
     return ticker.FuncFormatter(lambda v, _: f"{v:,g}")
+
+
+class UsdFormatter(ticker.Formatter):
+    """Dollars with as many decimals as the tick spacing needs ($0.008, $0.010, $0.012; $1,200), not 6."""
+
+    tick_values: tuple = ()
+
+    def set_locs(self, locs):
+        self.tick_values = tuple(locs)
+
+    def __call__(self, value, pos=None):
+        locs = [v for v in self.tick_values if np.isfinite(v)]
+        step = min((abs(b - a) for a, b in zip(locs, locs[1:]) if b != a), default=abs(value) or 1.0)
+        decimals = 0 if step >= 1 else next((d for d in range(2, 7) if abs(round(step, d) - step) < step * 1e-6), 6)
+        text = f"{abs(value):,.{decimals}f}"
+        return ("-$" if value < 0 and float(text.replace(",", "")) else "$") + text
+
+
+def rate_formatter(decimals: int | None = None):
+    """Fractions shown as percent: 0.015 -> 1.5%."""
+    return ticker.PercentFormatter(xmax=1.0, decimals=decimals)
+
+
+def value_axis_formatter(name: str):
+    """Like :func:`axis_formatter`, but money at the precision of the ticks (:class:`UsdFormatter`)."""
+    return UsdFormatter() if metric_kind(name) == "usd" else axis_formatter(name)
+
+
+#: Gaps worth naming on a time axis, in seconds, and their unit.
+_DURATION_UNITS = ((86400.0, "d"), (3600.0, "h"), (60.0, "min"), (1.0, "s"))
+
+
+def duration_tick(value: float, _pos=None) -> str:
+    """Seconds as the largest unit that gives a short number: 600 -> 10 min, 14400 -> 4 h, 604800 -> 7 d."""
+    v = float(value)
+    for unit_s, name in _DURATION_UNITS:
+        if abs(v) >= unit_s:
+            return f"{v / unit_s:.3g} {name}"
+    return "0" if v == 0 else f"{v:.3g} s"
+
+
+# ------------------------------------------------------------------------- availability as "nines"
+
+#: Availability 1.0 has infinitely many nines; a bar for it is drawn this many nines past the axis' last tick.
+NINES_CAP = 0.35
+
+
+def nines(availability) -> np.ndarray:
+    """-log10(1 - availability): 0.9 -> 1, 0.999 -> 3, 0.9999 -> 4 (inf for 1, NaN outside [0, 1])."""
+    a = np.asarray(availability, dtype=float)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        out = -np.log10(1.0 - a)
+    return np.where((a >= 0) & (a <= 1), out, np.nan)
+
+
+def nines_text(n: float) -> str:
+    """The availability at ``n`` nines as a tick label: 0 -> 0%, 1 -> 90%, 3 -> 99.9%."""
+    if n <= 0:
+        return "0%"
+    a = (1 - 10.0 ** -n) * 100
+    decimals = max(0, int(math.ceil(n - 1e-9)) - 2)
+    return f"{a:.{decimals}f}%"
+
+
+def nines_axis(ax, top_nines: float, axis: str = "x") -> int:
+    """Ticks at whole nines (0%, 90%, 99%, 99.9%...) up to at least ``top_nines``; returns the last tick."""
+    last = max(2, int(math.ceil(top_nines + 0.05)))
+    ticks = list(range(0, last + 1))
+    target = ax.xaxis if axis == "x" else ax.yaxis
+    target.set_major_locator(ticker.FixedLocator(ticks))
+    target.set_major_formatter(ticker.FuncFormatter(lambda v, _: nines_text(v)))
+    minor = [k + math.log10(1 / (1 - f)) for k in range(last) for f in (0.5, 0.8)]   # 50%, 80% of each decade
+    target.set_minor_locator(ticker.FixedLocator([m for m in minor if m < last]))
+    return last
 
 
 def wrap_label(text: str, width: int) -> str:
@@ -180,4 +260,6 @@ class TimeAxis(NamedTuple):
 
 
 __all__ = ["DPI", "TIMELINE_WIDTH_IN", "HOURS_ABOVE_S", "plt", "ticker", "save", "legend_outside", "no_data",
-           "usd_tick", "axis_formatter", "wrap_label", "pad_flat_axis", "TimeAxis"]
+           "usd_tick", "axis_formatter", "wrap_label", "pad_flat_axis", "TimeAxis", "DESIGN_COLOURS",
+           "design_colours", "UsdFormatter", "rate_formatter", "value_axis_formatter", "duration_tick", "nines",
+           "nines_text", "nines_axis", "SLIDE_IN", "SLIDE_FONT_PT"]

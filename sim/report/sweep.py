@@ -12,8 +12,9 @@ from typing import Sequence
 import numpy as np
 import pandas as pd
 
-from sim.report.style import DPI, axis_formatter, pad_flat_axis, plt, save, ticker
-from sim.report.tables import metric_label
+from sim.report.style import (DPI, design_colours, duration_tick, pad_flat_axis, plt, save, ticker,
+                              value_axis_formatter)
+from sim.report.tables import metric_kind, metric_label
 
 
 def build_sweep_figure(runs: pd.DataFrame, x: str, ys: Sequence[str], hue: str | None = None,
@@ -34,20 +35,21 @@ def build_sweep_figure(runs: pd.DataFrame, x: str, ys: Sequence[str], hue: str |
     xv = runs[x]
     numeric_x = pd.api.types.is_numeric_dtype(xv)
     log_x = bool(numeric_x and len(xv) and (xv > 0).all() and xv.max() / xv.min() >= 100)
+    palette = design_colours([str(key) for key, _ in groups])
     for ax, y in zip(axes.flat, ys):
         for i, (key, g) in enumerate(groups):
-            color = f"C{i % 10}"
+            color = palette[str(key)]
             mean = g.groupby(x, sort=True, observed=True)[y].mean()
             ax.plot(mean.index, mean.to_numpy(float), marker="o", markersize=4.5, linewidth=1.5, color=color,
                     label=None if hue is None else str(key))
             if g[x].duplicated().any():
                 ax.scatter(g[x], g[y], color=color, alpha=0.25, s=14, linewidths=0)
-        pad_flat_axis(ax, runs[y].to_numpy(float) if pd.api.types.is_numeric_dtype(runs[y]) else [], y)
+        values = runs[y].to_numpy(float) if pd.api.types.is_numeric_dtype(runs[y]) else np.array([])
+        pad_flat_axis(ax, values, y)
+        _from_zero(ax, values, y)
         ax.set_title(metric_label(y), fontsize=11)
-        ax.yaxis.set_major_formatter(axis_formatter(y))
-        if log_x:
-            ax.set_xscale("log")
-            ax.xaxis.set_major_formatter(ticker.FuncFormatter(lambda v, _: f"{v:g}"))
+        ax.yaxis.set_major_formatter(value_axis_formatter(y))
+        _x_axis(ax, xv, x, log_x)
         ax.grid(True, color="0.9", linewidth=0.7)
         ax.set_axisbelow(True)
     for ax in axes.flat[len(ys):]:
@@ -59,12 +61,13 @@ def build_sweep_figure(runs: pd.DataFrame, x: str, ys: Sequence[str], hue: str |
         knee_text = f"{knee:g}" if isinstance(knee, (int, float, np.number)) else str(knee)
         line.set_label(f"knee: {x} = {knee_text}")
         knee_handles = [line]
+    x_text = _x_label(x, log_x)
     for ax in axes[-1]:
-        ax.set_xlabel(x)
+        ax.set_xlabel(x_text)
     for col in range(ncols):                       # panels above a hidden one carry the x label themselves
         for row in range(nrows - 1):
             if not axes[row + 1, col].get_visible() and axes[row, col].get_visible():
-                axes[row, col].set_xlabel(x)
+                axes[row, col].set_xlabel(x_text)
                 axes[row, col].xaxis.set_tick_params(labelbottom=True)
     handles = axes.flat[0].get_legend_handles_labels()[0] if hue is not None else []
     handles = [h for h in handles if h not in knee_handles] + knee_handles
@@ -77,6 +80,41 @@ def build_sweep_figure(runs: pd.DataFrame, x: str, ys: Sequence[str], hue: str |
     fig.suptitle(heading + ("\nlines: mean of the runs at each point; dots: single runs" if repeated else ""),
                  fontsize=12, x=0.01, ha="left")
     return fig
+
+
+def _from_zero(ax, values: np.ndarray, metric: str) -> None:
+    """A non-negative metric's axis from zero (a cropped axis exaggerates ratios), with room above the top
+    point; a rate that is zero in every run gets 0-1%, not 0-100%, and says so."""
+    finite = values[np.isfinite(values)] if len(values) else values
+    if not len(finite) or finite.min() < 0:
+        return
+    top = float(finite.max())
+    if top == 0:
+        ax.set_ylim(0, 0.01 if metric_kind(metric) == "pct" else 1.0)
+        ax.text(0.5, 0.5, "0 in every run", transform=ax.transAxes, ha="center", va="center", color="0.4",
+                fontsize=10)
+    else:
+        ax.set_ylim(0, max(top * 1.08, ax.get_ylim()[1]))
+
+
+def _x_axis(ax, xv: pd.Series, x: str, log_x: bool) -> None:
+    """Log scale for a parameter spanning 100x or more; durations (``..._s``) in min, h or d at the swept
+    values when there are few of them."""
+    if log_x:
+        ax.set_xscale("log")
+        ax.xaxis.set_minor_formatter(ticker.NullFormatter())
+    seconds = metric_kind(x) == "seconds" and pd.api.types.is_numeric_dtype(xv)
+    swept = sorted(set(xv.dropna()))
+    if seconds or log_x:
+        if seconds and len(swept) <= 8:
+            ax.xaxis.set_major_locator(ticker.FixedLocator(swept))
+        ax.xaxis.set_major_formatter(ticker.FuncFormatter(duration_tick) if seconds
+                                     else ticker.FuncFormatter(lambda v, _: f"{v:g}"))
+
+
+def _x_label(x: str, log_x: bool) -> str:
+    name = x[:-2] if metric_kind(x) == "seconds" and x.endswith("_s") else x
+    return name + (" (log scale)" if log_x else "")
 
 
 def sweep_chart(runs: pd.DataFrame, x: str, ys: Sequence[str], path, hue: str | None = None,

@@ -54,6 +54,28 @@ def test_run_with_replications_writes_runs_intervals_and_paired_differences(tmp_
     assert len(pd.read_parquet(tmp_path / "out" / "runs.parquet")) == 6
     assert {"availability", "availability_ci95"} <= set(pd.read_csv(tmp_path / "out" / "summary.csv").columns)
     assert "availability_diff_ci95" in pd.read_csv(tmp_path / "out" / "paired.csv").columns
+    assert not (tmp_path / "out" / "comparison.png").exists()
+
+
+def test_run_with_replications_draws_the_comparison_with_whiskers(tmp_path):
+    from matplotlib.container import ErrorbarContainer
+    from sim.experiments.replications import comparison_chart_of_replications
+    import sim.report.comparison as comparison
+    scenario = small_scenario(duration="5m", faults=OUTAGE, variants=DESIGNS)
+    runs = replicate(scenario, list(reversed(DESIGNS)), replications=3, seed=5)
+    drawn = {}
+    original = comparison.build_comparison_figure
+    comparison.build_comparison_figure = lambda *a, **k: drawn.setdefault("fig", original(*a, **k))
+    try:
+        comparison_chart_of_replications(scenario, runs, tmp_path / "comparison.png")
+    finally:
+        comparison.build_comparison_figure = original
+    assert (tmp_path / "comparison.png").is_file() and (tmp_path / "comparison.svg").is_file()
+    fig = drawn["fig"]
+    assert [t.get_text() for t in fig.axes[0].get_yticklabels()] == list(DESIGNS)     # the scenario's order
+    availability = fig.axes[0]
+    assert any(isinstance(c, ErrorbarContainer) for c in availability.containers)
+    assert "3 replications" in fig.get_suptitle()
 
 
 @pytest.mark.slow

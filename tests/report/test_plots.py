@@ -266,14 +266,17 @@ SUMMARIES = {
 def test_comparison_chart(tmp_path):
     out = plots.comparison_chart(SUMMARIES, tmp_path / "cmp.png", title="Fallback or not")
     fig = plots.build_comparison_figure(SUMMARIES)
-    assert len(fig.axes) == 3
-    for ax, metric in zip(fig.axes, ("availability", "latency_p95_s", "cost_per_request_usd")):
-        assert len(ax.patches) == 2                                          # one bar per variant
-        assert [t.get_text() for t in ax.get_xticklabels()] == ["baseline", "with_fallback"]
-        bar_values = [t.get_text() for t in ax.texts]
+    titled = [ax for ax in fig.axes if ax.get_title(loc="left")]
+    assert [ax.get_title(loc="left") for ax in titled] == [
+        "availability (one gridline per nine)", "requests not answered", "latency p95 (s)", "cost per request (USD)"]
+    for ax, metric in zip(titled, ("availability", "requests_failed", "latency_p95_s", "cost_per_request_usd")):
+        assert len(ax.patches) == 2 or metric == "requests_failed"           # one bar per variant
+        bar_values = [t.get_text().strip() for t in ax.texts]
         assert bar_values == [plots.format_value(metric, s[metric]) for s in SUMMARIES.values()]
+    assert [t.get_text() for t in titled[0].get_yticklabels()] == ["baseline", "with_fallback"]
     assert "seed 7 (common random numbers)" in fig.get_suptitle()
     assert_png_like(out, fig)
+    assert (tmp_path / "cmp.svg").is_file()
 
 
 def test_comparison_table_values():
