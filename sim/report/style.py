@@ -77,11 +77,21 @@ def usd_tick(value: float, _pos=None) -> str:
     return ("-$" if v < 0 else "$") + (text or "0")
 
 
+def percent_text(share: float, _pos=None) -> str:
+    """A share in [0, 1] as a percent with as few decimals as it needs: 0.3 -> 30%, 0.005 -> 0.5%."""
+    return f"{round(float(share) * 100, 6) + 0.0:g}%"
+
+
+def percent_formatter():
+    """The one percent tick format of every chart (30%, 2.5%, 200%), for shares stored in [0, 1]."""
+    return ticker.FuncFormatter(percent_text)
+
+
 def axis_formatter(name: str):
     """A tick formatter for a summary metric: percent, dollars, or plain numbers."""
     kind = metric_kind(name)
     if kind == "pct":
-        return ticker.PercentFormatter(xmax=1, decimals=None)
+        return percent_formatter()
     if kind == "usd":
         return ticker.FuncFormatter(usd_tick)
     return ticker.FuncFormatter(lambda v, _: f"{v:,g}")
@@ -180,4 +190,4 @@ class TimeAxis(NamedTuple):
 
 
 __all__ = ["DPI", "TIMELINE_WIDTH_IN", "HOURS_ABOVE_S", "plt", "ticker", "save", "legend_outside", "no_data",
-           "usd_tick", "axis_formatter", "wrap_label", "pad_flat_axis", "TimeAxis"]
+           "usd_tick", "percent_text", "percent_formatter", "axis_formatter", "wrap_label", "pad_flat_axis", "TimeAxis"]
