@@ -85,9 +85,16 @@ def _plot_breaker_panel(ax, column, timeseries, events_of, styles, end_s, unit_s
 
 
 def variant_overlay_chart(timeseries: Mapping[str, pd.DataFrame], panels: Sequence[tuple[str, str]], path,
-                          events: pd.DataFrame | Mapping[str, pd.DataFrame] | None = None, title: str = "",
-                          smooth: int = 1, start_of_day_s: float | None = None, duration_s: float | None = None,
-                          colours: Mapping[str, str] | None = None, warmup_s: float = 0.0) -> Path:
+                          **options) -> Path:
+    """Save :func:`build_variant_overlay_figure` (same ``options``) as a PNG at ``path``."""
+    return _save(build_variant_overlay_figure(timeseries, panels, **options), path)
+
+
+def build_variant_overlay_figure(timeseries: Mapping[str, pd.DataFrame], panels: Sequence[tuple[str, str]],
+                                 events: pd.DataFrame | Mapping[str, pd.DataFrame] | None = None, title: str = "",
+                                 smooth: int = 1, start_of_day_s: float | None = None,
+                                 duration_s: float | None = None, colours: Mapping[str, str] | None = None,
+                                 warmup_s: float = 0.0):
     """One panel per ``panels`` entry (timeseries column, title), one line per variant, faults shaded and
     named in the legend.
 
@@ -136,7 +143,7 @@ def variant_overlay_chart(timeseries: Mapping[str, pd.DataFrame], panels: Sequen
     if title:
         fig.suptitle(title, x=0.01, ha="left", fontsize=12)
     fig.tight_layout()
-    return _save(fig, path)
+    return fig
 
 
 def _plot_lines(ax, column, timeseries, styles, smooth, end_s, interval_s, unit_s) -> None:
