@@ -19,7 +19,7 @@ import numpy as np
 import pandas as pd
 
 from sim.report.run_data import NOT_SERVED, breaker_series, fault_windows, with_derived_columns
-from sim.report.style import DPI, TimeAxis, design_colours, percent_formatter, plt, ticker, usd_tick
+from sim.report.style import DPI, TimeAxis, design_colours, no_data, percent_formatter, plt, ticker, usd_tick
 from sim.report.tables import duration_text, metric_kind
 
 from sim.report.style import DESIGN_COLOURS as VARIANT_COLORS  # noqa: E402  (one palette for every chart)
@@ -64,24 +64,34 @@ def _breaker_steps(column: str, ts: pd.DataFrame, events: pd.DataFrame | None, e
     return breaker_series(ts, events, _interval_s(ts), end_s).get(column[: -len(".breaker")])
 
 
-def _plot_breaker_panel(ax, column, timeseries, events_of, styles, end_s, unit_s) -> list[str]:
-    """Step lines of one breaker, one per design; return the designs without that breaker."""
-    n = len(timeseries)
-    missing = []
-    for k, (name, ts) in enumerate(timeseries.items()):
-        steps = _breaker_steps(column, ts, events_of.get(name), end_s)
-        if steps is None:
-            missing.append(name)
+def _plot_breaker(ax, steps, style, end_s, unit_s) -> None:
+    """One design's breaker as a step chart over closed / half-open / open."""
+    t, y = steps
+    keep = t <= end_s
+    t, y = np.append(t[keep], end_s), np.append(y[keep], y[keep][-1] if keep.any() else 0.0)
+    ax.step(t / unit_s, y, where="post", color=style["color"], lw=1.3, zorder=3)
+    ax.set_yticks([0, 1, 2], BREAKER_LEVELS, fontsize=8.5)
+    ax.set_ylim(-0.4, 2.4)
+
+
+def _rows(panels, timeseries, events_of, end_s):
+    """(column, title, design, breaker steps) per axes: a breaker panel becomes small multiples, one row
+    per design that has the breaker (overlaid, designs flapping open / half-open hid each other)."""
+    rows = []
+    for column, label in panels:
+        if not column.endswith(".breaker"):
+            rows.append((column, label, None, None))
             continue
-        t, y = steps
-        keep = t <= end_s
-        t, y = np.append(t[keep], end_s), np.append(y[keep], y[keep][-1] if keep.any() else 0.0)
-        shift = (k - (n - 1) / 2) * min(0.12, 0.6 / max(n - 1, 1))
-        ax.step(t / unit_s, y + shift, where="post", color=styles[name]["color"], lw=1.4,
-                ls=styles[name]["ls"], zorder=3)
-    ax.set_yticks([0, 1, 2], BREAKER_LEVELS)
-    ax.set_ylim(-0.6, 2.6)
-    return missing
+        steps = {name: _breaker_steps(column, ts, events_of.get(name), end_s) for name, ts in timeseries.items()}
+        missing = [name for name, st in steps.items() if st is None]
+        if missing:
+            label += " (no breaker: " + ", ".join(missing) + ")"
+        present = [(name, st) for name, st in steps.items() if st is not None]
+        for i, (name, st) in enumerate(present):
+            rows.append((column, label if i == 0 else "", name, st))
+        if not present:
+            rows.append((column, label, None, None))
+    return rows
 
 
 def variant_overlay_chart(timeseries: Mapping[str, pd.DataFrame], panels: Sequence[tuple[str, str]], path,
@@ -99,8 +109,8 @@ def build_variant_overlay_figure(timeseries: Mapping[str, pd.DataFrame], panels:
     named in the legend.
 
     A title may hold ``{interval}`` (the interval's length, "1 min"). The column :data:`NOT_SERVED` is the
-    requests that ended without an answer; a ``<subject>.breaker`` column is drawn as a step chart of
-    closed / half-open / open, one step line per design, offset so that equal states stay visible. Designs
+    requests that ended without an answer; a ``<subject>.breaker`` column is drawn as small multiples, a
+    step chart of closed / half-open / open for each design that has that breaker. Designs
     get ``colours`` (from :func:`~sim.report.style.design_colours` over the scenario's variants, by default
     over these), a line style and markers of their own, so that lines that coincide all show. ``events``:
     one frame (faults shaded from it) or one per variant (faults from the first, breakers from each).
@@ -118,20 +128,26 @@ def build_variant_overlay_figure(timeseries: Mapping[str, pd.DataFrame], panels:
     styles = {name: {"color": colours.get(name, VARIANT_COLORS[k % len(VARIANT_COLORS)]),
                      "ls": LINE_STYLES[k % len(LINE_STYLES)], "marker": MARKERS[k % len(MARKERS)]}
               for k, name in enumerate(timeseries)}
-    fig, axes = plt.subplots(len(panels), 1, figsize=(12, 2.5 * len(panels) + 0.6), sharex=True, squeeze=False)
+    rows = _rows(panels, timeseries, events_of, end_s)
+    heights = [0.8 if design else 2.5 for _, _, design, _ in rows]
+    fig, axes = plt.subplots(len(rows), 1, figsize=(12, sum(heights) + 0.6), sharex=True, squeeze=False,
+                             gridspec_kw={"height_ratios": heights})
     fault_handles = []
-    for ax, (column, label) in zip(axes[:, 0], panels):
-        if column.endswith(".breaker"):
-            missing = _plot_breaker_panel(ax, column, timeseries, events_of, styles, end_s, unit_s)
-            if missing:
-                label += " (no breaker: " + ", ".join(missing) + ")"
+    for ax, (column, label, design, steps) in zip(axes[:, 0], rows):
+        if design is not None:
+            _plot_breaker(ax, steps, styles[design], end_s, unit_s)
+            ax.text(1.005, 0.5, design, transform=ax.transAxes, ha="left", va="center", fontsize=8.5,
+                    color=styles[design]["color"])
+        elif column.endswith(".breaker"):
+            no_data(ax, "no design has this breaker")
         else:
             _plot_lines(ax, column, timeseries, styles, smooth, end_s, interval_s, unit_s)
         if warmup_s > 0:
             ax.axvspan(0, warmup_s / unit_s, facecolor=(0.5, 0.5, 0.5, 0.08), edgecolor=(0.45, 0.45, 0.45, 0.4),
                        hatch="///", linewidth=0, zorder=0)
         fault_handles = _shade_faults(ax, fault_events, end_s, unit_s) or fault_handles
-        ax.set_title(label.format(interval=duration_text(interval_s)), loc="left", fontsize=10.5)
+        if label:
+            ax.set_title(label.format(interval=duration_text(interval_s)), loc="left", fontsize=10.5)
         ax.grid(alpha=0.3)
     _overlay_legend(axes[0, 0], styles, fault_handles, warmup_s)
     for ax in axes[:, 0]:
@@ -151,7 +167,7 @@ def _plot_lines(ax, column, timeseries, styles, smooth, end_s, interval_s, unit_
     widest, so a later one drawn on top of it leaves it visible; markers staggered between designs."""
     n = len(timeseries)
     kind = metric_kind(column)
-    top = 0.0
+    top, bottom = 0.0, 0.0
     for k, (name, ts) in enumerate(timeseries.items()):
         if column not in ts:
             continue
@@ -166,11 +182,12 @@ def _plot_lines(ax, column, timeseries, styles, smooth, end_s, interval_s, unit_
                 lw=2.8 - 1.6 * k / max(n - 1, 1), marker=styles[name]["marker"], ms=5,
                 markevery=(k * every // max(n, 1), every), zorder=2 + k, label=name)
         top = max(top, float(np.nanmax(y.to_numpy(), initial=0.0)))
+        bottom = min(bottom, float(np.nanmin(y.to_numpy(), initial=0.0)))
     if kind == "pct":
         ax.yaxis.set_major_formatter(percent_formatter())
     elif kind == "usd":
         ax.yaxis.set_major_formatter(ticker.FuncFormatter(usd_tick))
-    if top >= 0:
+    if bottom >= 0:                 # counts, shares and costs start at zero, so a small change looks small
         ax.set_ylim(bottom=0, top=(top * 1.12) or 1)
 
 

@@ -99,10 +99,11 @@ def test_overlay_breaker_is_a_step_chart_of_closed_half_open_open_from_events():
     fig = overlay()
     ax = panel(fig, "Circuit breaker")
     assert [t.get_text() for t in ax.get_yticklabels()] == ["closed", "half-open", "open"]
-    (line,) = ax.get_lines()                                          # only the design with a breaker
+    (line,) = ax.get_lines()                                          # small multiples: one design a row
     assert line.get_drawstyle() == "steps-post"
     assert set(np.round(line.get_ydata())) == {0.0, 1.0, 2.0}         # half-open within one minute shows
     assert "no breaker: no_resilience, retries" in ax.get_title(loc="left")
+    assert [t.get_text() for t in ax.texts] == ["breaker_fallback_queue"]     # the one design that has it
 
 
 def test_overlay_ends_at_the_last_arrival_and_labels_the_interval():
