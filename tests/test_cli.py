@@ -66,6 +66,7 @@ def test_run_of_variants_draws_their_overlay_and_a_manifest_per_variant(tmp_path
     out = tmp_path / "cmp"
     assert main(["run", write_scenario(tmp_path, scenario), "--out", str(out)]) == 0
     assert (out / "variants_timeline.png").stat().st_size > 10_000
+    assert (out / "latency_cdf_variants.png").stat().st_size > 10_000
     manifest = json.loads((out / "manifest.json").read_text())
     assert manifest["variants"] == list(manifest["variants_sha256"]) == ["one_attempt", "three_attempts"]
     assert len(manifest["scenario_sha256"]) == 64           # the base scenario, written beside the variants

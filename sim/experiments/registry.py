@@ -58,19 +58,19 @@ def outage_replay(scenario: Scenario, out: Path, **options) -> str:
     """Variants' timelines overlaid (error rate, requests not ok, p95 latency, cost) with the outage shaded;
     the comparison table gives requests failed, p95 latency and the outage's extra cost per design."""
     return _variants_with_overlay(
-        scenario, out, [("completed_failed", "requests failed per interval"), ("error_rate", "calls failing"),
-                        ("latency_p95_s", "latency p95 (s)"),
-                        (f"{scenario.routing.chain[0] if scenario.routing.chain else ''}.breaker",
-                         "primary breaker\n(0 closed, 2 open)"),
-                        ("cost_usd", "USD per interval")],
+        scenario, out, [("not_served", "Requests not served (failed, timed out, shed...) per {interval}"),
+                        ("error_rate", "Share of provider calls failing, per {interval}"),
+                        ("latency_p95_s", "Latency p95 of ok requests (s), by arrival per {interval}"),
+                        ("breaker", "Circuit breaker of the primary model"),
+                        ("cost_usd", "Cost (USD) per {interval}")],
         title=f"{scenario.name}: {scenario.description}", **options)
 
 
 def silent_degradation(scenario: Scenario, out: Path, **options) -> str:
     """Hallucination rate of answered requests per interval for each breaker, with the detection time."""
     return _variants_with_overlay(
-        scenario, out, [("hallucination_rate", "wrong answers (share)"),
-                        ("anthropic/claude-sonnet-4.breaker", "primary breaker (0 closed, 2 open)")],
+        scenario, out, [("hallucination_rate", "Share of answers wrong, per {interval}"),
+                        ("breaker", "Circuit breaker of the primary model")],
         title=f"{scenario.name}: detection of a silent degradation",
         metrics=("requests_total", "availability", "hallucination_rate", "quality_failure_rate",
                  "degradation_detected_after_s", "breaker_transitions", "latency_p95_s", "cost_usd"), **options)
@@ -79,8 +79,8 @@ def silent_degradation(scenario: Scenario, out: Path, **options) -> str:
 def kill_switch(scenario: Scenario, out: Path, **options) -> str:
     """Cumulative spend and killed requests per interval, with and without the kill switch."""
     return _variants_with_overlay(
-        scenario, out, [("spend_usd", "cumulative spend (USD)"), ("cost_usd", "USD per interval"),
-                        ("completed_killed", "requests killed per interval")],
+        scenario, out, [("spend_usd", "Cumulative spend (USD), every call"), ("cost_usd", "Cost (USD) per {interval}"),
+                        ("completed_killed", "Requests killed per {interval}")],
         title=f"{scenario.name}: a runaway agent loop",
         metrics=("requests_total", "availability", "requests_killed", "cost_usd", "kill_switch_soft_after_s",
                  "kill_switch_hard_after_s", "spend_overshoot_usd", "spend_overshoot_bound_usd",

@@ -12,7 +12,9 @@ nothing is touched, since a comparison across seeds or scenario versions would n
 numbers.
 
 With charts, the variants' timelines are overlaid in ``variants_timeline.png`` (:data:`OVERLAY_PANELS` by
-default; the catalogued experiments choose their own panels), with the first variant's faults shaded.
+default; the catalogued experiments choose their own panels), with the first variant's faults shaded, and
+their latency CDFs in ``latency_cdf_variants.png``, requests never answered counted so that each curve tops
+out at the design's availability; each variant's own charts carry its name.
 """
 from __future__ import annotations
 
@@ -33,9 +35,14 @@ COMPARED = ("requests_total", "availability", "requests_failed", "requests_timeo
             "error_rate", "latency_p50_s", "latency_p95_s", "ttft_p95_s", "cost_usd", "cost_per_request_usd")
 
 
-OVERLAY_PANELS = (("error_rate", "calls failing"), ("latency_p95_s", "latency p95 (s)"),
-                  ("cost_usd", "USD per interval"))
-"""The overlay chart's panels for ``run`` of a scenario with variants: (timeseries column, y label)."""
+OVERLAY_PANELS = (("not_served", "Requests not served (failed, timed out, shed, rate limited, killed...) "
+                                 "per {interval}"),
+                  ("error_rate", "Share of provider calls failing, per {interval}"),
+                  ("latency_p95_s", "Latency p95 of ok requests (s), by arrival per {interval}"),
+                  ("breaker", "Circuit breaker of the primary model"),
+                  ("cost_usd", "Cost (USD) per {interval}"))
+"""The overlay chart's panels for ``run`` of a scenario with variants: (timeseries column, title with
+``{interval}``); ``breaker`` is the first model of the routing chain's ``<provider/model>.breaker``."""
 
 
 def run_variants(scenario: Scenario, names: list[str], out: Path, seed: int | None = None,
@@ -64,7 +71,10 @@ def run_variants(scenario: Scenario, names: list[str], out: Path, seed: int | No
                 variant = scenario.variant(name)
                 result = simulate(variant, seed=seed)
                 (tmp / name).mkdir()
-                result.write_into(tmp / name, charts=charts)
+                result.write_into(tmp / name, charts=False)
+                if charts:
+                    from sim.report.plots import write_run_charts
+                    write_run_charts(result, tmp / name, variant=name)
                 summaries[name] = result.summary
                 if variant.faults:
                     add_fault_cost(summaries[name], variant, seed)
@@ -85,6 +95,7 @@ def run_variants(scenario: Scenario, names: list[str], out: Path, seed: int | No
                 comparison_chart(summaries, tmp / "comparison.png", title=scenario.description or scenario.name,
                                  colours=design_colours(scenario.variants))
                 overlay_chart(scenario, list(summaries), tmp, overlay, overlay_title, overlay_smooth)
+                latency_overlay_chart(scenario, list(summaries), tmp)
             report = format_table(table)
             if replications > 1 and names:
                 report = _replicate_too(scenario, names, summaries, tmp, replications, seed, executor, charts)
@@ -108,12 +119,28 @@ def overlay_chart(scenario: Scenario, names: list[str], folder: Path, panels, ti
                   smooth: int = 1) -> Path:
     """The variants' timelines overlaid, one line per variant, the first variant's faults shaded."""
     from sim.report.experiment_charts import variant_overlay_chart
+    from sim.report.run_data import NOT_SERVED
+    from sim.report.style import design_colours
     series = {name: pd.read_parquet(folder / name / "timeseries.parquet") for name in names}
-    events = pd.read_parquet(folder / names[0] / "events.parquet")
-    present = [(col, label) for col, label in panels if any(col in frame.columns for frame in series.values())]
+    events = {name: pd.read_parquet(folder / name / "events.parquet") for name in names}
+    primary = f"{scenario.routing.chain[0]}.breaker" if scenario.routing.chain else "breaker"
+    panels = [(primary if col == "breaker" else col, label) for col, label in panels]
+    present = [(col, label) for col, label in panels
+               if col == NOT_SERVED or any(col in frame.columns for frame in series.values())]
     return variant_overlay_chart(series, present or panels, folder / "variants_timeline.png", events=events,
                                  title=title or f"{scenario.name}: variants", smooth=smooth,
-                                 start_of_day_s=scenario.workload.start_time_of_day)
+                                 start_of_day_s=scenario.workload.start_time_of_day, duration_s=scenario.duration,
+                                 colours=design_colours(scenario.variants), warmup_s=scenario.warmup)
+
+
+def latency_overlay_chart(scenario: Scenario, names: list[str], folder: Path) -> Path:
+    """``latency_cdf_variants.png``: each variant's latency CDF over all its requests, unanswered ones included."""
+    from sim.report.latency import variants_latency_cdf_chart
+    from sim.report.style import design_colours
+    requests = {name: pd.read_parquet(folder / name / "requests.parquet") for name in names}
+    return variants_latency_cdf_chart(requests, folder / "latency_cdf_variants.png", warmup_s=scenario.warmup,
+                                      colours=design_colours(scenario.variants),
+                                      title=f"{scenario.name}: latency of every request, by design")
 
 
 def kept_variants(scenario: Scenario, names: list[str], out: Path, seed: int | None) -> dict[str, dict]:

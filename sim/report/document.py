@@ -57,7 +57,10 @@ KEY_METRICS = (
 #: What each chart file shows, by file name (anything else is captioned by its name).
 CHART_CAPTIONS = {
     "comparison.png": "Every design side by side.",
-    "variants_timeline.png": "The designs overlaid over time; faults shaded.",
+    "variants_timeline.png": "The designs overlaid over time: requests not served, errors, latency, breaker "
+                             "state, cost; faults shaded and named.",
+    "latency_cdf_variants.png": "Latency of every request per design; unanswered requests count as never "
+                                "answered, so each curve tops out at the design's availability.",
     "overlay.png": "The designs overlaid over time; faults shaded.",
     "timeline.png": "Traffic, latency, errors, cost, breaker state and limit utilisation over time.",
     "latency_cdf.png": "Distribution of end-to-end latency.",

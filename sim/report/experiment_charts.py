@@ -1,9 +1,9 @@
 """Charts that compare designs across runs: the pictures a design review asks for.
 
 * :func:`variant_overlay_chart` -- *how did each design live through the same incident?* One panel per
-  quantity (error rate, p95 latency, hallucination rate, cumulative spend...), one line per variant, the
-  fault windows shaded: the variants ran on the same traffic and the same faults, so the lines differ only
-  by design.
+  quantity (requests not served, error rate, p95 latency, breaker state, spend...), one line per variant,
+  the fault windows shaded and named: the variants ran on the same traffic and the same faults, so the lines
+  differ only by design.
 * :func:`tradeoff_chart` -- *which settings are worth shipping?* One point per configuration of a sweep,
   two costs against each other (requests failed in an outage vs false trips in normal noise), the Pareto
   front drawn: points off the front are dominated by some other setting on both counts.
@@ -19,8 +19,9 @@ import numpy as np
 import pandas as pd
 from matplotlib.lines import Line2D
 
-from sim.report.run_data import fault_windows
-from sim.report.style import DPI, TimeAxis, plt
+from sim.report.run_data import NOT_SERVED, breaker_series, fault_windows, with_derived_columns
+from sim.report.style import DPI, TimeAxis, design_colours, no_data, percent_formatter, plt, ticker, usd_tick
+from sim.report.tables import duration_text, metric_kind
 
 from sim.report.style import DESIGN_COLOURS as VARIANT_COLORS  # noqa: E402  (one palette for every chart)
 
@@ -32,41 +33,177 @@ def _save(fig, path) -> Path:
     return path
 
 
-def _shade_faults(ax, events: pd.DataFrame | None, end_s: float, unit_s: float) -> None:
+FAULT_SHADE_COLOURS = ("#d62728", "#9467bd", "#ff7f0e", "#e377c2", "#8c564b")
+#: Line styles and markers per design, in the designs' order: lines that coincide still show each design.
+LINE_STYLES = ("-", (0, (6, 2)), (0, (1.5, 1.5)), (0, (6, 2, 1.5, 2)), (0, (10, 3)), (0, (3, 1, 1, 1, 1, 1)))
+MARKERS = ("o", "s", "^", "D", "v", "P", "X", "*")
+BREAKER_LEVELS = ("closed", "half-open", "open")
+
+
+def _shade_faults(ax, events: pd.DataFrame | None, end_s: float, unit_s: float) -> list:
+    """Shade each fault window; return one legend patch per fault, labelled with its name (else its kind)."""
+    from matplotlib.patches import Patch
+
     if events is None or not len(events):
-        return
+        return []
+    colour_of: dict[str, str] = {}
     for row in fault_windows(events, end_s).itertuples():
-        ax.axvspan(row.start_s / unit_s, row.end_s / unit_s, color="#d62728", alpha=0.10, lw=0)
+        label = f"fault: {row.name or row.kind.replace('_', ' ')}"
+        colour = colour_of.setdefault(label, FAULT_SHADE_COLOURS[len(colour_of) % len(FAULT_SHADE_COLOURS)])
+        ax.axvspan(row.start_s / unit_s, row.end_s / unit_s, color=colour, alpha=0.12, lw=0, zorder=0)
+    return [Patch(facecolor=c, alpha=0.25, label=label) for label, c in colour_of.items()]
+
+
+def _interval_s(ts: pd.DataFrame) -> float:
+    step = ts["t_s"].diff().median() if len(ts) > 1 else None
+    return float(step) if step and np.isfinite(step) and step > 0 else 60.0
+
+
+def _breaker_steps(column: str, ts: pd.DataFrame, events: pd.DataFrame | None, end_s: float):
+    """(times_s, state codes) of the breaker named by ``column`` (``<subject>.breaker``): from the run's
+    breaker events (every transition, half-open included), else sampled from the column; None without one."""
+    return breaker_series(ts, events, _interval_s(ts), end_s).get(column[: -len(".breaker")])
+
+
+def _plot_breaker(ax, steps, style, end_s, unit_s) -> None:
+    """One design's breaker as a step chart over closed / half-open / open."""
+    t, y = steps
+    keep = t <= end_s
+    t, y = np.append(t[keep], end_s), np.append(y[keep], y[keep][-1] if keep.any() else 0.0)
+    ax.step(t / unit_s, y, where="post", color=style["color"], lw=1.3, zorder=3)
+    ax.set_yticks([0, 1, 2], BREAKER_LEVELS, fontsize=8.5)
+    ax.set_ylim(-0.4, 2.4)
+
+
+def _rows(panels, timeseries, events_of, end_s):
+    """(column, title, design, breaker steps) per axes: a breaker panel becomes small multiples, one row
+    per design that has the breaker (overlaid, designs flapping open / half-open hid each other)."""
+    rows = []
+    for column, label in panels:
+        if not column.endswith(".breaker"):
+            rows.append((column, label, None, None))
+            continue
+        steps = {name: _breaker_steps(column, ts, events_of.get(name), end_s) for name, ts in timeseries.items()}
+        missing = [name for name, st in steps.items() if st is None]
+        if missing:
+            label += " (no breaker: " + ", ".join(missing) + ")"
+        present = [(name, st) for name, st in steps.items() if st is not None]
+        for i, (name, st) in enumerate(present):
+            rows.append((column, label if i == 0 else "", name, st))
+        if not present:
+            rows.append((column, label, None, None))
+    return rows
 
 
 def variant_overlay_chart(timeseries: Mapping[str, pd.DataFrame], panels: Sequence[tuple[str, str]], path,
-                          events: pd.DataFrame | None = None, title: str = "", smooth: int = 1,
-                          start_of_day_s: float | None = None) -> Path:
-    """``panels`` = [(timeseries column, y label)]; one line per variant; ``smooth`` = rolling intervals;
-    ``start_of_day_s`` (the scenario's ``workload.start_time_of_day``) labels the time axis with clock times."""
-    end_s = max(float(ts["t_s"].iloc[-1]) + float(ts["t_s"].diff().median() or 60.0) for ts in timeseries.values())
+                          **options) -> Path:
+    """Save :func:`build_variant_overlay_figure` (same ``options``) as a PNG at ``path``."""
+    return _save(build_variant_overlay_figure(timeseries, panels, **options), path)
+
+
+def build_variant_overlay_figure(timeseries: Mapping[str, pd.DataFrame], panels: Sequence[tuple[str, str]],
+                                 events: pd.DataFrame | Mapping[str, pd.DataFrame] | None = None, title: str = "",
+                                 smooth: int = 1, start_of_day_s: float | None = None,
+                                 duration_s: float | None = None, colours: Mapping[str, str] | None = None,
+                                 warmup_s: float = 0.0):
+    """One panel per ``panels`` entry (timeseries column, title), one line per variant, faults shaded and
+    named in the legend.
+
+    A title may hold ``{interval}`` (the interval's length, "1 min"). The column :data:`NOT_SERVED` is the
+    requests that ended without an answer; a ``<subject>.breaker`` column is drawn as small multiples, a
+    step chart of closed / half-open / open for each design that has that breaker. Designs
+    get ``colours`` (from :func:`~sim.report.style.design_colours` over the scenario's variants, by default
+    over these), a line style and markers of their own, so that lines that coincide all show. ``events``:
+    one frame (faults shaded from it) or one per variant (faults from the first, breakers from each).
+    ``duration_s`` (the scenario's): the x axis ends there, the drain after the last arrival is not drawn.
+    ``smooth`` = rolling intervals; ``start_of_day_s`` labels the time axis with clock times."""
+    timeseries = {name: with_derived_columns(ts) for name, ts in timeseries.items()}
+    events_of = dict(events) if isinstance(events, Mapping) else {}
+    fault_events = next(iter(events_of.values()), None) if events_of else events
+    interval_s = _interval_s(next(iter(timeseries.values())))
+    run_end_s = max(float(ts["t_s"].iloc[-1]) + interval_s for ts in timeseries.values())
+    end_s = float(duration_s) if duration_s else run_end_s
     axis = TimeAxis.for_run(end_s, start_of_day_s)
     unit_s = axis.unit_s
-    fig, axes = plt.subplots(len(panels), 1, figsize=(12, 2.6 * len(panels)), sharex=True, squeeze=False)
-    for ax, (column, label) in zip(axes[:, 0], panels):
-        for k, (name, ts) in enumerate(timeseries.items()):
-            if column not in ts:
-                continue
-            y = ts[column].astype(float)
-            if smooth > 1:
-                y = y.rolling(smooth, min_periods=1).mean()
-            ax.plot(ts["t_s"] / unit_s, y, color=VARIANT_COLORS[k % len(VARIANT_COLORS)], lw=1.4, label=name)
-        _shade_faults(ax, events, end_s, unit_s)
-        ax.set_ylabel(label)
+    colours = dict(colours or design_colours(timeseries))
+    styles = {name: {"color": colours.get(name, VARIANT_COLORS[k % len(VARIANT_COLORS)]),
+                     "ls": LINE_STYLES[k % len(LINE_STYLES)], "marker": MARKERS[k % len(MARKERS)]}
+              for k, name in enumerate(timeseries)}
+    rows = _rows(panels, timeseries, events_of, end_s)
+    heights = [0.8 if design else 2.5 for _, _, design, _ in rows]
+    fig, axes = plt.subplots(len(rows), 1, figsize=(12, sum(heights) + 0.6), sharex=True, squeeze=False,
+                             gridspec_kw={"height_ratios": heights})
+    fault_handles = []
+    for ax, (column, label, design, steps) in zip(axes[:, 0], rows):
+        if design is not None:
+            _plot_breaker(ax, steps, styles[design], end_s, unit_s)
+            ax.text(1.005, 0.5, design, transform=ax.transAxes, ha="left", va="center", fontsize=8.5,
+                    color=styles[design]["color"])
+        elif column.endswith(".breaker"):
+            no_data(ax, "no design has this breaker")
+        else:
+            _plot_lines(ax, column, timeseries, styles, smooth, end_s, interval_s, unit_s)
+        if warmup_s > 0:
+            ax.axvspan(0, warmup_s / unit_s, facecolor=(0.5, 0.5, 0.5, 0.08), edgecolor=(0.45, 0.45, 0.45, 0.4),
+                       hatch="///", linewidth=0, zorder=0)
+        fault_handles = _shade_faults(ax, fault_events, end_s, unit_s) or fault_handles
+        if label:
+            ax.set_title(label.format(interval=duration_text(interval_s)), loc="left", fontsize=10.5)
         ax.grid(alpha=0.3)
-    axes[0, 0].legend(loc="upper left", bbox_to_anchor=(1.01, 1.0), frameon=False, title="variant")
+    _overlay_legend(axes[0, 0], styles, fault_handles, warmup_s)
     for ax in axes[:, 0]:
         axis.apply(ax, end_s)
-    axes[-1, 0].set_xlabel(f"{axis.label}; faults shaded")
+    note = ""
+    if duration_s and run_end_s > end_s + 1e-9:
+        note = "; the axis ends with the last arrival (the drain after it is not drawn)"
+    axes[-1, 0].set_xlabel(f"{axis.label}; points per {duration_text(interval_s)} interval{note}")
     if title:
         fig.suptitle(title, x=0.01, ha="left", fontsize=12)
     fig.tight_layout()
-    return _save(fig, path)
+    return fig
+
+
+def _plot_lines(ax, column, timeseries, styles, smooth, end_s, interval_s, unit_s) -> None:
+    """One line per design at the middle of each interval that starts before ``end_s``; the first design
+    widest, so a later one drawn on top of it leaves it visible; markers staggered between designs."""
+    n = len(timeseries)
+    kind = metric_kind(column)
+    top, bottom = 0.0, 0.0
+    for k, (name, ts) in enumerate(timeseries.items()):
+        if column not in ts:
+            continue
+        inside = ts["t_s"].to_numpy(float) < end_s - 1e-9
+        t = ts["t_s"].to_numpy(float)[inside]
+        y = pd.to_numeric(ts[column], errors="coerce")[inside].astype(float)
+        if smooth > 1:
+            y = y.rolling(smooth, min_periods=1).mean()
+        x = (t + np.minimum(interval_s, end_s - t) / 2) / unit_s
+        every = max(1, len(x) // 10)
+        ax.plot(x, y.to_numpy(), color=styles[name]["color"], ls=styles[name]["ls"],
+                lw=2.8 - 1.6 * k / max(n - 1, 1), marker=styles[name]["marker"], ms=5,
+                markevery=(k * every // max(n, 1), every), zorder=2 + k, label=name)
+        top = max(top, float(np.nanmax(y.to_numpy(), initial=0.0)))
+        bottom = min(bottom, float(np.nanmin(y.to_numpy(), initial=0.0)))
+    if kind == "pct":
+        ax.yaxis.set_major_formatter(percent_formatter())
+    elif kind == "usd":
+        ax.yaxis.set_major_formatter(ticker.FuncFormatter(usd_tick))
+    if bottom >= 0:                 # counts, shares and costs start at zero, so a small change looks small
+        ax.set_ylim(bottom=0, top=(top * 1.12) or 1)
+
+
+def _overlay_legend(ax, styles, fault_handles, warmup_s) -> None:
+    from matplotlib.lines import Line2D
+    from matplotlib.patches import Patch
+
+    handles = [Line2D([], [], color=s["color"], ls=s["ls"], marker=s["marker"], ms=5, lw=1.6, label=name)
+               for name, s in styles.items()]
+    handles += fault_handles
+    if warmup_s > 0:
+        handles.append(Patch(facecolor=(0.5, 0.5, 0.5, 0.08), edgecolor=(0.45, 0.45, 0.45, 0.4), hatch="///",
+                             label=f"warm-up ({duration_text(warmup_s)}, not in the summary)"))
+    ax.legend(handles=handles, loc="upper left", bbox_to_anchor=(1.01, 1.0), frameon=False, title="design",
+              alignment="left", fontsize=9)
 
 
 def pareto_front(frame: pd.DataFrame, x: str, y: str, maximize_y: bool = False) -> pd.DataFrame:

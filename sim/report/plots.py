@@ -40,8 +40,10 @@ __all__ = [
 ]
 
 
-def write_run_charts(result, folder) -> list[Path]:
-    """Write ``timeline.png`` and ``latency_cdf.png`` into ``folder``; return their paths."""
+def write_run_charts(result, folder, variant: str | None = None) -> list[Path]:
+    """Write ``timeline.png`` and ``latency_cdf.png`` into ``folder``; return their paths. ``variant``: the
+    design's name, in the titles."""
     folder = Path(folder)
     folder.mkdir(parents=True, exist_ok=True)
-    return [timeline_chart(result, folder / "timeline.png"), latency_cdf_chart(result, folder / "latency_cdf.png")]
+    return [timeline_chart(result, folder / "timeline.png", variant=variant),
+            latency_cdf_chart(result, folder / "latency_cdf.png", variant=variant)]

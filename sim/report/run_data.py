@@ -125,20 +125,44 @@ def kill_switch_windows(events: pd.DataFrame, end_s: float) -> list[tuple[float,
 
 
 def breaker_series(ts: pd.DataFrame, events: pd.DataFrame, interval_s: float, end_s: float):
-    """subject -> (times_s, state codes) as a step function; from ``*.breaker`` columns, else from events."""
+    """subject -> (times_s, state codes) as a step function: from the ``breaker`` events, which hold every
+    transition (a breaker that flaps open / half-open within one interval included); a breaker without
+    events from its ``*.breaker`` column, which samples one state per interval."""
     series = {}
-    cols = [c for c in ts.columns if isinstance(c, str) and c.endswith(".breaker")]
+    br = events[events["kind"] == "breaker"] if events is not None and len(events) else events_frame([])
+    for subject, group in br.groupby("subject", sort=False, observed=True):
+        levels = group["to_state"].astype(object).map(BREAKER_STATE_CODE).to_numpy(dtype=float)
+        times = np.concatenate([[0.0], group["time_s"].to_numpy(float), [max(float(end_s), group["time_s"].max())]])
+        states = np.concatenate([[0.0], levels, levels[-1:]])
+        series[str(subject)] = (times, states)
+    cols = [c for c in ts.columns if isinstance(c, str) and c.endswith(".breaker")
+            and c[: -len(".breaker")] not in series]
     if cols and len(ts):
         last = float(ts["t_s"].iloc[-1])
         t = np.append(ts["t_s"].to_numpy(float), max(min(last + interval_s, float(end_s)), last))
         for col in cols:
             y = pd.to_numeric(ts[col], errors="coerce").ffill().fillna(0.0).to_numpy(float)
             series[col[: -len(".breaker")]] = (t, np.append(y, y[-1]))
-        return series
-    br = events[events["kind"] == "breaker"]
-    for subject, group in br.groupby("subject", sort=False, observed=True):
-        levels = group["to_state"].astype(object).map(BREAKER_STATE_CODE).to_numpy(dtype=float)
-        times = np.concatenate([[0.0], group["time_s"].to_numpy(float), [max(float(end_s), group["time_s"].max())]])
-        states = np.concatenate([[0.0], levels, levels[-1:]])
-        series[str(subject)] = (times, states)
     return series
+
+
+# ------------------------------------------------------------------------------------- derived columns
+
+#: The derived timeseries column of requests that ended without an answer (every outcome but ``ok``).
+NOT_SERVED = "not_served"
+
+
+def not_served(ts: pd.DataFrame) -> np.ndarray:
+    """Requests per interval that ended without an answer: failed, timed out, refused, rate limited, shed,
+    killed or too large (every ``completed_*`` column but ``completed_ok``), by the interval they ended in."""
+    cols = [c for c in ts.columns if isinstance(c, str) and c.startswith("completed_") and c != "completed_ok"]
+    if not cols:
+        return np.zeros(len(ts))
+    return ts[cols].apply(pd.to_numeric, errors="coerce").fillna(0).to_numpy(float).sum(axis=1)
+
+
+def with_derived_columns(ts: pd.DataFrame) -> pd.DataFrame:
+    """``ts`` with :data:`NOT_SERVED` added (a copy; ``ts`` is left as it is)."""
+    out = ts.copy()
+    out[NOT_SERVED] = not_served(ts)
+    return out

@@ -83,11 +83,21 @@ def usd_tick(value: float, _pos=None) -> str:
     return ("-$" if v < 0 else "$") + (text or "0")
 
 
+def percent_text(share: float, _pos=None) -> str:
+    """A share in [0, 1] as a percent with as few decimals as it needs: 0.3 -> 30%, 0.005 -> 0.5%."""
+    return f"{round(float(share) * 100, 6) + 0.0:g}%"
+
+
+def percent_formatter():
+    """The one percent tick format of every chart (30%, 2.5%, 200%), for shares stored in [0, 1]."""
+    return ticker.FuncFormatter(percent_text)
+
+
 def axis_formatter(name: str):
     """A tick formatter for a summary metric: percent, dollars, or plain numbers."""
     kind = metric_kind(name)
     if kind == "pct":
-        return ticker.PercentFormatter(xmax=1, decimals=None)
+        return percent_formatter()
     if kind == "usd":
         return ticker.FuncFormatter(usd_tick)
     return ticker.FuncFormatter(lambda v, _: f"{v:,g}")
@@ -107,11 +117,6 @@ class UsdFormatter(ticker.Formatter):
         decimals = 0 if step >= 1 else next((d for d in range(2, 7) if abs(round(step, d) - step) < step * 1e-6), 6)
         text = f"{abs(value):,.{decimals}f}"
         return ("-$" if value < 0 and float(text.replace(",", "")) else "$") + text
-
-
-def rate_formatter(decimals: int | None = None):
-    """Fractions shown as percent: 0.015 -> 1.5%."""
-    return ticker.PercentFormatter(xmax=1.0, decimals=decimals)
 
 
 def value_axis_formatter(name: str):
@@ -260,6 +265,6 @@ class TimeAxis(NamedTuple):
 
 
 __all__ = ["DPI", "TIMELINE_WIDTH_IN", "HOURS_ABOVE_S", "plt", "ticker", "save", "legend_outside", "no_data",
-           "usd_tick", "axis_formatter", "wrap_label", "pad_flat_axis", "TimeAxis", "DESIGN_COLOURS",
-           "design_colours", "UsdFormatter", "rate_formatter", "value_axis_formatter", "duration_tick", "nines",
-           "nines_text", "nines_axis", "SLIDE_IN", "SLIDE_FONT_PT"]
+           "usd_tick", "percent_text", "percent_formatter", "axis_formatter", "wrap_label", "pad_flat_axis",
+           "TimeAxis", "DESIGN_COLOURS", "design_colours", "UsdFormatter", "value_axis_formatter",
+           "duration_tick", "nines", "nines_text", "nines_axis", "SLIDE_IN", "SLIDE_FONT_PT"]

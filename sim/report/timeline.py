@@ -17,8 +17,9 @@ import pandas as pd
 
 from sim.report.run_data import (breaker_series, chart_interval_s, fault_windows, kill_switch_windows,
                                  run_end_s, run_events, scenario_attr, start_of_day_s)
-from sim.report.style import (DPI, TIMELINE_WIDTH_IN, TimeAxis, legend_outside, no_data, plt, save, ticker,
-                              usd_tick)
+from sim.report.style import (DPI, TIMELINE_WIDTH_IN, TimeAxis, legend_outside, no_data, percent_formatter, plt,
+                              save, ticker, usd_tick)
+from sim.report.latency import run_label
 from sim.report.tables import duration_text, format_value, seconds_text
 
 OUTCOME_COLORS = {"ok": "#2ca02c", "failed": "#d62728", "timeout": "#ff7f0e", "refused": "#9467bd",
@@ -129,7 +130,7 @@ def _plot_latency(ax, ts, x_mid) -> None:
 
 def _plot_errors(ax, ts, x_mid) -> None:
     top = 0.0
-    if "error_rate" in ts:
+    if "error_rate" in ts and _has_signal(ts["error_rate"]):
         y = ts["error_rate"].to_numpy(float)
         ax.plot(x_mid, y, color="#d62728", linewidth=1.0, label="calls that failed")
         top = max(top, np.nanmax(y, initial=0) if np.isfinite(y).any() else 0)
@@ -139,9 +140,10 @@ def _plot_errors(ax, ts, x_mid) -> None:
         bad = total - ts["completed_ok"].to_numpy(float)
         with np.errstate(invalid="ignore", divide="ignore"):
             share = np.where(total > 0, bad / total, np.nan)
-        ax.plot(x_mid, share, color="#9467bd", linewidth=1.0, label="requests not ok")
-        top = max(top, np.nanmax(share, initial=0) if np.isfinite(share).any() else 0)
-    if "hallucination_rate" in ts:
+        if _has_signal(share):
+            ax.plot(x_mid, share, color="#9467bd", linewidth=1.0, label="requests not ok")
+            top = max(top, np.nanmax(share, initial=0))
+    if "hallucination_rate" in ts and _has_signal(pd.to_numeric(ts["hallucination_rate"], errors="coerce")):
         y = pd.to_numeric(ts["hallucination_rate"], errors="coerce").to_numpy(float)
         ax.plot(x_mid, y, color="#8c564b", linewidth=1.0, linestyle="--", label="ok answers hallucinated")
         top = max(top, np.nanmax(y, initial=0) if np.isfinite(y).any() else 0)
@@ -149,36 +151,68 @@ def _plot_errors(ax, ts, x_mid) -> None:
     if top == 0:
         ax.text(0.5, 0.55, "no call failed and every request ended ok", transform=ax.transAxes, ha="center",
                 va="center", fontsize=10, color="0.4")
-    ax.yaxis.set_major_formatter(ticker.PercentFormatter(xmax=1, decimals=None))
-    ax.set_ylabel("share (%)")
+    ax.yaxis.set_major_formatter(percent_formatter())
+    ax.set_ylabel("share")
     ax.set_title("Errors: share of calls failing and of requests not ending ok, per interval",
                  loc="left", fontsize=10.5)
     legend_outside(ax)
 
 
-def _plot_cost(ax, ts, edges, interval_s) -> None:
+def _measured_spend(result, warmup_s: float):
+    """(times_s, cumulative USD) of the requests the summary counts (arriving after the warm-up), each
+    request's whole cost (LLM calls, embeddings, tool steps) at the time it ended; None without requests."""
+    req = getattr(result, "requests", None)
+    if req is None or not len(req) or not {"arrival_s", "end_s", "cost_usd"} <= set(req.columns):
+        return None
+    measured = req[req["arrival_s"] >= warmup_s].sort_values("end_s", kind="stable")
+    t = np.concatenate([[warmup_s], measured["end_s"].to_numpy(float)])
+    return t, np.concatenate([[0.0], np.cumsum(measured["cost_usd"].to_numpy(float))])
+
+
+def _plot_cost(ax, ts, edges, interval_s, spend=None, unit_s=60.0) -> None:
     per = ts["cost_usd"].to_numpy(float) if "cost_usd" in ts else np.zeros(len(ts))
     y = np.append(per, per[-1] if len(per) else 0.0)
     ax.fill_between(edges, y, step="post", color="#1f77b4", alpha=0.35, linewidth=0,
-                    label=f"per {duration_text(interval_s)} (left)")
+                    label=f"per {duration_text(interval_s)}, every call (left)")
     ax.step(edges, y, where="post", color="#1f77b4", linewidth=0.8)
     ax.set_ylim(0, np.nanmax(per, initial=0) * 1.25 or 1)
     ax.yaxis.set_major_formatter(ticker.FuncFormatter(usd_tick))
     ax.set_ylabel(f"USD per {duration_text(interval_s)}")
     twin = ax.twinx()
-    if "spend_usd" in ts:
-        cum = pd.to_numeric(ts["spend_usd"], errors="coerce").ffill().fillna(0).to_numpy(float)
+    if spend is not None:           # the summary's cost: the header's number is where this line ends
+        t, cum = spend
+        twin.step(t / unit_s, cum, where="post", color="black", linewidth=1.3,
+                  label=f"cumulative, as in the header: {format_value('cost_usd', cum[-1])} (right)")
     else:
-        cum = np.cumsum(np.nan_to_num(per))
-    twin.plot(edges, np.concatenate([[0.0], cum]), color="black", linewidth=1.3, label="cumulative (right)")
+        cum = pd.to_numeric(ts["spend_usd"], errors="coerce").ffill().fillna(0).to_numpy(float) \
+            if "spend_usd" in ts else np.cumsum(np.nan_to_num(per))
+        twin.plot(edges, np.concatenate([[0.0], cum]), color="black", linewidth=1.3, label="cumulative (right)")
     twin.set_ylim(0, np.nanmax(cum, initial=0) * 1.08 or 1)
     twin.yaxis.set_major_formatter(ticker.FuncFormatter(usd_tick))
     twin.set_ylabel("cumulative USD")
     twin.grid(False)
-    ax.set_title("Cost: per interval and cumulative", loc="left", fontsize=10.5)
+    what = "; cumulative: requests after the warm-up, at their end" if spend is not None else ""
+    ax.set_title(f"Cost (LLM calls, embeddings, tool steps): per interval{what}", loc="left", fontsize=10.5)
     h1, l1 = ax.get_legend_handles_labels()
     h2, l2 = twin.get_legend_handles_labels()
     legend_outside(ax, h1 + h2, l1 + l2)
+
+
+def _plot_queue(ax, ts, x_mid) -> None:
+    y = pd.to_numeric(ts["queue_length"], errors="coerce").to_numpy(float)
+    ax.plot(x_mid, y, color="#8c564b", linewidth=1.1, label="waiting in the queue")
+    if "in_flight" in ts:
+        ax.plot(x_mid, pd.to_numeric(ts["in_flight"], errors="coerce").to_numpy(float), color="0.45",
+                linewidth=0.9, linestyle="--", label="in flight (queued or served)")
+    ax.set_ylim(bottom=0)
+    ax.set_ylabel("requests")
+    ax.set_title("Gateway queue: requests waiting (average over each interval)", loc="left", fontsize=10.5)
+    legend_outside(ax)
+
+
+def _has_signal(values) -> bool:
+    """Whether a series has any nonzero value: an all-zero (or empty) series is left out of chart and legend."""
+    return bool(np.nan_to_num(np.asarray(values, dtype=float)).any())
 
 
 def _plot_breakers(ax, series, unit_s) -> None:
@@ -200,13 +234,15 @@ def _plot_utilisation(ax, ts, cols, x_mid) -> None:
         provider, kind = col.rsplit(".", 1)
         label, style = UTIL_KINDS[kind]
         y = pd.to_numeric(ts[col], errors="coerce").to_numpy(float)
+        if not _has_signal(y):
+            continue
         ax.plot(x_mid, y, linestyle=style, linewidth=1.1, color=f"C{providers.index(provider) % 10}",
                 label=f"{provider}: {label}")
         top = max(top, np.nanmax(y, initial=0) if np.isfinite(y).any() else 0)
     ax.axhline(1.0, color="#b2182b", linewidth=0.9, linestyle=(0, (6, 3)), label="limit")
     ax.set_ylim(0, top * 1.12)
-    ax.yaxis.set_major_formatter(ticker.PercentFormatter(xmax=1, decimals=0))
-    ax.set_ylabel("share of limit (%)")
+    ax.yaxis.set_major_formatter(percent_formatter())
+    ax.set_ylabel("share of limit")
     ax.set_title("Rate-limit utilisation per provider (usage / per-minute limit)", loc="left", fontsize=10.5)
     legend_outside(ax)
 
@@ -220,21 +256,20 @@ def _any_errors(ts: pd.DataFrame) -> bool:
 def _summary_line(result) -> str:
     s = getattr(result, "summary", None) or {}
     parts = []
+    warm = float(scenario_attr(result, "warmup", default=0.0) or 0.0)
     if "requests_total" in s:
-        parts.append(f"{format_value('requests_total', s['requests_total'])} requests")
+        after = f" after the {duration_text(warm)} warm-up" if warm > 0 else ""
+        parts.append(f"{format_value('requests_total', s['requests_total'])} requests{after}")
     if "availability" in s:
         parts.append(f"availability {format_value('availability', s['availability'])}")
     if "latency_p95_s" in s:
         parts.append(f"p95 latency {seconds_text(s['latency_p95_s'])}")
     if "cost_usd" in s:
-        parts.append(f"cost {format_value('cost_usd', s['cost_usd'])}")
-    warm = float(scenario_attr(result, "warmup", default=0.0) or 0.0)
-    if parts and warm > 0:
-        parts[-1] += f"  (after the {duration_text(warm)} warm-up)"
+        parts.append(f"cost {format_value('cost_usd', s['cost_usd'])} (LLM + embeddings + tools)")
     return " · ".join(parts)
 
 
-def build_timeline_figure(result, title=None):
+def build_timeline_figure(result, title=None, variant: str | None = None):
     """The timeline figure of :func:`timeline_chart`, open (the caller closes it)."""
     ts = result.timeseries
     interval_s = chart_interval_s(result)
@@ -254,6 +289,8 @@ def build_timeline_figure(result, title=None):
 
     panels = ([("events", 0.55 + 0.3 * n_lanes)] if n_lanes else []) + [
         ("traffic", 2.4), ("latency", 2.2), ("errors", 2.0 if _any_errors(ts) else 1.4), ("cost", 2.0)]
+    if "queue_length" in ts and _has_signal(ts["queue_length"]):
+        panels.insert(panels.index(("latency", 2.2)), ("queue", 1.6))
     if breakers:
         panels.append(("breaker", 1.5 + 0.1 * len(breakers)))
     if util_cols:
@@ -285,7 +322,9 @@ def build_timeline_figure(result, title=None):
                       float(scenario_attr(result, "duration", default=0.0) or 0.0))
         _plot_latency(ax_of["latency"], ts, x_mid)
         _plot_errors(ax_of["errors"], ts, x_mid)
-        _plot_cost(ax_of["cost"], ts, edges, interval_s)
+        _plot_cost(ax_of["cost"], ts, edges, interval_s, _measured_spend(result, warmup_s), unit_s)
+        if "queue" in ax_of:
+            _plot_queue(ax_of["queue"], ts, x_mid)
         if breakers:
             _plot_breakers(ax_of["breaker"], breakers, unit_s)
         if util_cols:
@@ -300,14 +339,27 @@ def build_timeline_figure(result, title=None):
         top_ax = ax_of["traffic"]
         top_ax.text(0.004, 0.97, "warm-up", transform=top_ax.transAxes, ha="left", va="top", fontsize=8.5,
                     color="0.3", bbox=dict(boxstyle="round,pad=0.2", facecolor="white", edgecolor="none", alpha=0.8))
+    duration_s = float(scenario_attr(result, "duration", default=0.0) or 0.0)
+    if 0 < duration_s < end_s:
+        _mark_drain(ax_of, duration_s, end_s, unit_s)
     axes[-1].set_xlabel(axis.label)
-    name = scenario_attr(result, "name", default="run")
+    name = run_label(result, variant)
     heading = title or f"{name}: timeline"
     sub = _summary_line(result)
     fig.suptitle(heading + (f"\n{sub}" if sub else ""), fontsize=12.5, x=0.01, ha="left")
     return fig
 
 
-def timeline_chart(result, path, title=None) -> Path:
-    """Save the multi-panel timeline of a run as a PNG at ``path`` (see the module docstring)."""
-    return save(build_timeline_figure(result, title=title), path)
+def _mark_drain(ax_of, duration_s, end_s, unit_s) -> None:
+    """Grey out the drain: after the last arrival, traffic and cost fall because the run is ending."""
+    for name, ax in ax_of.items():
+        ax.axvspan(duration_s / unit_s, end_s / unit_s, facecolor="0.88", alpha=0.7, linewidth=0, zorder=0.5)
+    top = ax_of["traffic"]
+    top.text(duration_s / unit_s, 0.97, " drain:\n no arrivals", transform=top.get_xaxis_transform(), ha="left",
+             va="top", fontsize=8, color="0.3")
+
+
+def timeline_chart(result, path, title=None, variant: str | None = None) -> Path:
+    """Save the multi-panel timeline of a run as a PNG at ``path`` (see the module docstring); ``variant``,
+    the design's name, goes into the title."""
+    return save(build_timeline_figure(result, title=title, variant=variant), path)
