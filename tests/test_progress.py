@@ -1,7 +1,6 @@
 """Progress: the simulated-time hook changes nothing in the results, and the bar is silent off a terminal."""
 import pandas as pd
 
-import sim
 from sim.model.run import simulate
 from sim.progress import fraction_callback, progress
 from sim.results import FRAMES

@@ -1,6 +1,5 @@
 """The recorder: its columns, and the conservation laws every run's frames must keep."""
 import numpy as np
-import pandas as pd
 import pytest
 
 import sim

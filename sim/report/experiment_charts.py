@@ -19,7 +19,7 @@ import numpy as np
 import pandas as pd
 from matplotlib.lines import Line2D
 
-from sim.report.run_data import NOT_SERVED, breaker_series, fault_windows, with_derived_columns
+from sim.report.run_data import breaker_series, fault_windows, with_derived_columns
 from sim.report.style import DPI, TimeAxis, design_colours, no_data, percent_formatter, plt, ticker, usd_tick
 from sim.report.tables import duration_text, metric_kind
 

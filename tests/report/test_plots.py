@@ -46,12 +46,6 @@ def assert_png_like(path: Path, fig) -> None:
     assert abs(w - ew) <= 1 and abs(h - eh) <= 1, ((w, h), (ew, eh))
 
 
-@pytest.fixture(scope="module")
-def scenario():
-    base = sim.load_scenario(ROOT / "experiments/validation/mmc.yaml")
-    return base.model_copy(update={"duration": 3600.0, "warmup": 300.0})
-
-
 def make_result(scenario, faults=(), extra_events=(), ts_columns=None, limits=None, n=600, seed=0,
                 queued=False) -> Result:
     """A small synthetic run: n requests over the scenario's hour, one call each, some failures; with

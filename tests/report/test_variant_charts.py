@@ -12,7 +12,7 @@ from sim.report.latency import build_latency_cdf_figure, build_variants_latency_
 from sim.report.style import design_colours, percent_text
 from sim.report.timeline import build_timeline_figure
 
-from tests.report.test_plots import make_result, scenario  # noqa: F401  (the fixture)
+from tests.report.test_plots import make_result
 
 FAULT = "primary down 15 min"
 DURATION_S = 50 * 60.0
