@@ -136,6 +136,13 @@ def knee(x: list[float], y: list[float]) -> float:
     return float(x[int(distance.argmax())])
 
 
+def _replication_basis(replications: int) -> str:
+    """What a sweep chart's points are, for its title: one seed (no interval) or means with 95% whiskers."""
+    if replications < 2:
+        return "; one run per setting, no intervals"
+    return f"; means of {replications} runs, 95% whiskers"
+
+
 def cache_threshold(scenario: Scenario, out: Path, replications: int = 1, executor=None, params=None,
                     **options) -> str:
     """Threshold sweep (threshold.png: each metric against the threshold, the knee of the wrong-answer
@@ -152,6 +159,7 @@ def cache_threshold(scenario: Scenario, out: Path, replications: int = 1, execut
     # the knee: below it, wrong answers climb faster than hits; above it, hits fall faster than errors
     best = knee(list(table["false_hit_rate"]), list(table["cache_hit_rate"]))
     knee_threshold = float(table.loc[table["false_hit_rate"] == best, "cache.threshold"].iloc[0])
+    basis = _replication_basis(replications)
     with atomic_dir(out) as tmp:
         by_threshold.to_parquet(tmp / "threshold_runs.parquet", index=False)
         by_ttl.to_parquet(tmp / "ttl_runs.parquet", index=False)
@@ -159,15 +167,15 @@ def cache_threshold(scenario: Scenario, out: Path, replications: int = 1, execut
         ttl_table.to_csv(tmp / "ttl.csv", index=False)
         if options.get("charts", True):
             sweep_chart(by_threshold, "cache.threshold", CACHE_METRICS, tmp / "threshold.png", knee=knee_threshold,
-                        title=f"{scenario.name}: what the threshold buys (knee at {knee_threshold:.2f})")
+                        title=f"{scenario.name}: what the threshold buys (knee at {knee_threshold:.2f}){basis}")
             tradeoff_chart(table, "false_hit_rate", "cache_hit_rate", ["cache.threshold"],
                            tmp / "hits_vs_false_hits.png", maximize_y=True,
                            x_label="false-hit rate (share of lookups served a wrong match)",
                            y_label="cache hit rate (share of lookups served from the cache)",
-                           title=f"{scenario.name}: hits against false hits by threshold")
+                           title=f"{scenario.name}: hits against false hits by threshold{basis}")
             sweep_chart(by_ttl, "cache.ttl_s", ["cache_hit_rate", "stale_rate", "quality_failure_rate",
                                                 "cost_per_request_usd"], tmp / "ttl.png",
-                        title=f"{scenario.name}: TTL against staleness (answers change ~monthly)")
+                        title=f"{scenario.name}: TTL against staleness (answers change ~monthly){basis}")
     shown = ["cache.threshold"] + CACHE_METRICS
     return (format_frame(table[shown]) + f"\n\nknee of hits against false hits: {knee_threshold:.2f}\n\n"
             + format_frame(ttl_table[["cache.ttl_s"] + CACHE_METRICS]))
@@ -235,7 +243,8 @@ def breaker_tuning(scenario: Scenario, out: Path, replications: int = 2, executo
         tradeoff_chart(table, "false_trips", "failed_during_faults", list(params), out / "tradeoff.png",
                        x_label="false trips in 2h45m of normal noise (3% errors), mean over replications",
                        y_label="requests failed during the 15-minute outage, mean over replications",
-                       title=f"{scenario.name}: breaker settings, outage damage vs false trips (95% CI whiskers)")
+                       title=f"{scenario.name}: breaker settings, outage damage vs false trips"
+                             f"{_replication_basis(replications)}")
     front = table.sort_values(["failed_during_faults", "false_trips"]).head(10)
     return format_frame(front)
 
