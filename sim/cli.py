@@ -334,7 +334,7 @@ def cmd_sweep(args) -> int:
                          design=args.design, samples=args.samples, checkpoint=checkpoint, on_run=on_run)
     finally:
         close()
-    write_sweep(runs, params, out, charts=not args.no_charts and scenario.output.charts, metrics=shown)
+    write_sweep(runs, params, out, charts=not args.no_charts, metrics=shown)
     checkpoint.remove()
     if not args.quiet:
         from sim.report.tables import format_frame
@@ -361,7 +361,7 @@ def cmd_tune(args) -> int:
                           seed=args.seed, executor=executor, budget=args.budget, on_run=on_run)
     finally:
         close()
-    write_tune(result, out, charts=not args.no_charts and scenario.output.charts)
+    write_tune(result, out, charts=not args.no_charts)
     if not args.quiet:
         print(format_recommendation(result))
     print(f"{'' if args.quiet else chr(10)}results: {out}/")

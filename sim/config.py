@@ -688,7 +688,9 @@ class FaultConfig(Section):
 
 class OutputConfig(Section):
     interval_s: PosDuration = Field(60.0, description="Width of a timeseries interval.")
-    charts: bool = Field(True, description="Write PNG charts beside the frames.")
+    charts: bool = Field(True, description="Write PNG charts beside each run's frames (timeline, latency CDF). "
+                                           "The charts of a sweep or a tune summarise many runs and are written "
+                                           "unless --no-charts is given.")
 
 
 # --------------------------------------------------------------------------------------------- the scenario

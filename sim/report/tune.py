@@ -42,7 +42,8 @@ def tune_chart(result, path):
     for ax, c in zip(axes.flat, result.constraints):
         x = summary[c.metric].to_numpy(float)
         xerr = summary[f"{c.metric}_ci95"].fillna(0).to_numpy(float)
-        for mask, color, label in ((feasible, "C0", "feasible"), (~feasible, "C3", "infeasible")):
+        for mask, color, label in ((feasible, "C0", "feasible: 95% interval inside every bound"),
+                                    (~feasible, "C3", "infeasible: an interval crosses a bound")):
             if mask.any():
                 bars = ax.errorbar(x[mask], y[mask], xerr=xerr[mask], yerr=yerr[mask], fmt="o", color=color,
                                    ms=5, capsize=3, lw=1, alpha=0.85, label=label)
@@ -54,9 +55,9 @@ def tune_chart(result, path):
         lo, hi = min(lo, c.bound), max(hi, c.bound)
         span = hi - lo or 1.0
         if c.lower:
-            ax.axvspan(lo - span, c.bound, color="C3", alpha=0.08, label=f"infeasible ({_bound_text(c)})")
+            ax.axvspan(lo - span, c.bound, color="C3", alpha=0.08, label=f"outside the bound {_bound_text(c)}")
         else:
-            ax.axvspan(c.bound, hi + span, color="C3", alpha=0.08, label=f"infeasible ({_bound_text(c)})")
+            ax.axvspan(c.bound, hi + span, color="C3", alpha=0.08, label=f"outside the bound {_bound_text(c)}")
         ax.set_xlim(lo - 0.02 * span, hi + 0.02 * span)
         if metric_kind(c.metric) in ("pct", "usd", "count") and (x >= 0).all() and c.bound >= 0:
             ax.set_xlim(left=0)            # a rate is not negative: whiskers below zero are cut at the axis

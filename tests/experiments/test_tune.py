@@ -50,6 +50,8 @@ def test_impossible_bound_is_infeasible_and_names_the_nearest_point(tmp_path):
     assert rec["failing"][0]["short_by"] > 0
     assert "NO FEASIBLE POINT" in (out / "recommendation.md").read_text()
     assert {"runs.parquet", "summary.csv"} <= {p.name for p in out.iterdir()}
+    # the scenario says output.charts: false, which is about each run's own charts; the tune's chart stays
+    assert (out / "tune.png").exists()
 
 
 @pytest.mark.parametrize("text, expected", [
