@@ -50,7 +50,8 @@ __all__ = [
 
 PROVIDERS = ("anthropic", "openai", "google")
 LATENCY_TYPES = ("ttft_throughput",)
-PROVENANCE_KEYS = frozenset({"source", "as_of", "page_date", "note", "context_source", "context_note"})
+PROVENANCE_KEYS = frozenset({"source", "as_of", "page_date", "note", "context_source", "context_as_of",
+                             "context_note"})
 #: Optional per-model limits on the size of one call (positive integers, or null for none).
 CALL_SIZE_KEYS = ("context_window_tokens", "max_output_tokens")
 _REQUIRED_LIMIT_KEYS = LIMIT_KEYS[:3]
@@ -198,6 +199,11 @@ def _check_call_size(entry: Mapping, at: str) -> None:
         if value is not None and (isinstance(value, bool) or not isinstance(value, int) or value <= 0):
             raise ScenarioError(f"{at}.{key}: must be a whole number of tokens > 0 or null, got {value!r}")
     window, most_out = entry.get("context_window_tokens"), entry.get("max_output_tokens")
+    if any(key in entry for key in CALL_SIZE_KEYS):
+        for key in ("context_source", "context_as_of"):
+            if not isinstance(entry.get(key), str) or not entry[key].strip():
+                raise ScenarioError(f"{at}.{key}: must be a non-empty string: where the context window and "
+                                    "maximum output came from, and the date it was read")
     if window is not None and most_out is not None and most_out > window:
         raise ScenarioError(f"{at}.max_output_tokens ({most_out}) exceeds context_window_tokens ({window})")
 

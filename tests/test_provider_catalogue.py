@@ -187,7 +187,7 @@ def test_every_model_states_its_window_and_where_it_came_from(cat):
         m = cat.model(name)
         assert m["context_window_tokens"] >= 100_000, name
         assert m["max_output_tokens"] is None or 0 < m["max_output_tokens"] <= m["context_window_tokens"], name
-        assert m["context_source"].strip(), name
+        assert m["context_source"].strip() and m["context_as_of"].strip(), name
         if m["max_output_tokens"] is None:
             assert m.get("context_note"), name       # a missing number is explained, not invented
 
@@ -216,4 +216,15 @@ def test_a_window_smaller_than_the_maximum_output_is_refused(tmp_path):
     path = tmp_path / "cat.yaml"
     path.write_text(yaml.safe_dump(data))
     with pytest.raises(ScenarioError, match=r"models\.gpt-4o\.max_output_tokens \(200000\) exceeds"):
+        load_catalogue(path)
+
+
+def test_a_window_without_its_source_is_refused(tmp_path):
+    import yaml
+    import sim
+    data = yaml.safe_load(open(sim.__file__.replace("__init__.py", "provider_catalogue.yaml")))
+    del data["models"]["gpt-4o"]["context_as_of"]
+    path = tmp_path / "cat.yaml"
+    path.write_text(yaml.safe_dump(data))
+    with pytest.raises(ScenarioError, match=r"models\.gpt-4o\.context_as_of: must be a non-empty string"):
         load_catalogue(path)

@@ -50,7 +50,7 @@ def _sources(entries: Mapping[str, Mapping[str, Any]], extra_key: str | None = N
     for name, entry in entries.items():
         text = f"{name} ({entry['as_of']}): {entry['source']}"
         if extra_key and entry.get(extra_key):
-            text += f"; window and output: {entry[extra_key]}"
+            text += f"; window and output ({entry.get('context_as_of', '?')}): {entry[extra_key]}"
         if entry.get("must_supply") or entry.get("context_note"):
             text += f" -- {entry.get('note') or entry.get('context_note')}"
         out += textwrap.wrap(text, WIDTH, subsequent_indent="    ", break_on_hyphens=False)
