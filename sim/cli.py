@@ -144,6 +144,8 @@ def build_parser() -> argparse.ArgumentParser:
     est.add_argument("--latency-s", type=float, default=0.0, help="mean latency of one LLM call")
     est.add_argument("--peak-to-average", type=float, default=3.0)
     est.add_argument("--llm-calls-per-request", type=float, default=1.0)
+    est.add_argument("--limits", metavar="PRESET",
+                     help="a catalogue limit preset (python -m sim catalogue limits): keys needed, binding limit")
     est.add_argument("--json", action="store_true", help="print a JSON object")
 
     cat = sub.add_parser("catalogue", help="list the models and limit presets a scenario can name, with sources")
@@ -402,13 +404,28 @@ def cmd_estimate(args) -> int:
             raise ScenarioError("estimate: give a scenario file, or --dau and --requests-per-user-per-day")
         est = estimate(args.dau, args.requests_per_user_per_day, args.input_tokens, args.output_tokens,
                        args.input_price_per_mtok, args.output_price_per_mtok, args.latency_s,
-                       peak_to_average=args.peak_to_average, llm_calls_per_request=args.llm_calls_per_request)
+                       peak_to_average=args.peak_to_average, llm_calls_per_request=args.llm_calls_per_request,
+                       limits=_preset_limits(args.limits) if args.limits else None)
     if args.json:
         print(json.dumps({k: (None if isinstance(v, float) and not math.isfinite(v) else v)
                           for k, v in est.to_dict().items()}, indent=2))
     else:
         print(format_estimate(est))
     return 0
+
+
+def _preset_limits(name: str) -> dict:
+    """A catalogue preset's limits for ``estimate --limits``; one with limits left to the user is refused."""
+    from sim.provider_catalogue import load_catalogue, missing_limits
+    try:
+        preset = load_catalogue().limit_preset(name)
+    except KeyError as err:
+        raise ScenarioError(f"--limits: {err}") from None
+    missing = missing_limits(preset, {})
+    if missing:
+        raise ScenarioError(f"--limits: preset {name!r} publishes no value for {', '.join(missing)}; estimate a "
+                            f"scenario that sets them beside the preset")
+    return preset
 
 
 def cmd_catalogue(args) -> int:

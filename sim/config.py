@@ -421,7 +421,9 @@ class ModelConfig(Section):
 class LimitsConfig(Section):
     """Per-API-key limits, enforced as continuously refilling token buckets (as providers do)."""
 
-    preset: str | None = Field(None, description="Catalogue limit preset to start from.")
+    preset: str | None = Field(None, description="Catalogue limit preset to start from (`python -m sim catalogue "
+                                                  "limits` lists them); a limit it does not publish (its "
+                                                  "must_supply) must be set beside it.")
     requests_per_min: float | None = Field(None, gt=0, description="RPM per key; None = unlimited.")
     input_tokens_per_min: float | None = Field(None, gt=0, description="Input TPM per key; None = unlimited.")
     output_tokens_per_min: float | None = Field(None, gt=0, description="Output TPM per key; None = unlimited.")

@@ -91,3 +91,17 @@ def test_the_command_says_it_plainly(tmp_path, capsys):
     assert main(["estimate", str(path), "--json"]) == 0
     data = json.loads(capsys.readouterr().out)
     assert [c["carries_peak_alone"] for c in data["chain_checks"]] == [False, True, True]
+
+
+def test_estimate_from_flags_against_a_tier_preset(capsys):
+    # 10,000 DAU x 15 = 150,000 a day, x3 at peak = 312.5 calls a minute: 625,000 input and 93,750 output
+    # tokens a minute against Tier 2 Sonnet 4's 1,000 RPM / 450,000 ITPM / 90,000 OTPM
+    assert main(["estimate", "--dau", "10000", "--requests-per-user-per-day", "15", "--input-tokens", "2000",
+                 "--output-tokens", "300", "--limits", "anthropic-tier2-sonnet4", "--json"]) == 0
+    est = json.loads(capsys.readouterr().out)
+    assert est["limit_utilisation"] == pytest.approx({"requests_per_min": 312.5 / 1000,
+                                                      "input_tokens_per_min": 625_000 / 450_000,
+                                                      "output_tokens_per_min": 93_750 / 90_000})
+    assert (est["binding_limit"], est["keys_needed"]) == ("input_tokens_per_min", 2)
+    assert main(["estimate", "--dau", "1", "--requests-per-user-per-day", "1", "--limits", "anthropic-custom"]) == 2
+    assert "publishes no value for requests_per_min" in capsys.readouterr().err
