@@ -4,7 +4,7 @@
     python -m sim check SCENARIO [--set ...]
     python -m sim schema
     python -m sim report RESULTS_DIR
-    python -m sim estimate (SCENARIO | --dau N --requests-per-user-per-day R ...) [--json]
+    python -m sim estimate (SCENARIO | --dau N --requests-per-user-per-day R ... [--limits PRESET]) [--json]
     python -m sim catalogue [models | limits] [--provider NAME] [--json]
 
 Bad input (a scenario that does not validate, an unknown override path, a missing or unreadable file, an
