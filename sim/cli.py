@@ -4,7 +4,8 @@
     python -m sim check SCENARIO [--set ...]
     python -m sim schema
     python -m sim report RESULTS_DIR
-    python -m sim estimate (SCENARIO | --dau N --requests-per-user-per-day R ...) [--json]
+    python -m sim estimate (SCENARIO | --dau N --requests-per-user-per-day R ... [--limits PRESET]) [--json]
+    python -m sim catalogue [models | limits] [--provider NAME] [--json]
 
 Bad input (a scenario that does not validate, an unknown override path, a missing or unreadable file, an
 output folder that cannot be written, a run too large for the machine) prints one message naming the field
@@ -143,7 +144,15 @@ def build_parser() -> argparse.ArgumentParser:
     est.add_argument("--latency-s", type=float, default=0.0, help="mean latency of one LLM call")
     est.add_argument("--peak-to-average", type=float, default=3.0)
     est.add_argument("--llm-calls-per-request", type=float, default=1.0)
+    est.add_argument("--limits", metavar="PRESET",
+                     help="a catalogue limit preset (python -m sim catalogue limits): keys needed, binding limit")
     est.add_argument("--json", action="store_true", help="print a JSON object")
+
+    cat = sub.add_parser("catalogue", help="list the models and limit presets a scenario can name, with sources")
+    cat.add_argument("what", nargs="?", choices=["models", "limits"],
+                     help="models (prices, latency, context window) or limits (usage-tier presets); default both")
+    cat.add_argument("--provider", help="only this provider's entries (anthropic, openai, google)")
+    cat.add_argument("--json", action="store_true", help="print a JSON object (every field, provenance included)")
     return parser
 
 
@@ -169,6 +178,7 @@ def main(argv: list[str] | None = None) -> int:
     previous = signal.signal(signal.SIGTERM, _raise_terminated)
     try:
         return {"run": cmd_run, "check": cmd_check, "schema": cmd_schema, "estimate": cmd_estimate,
+                "catalogue": cmd_catalogue,
                 "sweep": cmd_sweep, "experiment": cmd_experiment, "tune": cmd_tune, "report": cmd_report}[
             args.command](args)
     except ScenarioError as err:
@@ -394,12 +404,45 @@ def cmd_estimate(args) -> int:
             raise ScenarioError("estimate: give a scenario file, or --dau and --requests-per-user-per-day")
         est = estimate(args.dau, args.requests_per_user_per_day, args.input_tokens, args.output_tokens,
                        args.input_price_per_mtok, args.output_price_per_mtok, args.latency_s,
-                       peak_to_average=args.peak_to_average, llm_calls_per_request=args.llm_calls_per_request)
+                       peak_to_average=args.peak_to_average, llm_calls_per_request=args.llm_calls_per_request,
+                       limits=_preset_limits(args.limits) if args.limits else None)
     if args.json:
         print(json.dumps({k: (None if isinstance(v, float) and not math.isfinite(v) else v)
                           for k, v in est.to_dict().items()}, indent=2))
     else:
         print(format_estimate(est))
+    return 0
+
+
+def _preset_limits(name: str) -> dict:
+    """A catalogue preset's limits for ``estimate --limits``; one with limits left to the user is refused."""
+    from sim.provider_catalogue import load_catalogue, missing_limits
+    try:
+        preset = load_catalogue().limit_preset(name)
+    except KeyError as err:
+        raise ScenarioError(f"--limits: {err}") from None
+    missing = missing_limits(preset, {})
+    if missing:
+        raise ScenarioError(f"--limits: preset {name!r} publishes no value for {', '.join(missing)}; estimate a "
+                            f"scenario that sets them beside the preset")
+    return preset
+
+
+def cmd_catalogue(args) -> int:
+    from sim.provider_catalogue import PROVIDERS, load_catalogue
+    from sim.report.catalogue_tables import catalogue_json, format_limit_presets, format_models
+    if args.provider is not None and args.provider not in PROVIDERS:
+        raise ScenarioError(f"--provider: unknown {args.provider!r}; known: {', '.join(PROVIDERS)}")
+    catalogue = load_catalogue()
+    if args.json:
+        print(json.dumps(catalogue_json(catalogue, args.what, args.provider), indent=2))
+        return 0
+    parts = []
+    if args.what in (None, "models"):
+        parts.append(format_models(catalogue, args.provider))
+    if args.what in (None, "limits"):
+        parts.append(format_limit_presets(catalogue, args.provider))
+    print("\n\n".join(parts))
     return 0
 
 

@@ -32,7 +32,7 @@ from sim.policies.breaker import BreakerConfig
 from sim.policies.kill_switch import KillSwitchConfig
 from sim.policies.retry import RetryConfig
 from sim.policies.shadow_evaluator import ShadowConfig
-from sim.provider_catalogue import load_catalogue, without_provenance
+from sim.provider_catalogue import load_catalogue, missing_limits, without_provenance
 from sim.scenario_file import load_yaml_text, read_yaml_file
 
 # --------------------------------------------------------------------------------------------- durations
@@ -387,6 +387,22 @@ class ModelConfig(Section):
                                                                    "often on requests that need a strong one.")
     hallucination_prob: Probability = Field(0.0, description="Share of answers that are wrong.")
     parse_failure_prob: Probability = Field(0.0, description="Share of structured outputs that fail to parse.")
+    context_window_tokens: int | None = Field(
+        None, gt=0, le=MAX_TOKENS, description="Most tokens one call may hold, input + output (the output it asks "
+                                               "for). A larger call is rejected at once as the provider does (400 "
+                                               "'context length exceeded': status context_exceeded, not retried). "
+                                               "None = no limit; catalogue models fill it.")
+    max_output_tokens: int | None = Field(
+        None, gt=0, le=MAX_TOKENS, description="Most output tokens one call may ask for; a call asking for more is "
+                                               "rejected like one over the context window. None = no limit of its "
+                                               "own; catalogue models fill it.")
+
+    @model_validator(mode="after")
+    def _output_fits_the_window(self):
+        window, most_out = self.context_window_tokens, self.max_output_tokens
+        if window is not None and most_out is not None and most_out > window:
+            raise ValueError(f"max_output_tokens ({most_out}) exceeds context_window_tokens ({window})")
+        return self
 
     @model_validator(mode="before")
     @classmethod
@@ -405,7 +421,9 @@ class ModelConfig(Section):
 class LimitsConfig(Section):
     """Per-API-key limits, enforced as continuously refilling token buckets (as providers do)."""
 
-    preset: str | None = Field(None, description="Catalogue limit preset to start from.")
+    preset: str | None = Field(None, description="Catalogue limit preset to start from (`python -m sim catalogue "
+                                                  "limits` lists them); a limit it does not publish (its "
+                                                  "must_supply) must be set beside it.")
     requests_per_min: float | None = Field(None, gt=0, description="RPM per key; None = unlimited.")
     input_tokens_per_min: float | None = Field(None, gt=0, description="Input TPM per key; None = unlimited.")
     output_tokens_per_min: float | None = Field(None, gt=0, description="Output TPM per key; None = unlimited.")
@@ -422,6 +440,11 @@ class LimitsConfig(Section):
                 raise ValueError(err.args[0]) from None
             base = {k: v for k, v in entry.items() if k in cls.model_fields}
             data = {**base, **data}
+            missing = missing_limits(entry, data)
+            if missing:
+                raise ValueError(f"preset {data['preset']!r} publishes no value for {', '.join(missing)} "
+                                 f"({entry.get('tier', 'this')} tier: negotiated or not found); set "
+                                 f"{' and '.join(missing)} beside the preset")
         return data
 
     def per_minute(self, keys: int = 1) -> dict[str, float | None]:

@@ -26,6 +26,11 @@ already answer the first capacity questions:
   giving that maximum is the one that binds. E.g. 100,000 input tokens per minute against a 40,000 TPM key
   needs 3 keys.
 
+* **Fallback.** A provider that goes down hands its whole peak to the next target of the fallback chain, so
+  every target must be checked alone: with its own limits times its ``api_keys``, can it carry the peak?
+  :func:`check_limits` gives, per target, the load over each limit, the limit that binds and the keys that
+  target would need (e.g. 144,000 combined tokens a minute against 2 keys of 90,000 TPM: 80%, it carries it).
+
 These are averages over a steady peak: bursts within the minute, retries and queueing delays are what the
 simulator is for. All functions are pure; bad input raises :class:`sim.errors.ScenarioError` (a
 ``ValueError``) naming the parameter.
@@ -40,7 +45,7 @@ from typing import Any, Mapping, NamedTuple
 
 from sim.errors import ScenarioError
 
-__all__ = ["Estimate", "estimate", "estimate_rate", "SECONDS_PER_DAY", "LIMIT_KEYS"]
+__all__ = ["Estimate", "LimitCheck", "check_limits", "estimate", "estimate_rate", "SECONDS_PER_DAY", "LIMIT_KEYS"]
 
 SECONDS_PER_DAY = 86_400
 SECONDS_PER_MIN = 60
@@ -49,6 +54,40 @@ TOKENS_PER_MTOK = 1_000_000
 LIMIT_KEYS = ("requests_per_min", "input_tokens_per_min", "output_tokens_per_min", "tokens_per_min")
 # A need/limit ratio within this of an integer counts as that integer (2.0000000001 keys is 2 keys, not 3).
 _RATIO_ROUNDING_DIGITS = 9
+
+
+@dataclass(frozen=True)
+class LimitCheck:
+    """One provider (a chain target) alone against the peak: what each of its limits would have to carry."""
+
+    target: str                 # "provider/model", or "" when not from a scenario
+    api_keys: int               # keys the provider has; each multiplies the per-key limits
+    utilisation: dict[str, float] = field(default_factory=dict, hash=False)   # need / (limit x api_keys)
+    binding_limit: str | None = None   # the limit key with the largest utilisation (None: no limit set)
+    keys_needed: int = 1        # keys of these per-key limits that the peak needs
+    carries_peak_alone: bool = True    # keys_needed <= api_keys: every limit holds the whole peak
+    cost_per_day_usd: float | None = None   # the day's traffic at this target's prices
+
+
+def check_limits(need: Mapping[str, float], limits: Mapping[str, Any] | None, api_keys: int = 1,
+                 target: str = "", cost_per_day_usd: float | None = None) -> LimitCheck:
+    """``need`` (per minute, by limit key) against one key's ``limits`` pooled over ``api_keys`` keys.
+
+    The binding limit is the one with the largest need / limit (ties: the first in :data:`LIMIT_KEYS`);
+    ``keys_needed`` is ``ceil`` of that ratio per key (at least 1).
+    """
+    if isinstance(api_keys, bool) or not isinstance(api_keys, int) or api_keys < 1:
+        raise ScenarioError(f"api_keys: must be a whole number >= 1, got {api_keys!r}")
+    per_key = _parse_limits(limits) or {}
+    per_key_load = {key: need[key] / limit for key, limit in per_key.items() if limit is not None}
+    binding = keys = None
+    if per_key_load:
+        binding = max(per_key_load, key=lambda key: (per_key_load[key], -LIMIT_KEYS.index(key)))
+        keys = max(1, math.ceil(round(per_key_load[binding], _RATIO_ROUNDING_DIGITS)))
+    return LimitCheck(target=target, api_keys=api_keys,
+                      utilisation={key: load / api_keys for key, load in per_key_load.items()},
+                      binding_limit=binding, keys_needed=keys or 1, carries_peak_alone=(keys or 1) <= api_keys,
+                      cost_per_day_usd=cost_per_day_usd)
 
 
 @dataclass(frozen=True)
@@ -82,6 +121,14 @@ class Estimate:
     keys_needed: int | None = None
     binding_limit: str | None = None  # the limit key whose need/limit ratio is largest
     limit_utilisation: dict[str, float] = field(default_factory=dict, hash=False)  # need / limit, per set limit
+    # every target of a scenario's fallback chain alone against the peak (empty when not from a scenario)
+    chain_checks: tuple[LimitCheck, ...] = field(default=(), hash=False)
+
+    @property
+    def peak_need_per_min(self) -> dict[str, float]:
+        """What one provider must absorb per minute at peak, by limit key."""
+        return {"requests_per_min": self.peak_requests_per_min, "input_tokens_per_min": self.peak_input_tokens_per_min,
+                "output_tokens_per_min": self.peak_output_tokens_per_min, "tokens_per_min": self.peak_tokens_per_min}
 
     def to_dict(self) -> dict[str, Any]:
         """A plain, JSON-serialisable dict of every field."""
@@ -191,13 +238,9 @@ def _estimate(
     keys_needed: int | None = None
     binding_limit: str | None = None
     utilisation: dict[str, float] = {}
-    if per_key is not None:
-        utilisation = {key: need[key] / limit for key, limit in per_key.items() if limit is not None}
-        keys_needed = 1  # with no limit set (all unlimited) one key carries everything
-        if utilisation:
-            binding_limit = max(utilisation, key=lambda key: (utilisation[key], -LIMIT_KEYS.index(key)))
-            worst = round(utilisation[binding_limit], _RATIO_ROUNDING_DIGITS)
-            keys_needed = max(1, math.ceil(worst))
+    if per_key is not None:     # with no limit set (all unlimited) one key carries everything
+        one_key = check_limits(need, per_key)
+        keys_needed, binding_limit, utilisation = one_key.keys_needed, one_key.binding_limit, one_key.utilisation
 
     return Estimate(
         requests_per_day=requests_per_day,

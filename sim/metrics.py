@@ -101,7 +101,7 @@ def timeseries(requests: pd.DataFrame, calls: pd.DataFrame, interval_s: float,
     failed_calls = np.bincount(call_bin[(calls["status"] != "ok").to_numpy()], minlength=n_bins)
     with np.errstate(invalid="ignore", divide="ignore"):
         ts["error_rate"] = np.where(ts["calls"] > 0, failed_calls / ts["calls"], np.nan)
-    admitted = all_calls[~all_calls["status"].isin(["rate_limited", "too_large"])]   # shadow calls too
+    admitted = all_calls[~all_calls["status"].isin(["rate_limited", "too_large", "context_exceeded"])]   # shadow calls too
     start_bin = (admitted["start_s"] // interval_s).astype(int).clip(upper=n_bins - 1)
     per_interval = interval_s / 60.0
     for provider, limits in provider_limits.items():

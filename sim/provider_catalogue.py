@@ -7,12 +7,15 @@ prices and limits change and a stale number should be easy to spot and to update
 
 Two sections:
 
-* ``models``: per model ``provider`` (``anthropic`` | ``openai``), ``input_usd_per_mtok`` and
-  ``output_usd_per_mtok`` (US dollars per million tokens) and ``latency`` (``type: ttft_throughput`` with
-  ``ttft_s``, ``tokens_per_s`` and ``sigma``).
+* ``models``: per model ``provider`` (``anthropic`` | ``openai`` | ``google``), ``input_usd_per_mtok`` and
+  ``output_usd_per_mtok`` (US dollars per million tokens), ``latency`` (``type: ttft_throughput`` with
+  ``ttft_s``, ``tokens_per_s`` and ``sigma``) and the size of one call: ``context_window_tokens`` (input +
+  requested output) and ``max_output_tokens`` (``None``: no limit of its own).
 * ``limit_presets``: per-key limits ``requests_per_min``, ``input_tokens_per_min``,
   ``output_tokens_per_min`` and, for OpenAI's combined input+output bucket, ``tokens_per_min``; ``None``
-  means unlimited.
+  means unlimited. A preset names its ``provider``, usage ``tier`` and ``model``; its ``must_supply`` lists
+  the limits no published source gives (a negotiated custom tier, or a number not found), which a scenario
+  using it must set itself.
 
 Everything is returned as plain ``dict`` copies (no pydantic here): the scenario configuration merges them.
 Use :func:`without_provenance` to drop the ``source`` / ``as_of`` / ``page_date`` / ``note`` keys first.
@@ -38,14 +41,19 @@ __all__ = [
     "Catalogue",
     "UnknownNameError",
     "PROVENANCE_KEYS",
+    "CALL_SIZE_KEYS",
+    "missing_limits",
     "LIMIT_KEYS",
     "load_catalogue",
     "without_provenance",
 ]
 
-PROVIDERS = ("anthropic", "openai")
+PROVIDERS = ("anthropic", "openai", "google")
 LATENCY_TYPES = ("ttft_throughput",)
-PROVENANCE_KEYS = frozenset({"source", "as_of", "page_date", "note"})
+PROVENANCE_KEYS = frozenset({"source", "as_of", "page_date", "note", "context_source", "context_as_of",
+                             "context_note"})
+#: Optional per-model limits on the size of one call (positive integers, or null for none).
+CALL_SIZE_KEYS = ("context_window_tokens", "max_output_tokens")
 _REQUIRED_LIMIT_KEYS = LIMIT_KEYS[:3]
 _PACKAGED_NAME = "provider_catalogue.yaml"
 
@@ -182,13 +190,44 @@ def _check_model(entry: Mapping, at: str) -> None:
     _check_number(latency, "ttft_s", f"{at}.latency", positive=False)
     _check_number(latency, "tokens_per_s", f"{at}.latency", positive=True)
     _check_number(latency, "sigma", f"{at}.latency", positive=False)
+    _check_call_size(entry, at)
+
+
+def _check_call_size(entry: Mapping, at: str) -> None:
+    for key in CALL_SIZE_KEYS:
+        value = entry.get(key)
+        if value is not None and (isinstance(value, bool) or not isinstance(value, int) or value <= 0):
+            raise ScenarioError(f"{at}.{key}: must be a whole number of tokens > 0 or null, got {value!r}")
+    window, most_out = entry.get("context_window_tokens"), entry.get("max_output_tokens")
+    if any(key in entry for key in CALL_SIZE_KEYS):
+        for key in ("context_source", "context_as_of"):
+            if not isinstance(entry.get(key), str) or not entry[key].strip():
+                raise ScenarioError(f"{at}.{key}: must be a non-empty string: where the context window and "
+                                    "maximum output came from, and the date it was read")
+    if window is not None and most_out is not None and most_out > window:
+        raise ScenarioError(f"{at}.max_output_tokens ({most_out}) exceeds context_window_tokens ({window})")
 
 
 def _check_preset(entry: Mapping, at: str) -> None:
     for key in _REQUIRED_LIMIT_KEYS:
         if key not in entry:
             raise ScenarioError(f"{at}.{key}: missing (use null for unlimited)")
+    must_supply = entry.get("must_supply", [])
+    if not isinstance(must_supply, list) or not set(must_supply) <= set(LIMIT_KEYS):
+        raise ScenarioError(f"{at}.must_supply: must be a list of {', '.join(LIMIT_KEYS)}, got {must_supply!r}")
     for key in LIMIT_KEYS:
+        if key in must_supply and entry.get(key) is not None:
+            raise ScenarioError(f"{at}.{key}: is listed in must_supply, so its value must be null here")
         if entry.get(key) is not None:
             _check_number(entry, key, at, positive=True)
+    if "provider" in entry and entry["provider"] not in PROVIDERS:
+        raise ScenarioError(f"{at}.provider: must be one of {', '.join(PROVIDERS)}, got {entry['provider']!r}")
+    for key in ("tier", "model"):
+        if key in entry and not (isinstance(entry[key], str) and entry[key].strip()):
+            raise ScenarioError(f"{at}.{key}: must be a non-empty string, got {entry[key]!r}")
     _check_provenance(entry, at)
+
+
+def missing_limits(preset: Mapping[str, Any], given: Mapping[str, Any]) -> list[str]:
+    """The limits a preset leaves to the user (its ``must_supply``) that ``given`` does not set to a value."""
+    return [key for key in preset.get("must_supply", ()) if given.get(key) is None]

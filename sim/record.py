@@ -22,7 +22,7 @@ import numpy as np
 import pandas as pd
 
 #: Every request ends in exactly one of these.
-OUTCOMES = ("ok", "failed", "timeout", "refused", "rate_limited", "shed", "killed", "too_large")
+OUTCOMES = ("ok", "failed", "timeout", "refused", "rate_limited", "shed", "killed", "too_large", "context_exceeded")
 OUTCOME = {name: code for code, name in enumerate(OUTCOMES)}
 PENDING = -1
 
@@ -31,7 +31,7 @@ CACHE_STATES = ("bypass", "miss", "hit", "false_hit", "stale")
 CACHE_STATE = {name: code for code, name in enumerate(CACHE_STATES)}
 
 #: Every provider attempt ends in exactly one of these.
-CALL_STATUSES = ("ok", "error", "timeout", "rate_limited", "refused", "too_large")
+CALL_STATUSES = ("ok", "error", "timeout", "rate_limited", "refused", "too_large", "context_exceeded")
 CALL_STATUS = {name: code for code, name in enumerate(CALL_STATUSES)}
 
 

@@ -21,7 +21,7 @@ def test_packaged_catalogue_loads_and_is_cached(cat):
 def test_every_model_has_prices_latency_and_provenance(cat):
     for name in cat.model_names():
         m = cat.model(name)
-        assert m["provider"] in ("anthropic", "openai"), name
+        assert m["provider"] in ("anthropic", "openai", "google"), name
         assert m["input_usd_per_mtok"] > 0, name
         assert m["output_usd_per_mtok"] > 0, name
         assert isinstance(m["source"], str) and m["source"].strip(), name
@@ -94,8 +94,9 @@ def test_without_provenance_strips_metadata_at_every_level(cat):
     assert "source" not in clean["latency"] and "note" not in clean["latency"]
     assert clean["latency"]["tokens_per_s"] > 0
     assert set(without_provenance(cat.limit_preset("anthropic-tier1-sonnet4"))) == {
-        "requests_per_min", "input_tokens_per_min", "output_tokens_per_min",
+        "requests_per_min", "input_tokens_per_min", "output_tokens_per_min", "provider", "tier", "model",
     }
+    assert "context_source" not in without_provenance(cat.model("gpt-4o"))
 
 
 def test_presets_feed_estimate(cat):
@@ -140,3 +141,90 @@ limit_presets:
 
     with pytest.raises(ScenarioError, match="cannot read catalogue"):
         load_catalogue(tmp_path / "missing.yaml")
+
+
+# ---------------------------------------------------------------------------------------------- tiers
+
+def _tiers(cat, provider, model):
+    return {cat.limit_preset(n)["tier"] for n in cat.limit_preset_names()
+            if cat.limit_preset(n).get("provider") == provider and cat.limit_preset(n).get("model") == model}
+
+
+@pytest.mark.parametrize("model", ["gpt-4o", "gpt-4o-mini", "gpt-4.1", "gpt-4.1-mini"])
+def test_every_openai_model_has_tiers_1_to_5(cat, model):
+    assert _tiers(cat, "openai", model) >= {f"tier {t}" for t in range(1, 6)}
+
+
+@pytest.mark.parametrize("model", ["claude-sonnet-4", "claude-opus-4", "claude-haiku-3.5"])
+def test_every_anthropic_model_has_tiers_1_to_4_and_a_custom_tier_exists(cat, model):
+    assert _tiers(cat, "anthropic", model) >= {f"tier {t}" for t in range(1, 5)}
+    custom = cat.limit_preset("anthropic-custom")
+    assert custom["tier"] == "custom" and set(custom["must_supply"]) == {
+        "requests_per_min", "input_tokens_per_min", "output_tokens_per_min"}
+
+
+def test_a_gemini_model_with_free_and_paid_tiers(cat):
+    google = [n for n in cat.model_names() if cat.model(n)["provider"] == "google"]
+    assert google
+    assert _tiers(cat, "google", google[0]) >= {"free", "tier 1", "tier 2", "tier 3"}
+
+
+def test_openai_tiers_never_shrink_and_limits_left_to_the_user_are_null(cat):
+    for model in ("gpt-4o", "gpt-4o-mini"):
+        tpm = [cat.limit_preset(f"openai-tier{t}-{model.replace('gpt-', 'gpt')}")["tokens_per_min"]
+               for t in range(1, 6)]
+        assert tpm == sorted(tpm) and len(set(tpm)) == 5, model
+    for name in cat.limit_preset_names():
+        preset = cat.limit_preset(name)
+        for key in preset.get("must_supply", []):
+            assert preset[key] is None, (name, key)
+        if preset.get("must_supply"):
+            assert "note" in preset, name            # says why the number is missing
+
+
+def test_every_model_states_its_window_and_where_it_came_from(cat):
+    for name in cat.model_names():
+        m = cat.model(name)
+        assert m["context_window_tokens"] >= 100_000, name
+        assert m["max_output_tokens"] is None or 0 < m["max_output_tokens"] <= m["context_window_tokens"], name
+        assert m["context_source"].strip() and m["context_as_of"].strip(), name
+        if m["max_output_tokens"] is None:
+            assert m.get("context_note"), name       # a missing number is explained, not invented
+
+
+@pytest.mark.parametrize("change, message", [
+    ({"must_supply": ["requests_per_min"], "requests_per_min": 50}, "listed in must_supply"),
+    ({"must_supply": ["rpm"]}, "must_supply: must be a list of"),
+    ({"provider": "acme"}, "provider: must be one of"),
+])
+def test_bad_preset_fields_are_named(tmp_path, change, message):
+    import yaml
+    import sim
+    data = yaml.safe_load(open(sim.__file__.replace("__init__.py", "provider_catalogue.yaml")))
+    data["limit_presets"]["anthropic-tier1-sonnet4"].update(change)
+    path = tmp_path / "cat.yaml"
+    path.write_text(yaml.safe_dump(data))
+    with pytest.raises(ScenarioError, match=message):
+        load_catalogue(path)
+
+
+def test_a_window_smaller_than_the_maximum_output_is_refused(tmp_path):
+    import yaml
+    import sim
+    data = yaml.safe_load(open(sim.__file__.replace("__init__.py", "provider_catalogue.yaml")))
+    data["models"]["gpt-4o"]["max_output_tokens"] = 200_000
+    path = tmp_path / "cat.yaml"
+    path.write_text(yaml.safe_dump(data))
+    with pytest.raises(ScenarioError, match=r"models\.gpt-4o\.max_output_tokens \(200000\) exceeds"):
+        load_catalogue(path)
+
+
+def test_a_window_without_its_source_is_refused(tmp_path):
+    import yaml
+    import sim
+    data = yaml.safe_load(open(sim.__file__.replace("__init__.py", "provider_catalogue.yaml")))
+    del data["models"]["gpt-4o"]["context_as_of"]
+    path = tmp_path / "cat.yaml"
+    path.write_text(yaml.safe_dump(data))
+    with pytest.raises(ScenarioError, match=r"models\.gpt-4o\.context_as_of: must be a non-empty string"):
+        load_catalogue(path)

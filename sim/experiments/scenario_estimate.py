@@ -2,17 +2,20 @@
 
 :mod:`sim.estimate` works on plain numbers; this module reads them off a scenario (the means of its
 distributions, a trace's own statistics, the first routing target's price and latency, the provider's
-per-key limits), which needs the workload layer to read traces.
+per-key limits), which needs the workload layer to read traces. Every target of the fallback chain is then
+checked alone against the whole peak (:attr:`Estimate.chain_checks`): when the primary is down, the next
+target gets all of its traffic.
 """
 from __future__ import annotations
 
+import dataclasses
 import math
 
 import numpy as np
 import pandas as pd
 
 from sim.config import DiurnalProfile, EmpiricalTokens, ExponentialLatency, FixedTokens, HourlyProfile, Scenario
-from sim.estimate import Estimate, estimate_rate
+from sim.estimate import TOKENS_PER_MTOK, Estimate, LimitCheck, check_limits, estimate_rate
 from sim.model.arrivals import lognormal_params_from_median_p95
 from sim.model.workload import read_trace
 
@@ -53,7 +56,22 @@ def estimate_from_scenario(scenario: Scenario) -> Estimate:
     lat = model.latency
     latency_s = lat.mean_s if isinstance(lat, ExponentialLatency) else lat.ttft_s + output_tokens / lat.tokens_per_s
     limits = pconf.limits.model_dump(exclude={"preset"})
-    return estimate_rate(rate, input_tokens, output_tokens, model.input_usd_per_mtok, model.output_usd_per_mtok,
-                         latency_s, peak_to_average=peak_to_average,
-                         llm_calls_per_request=wl.llm_calls.mean, limits=limits)
+    est = estimate_rate(rate, input_tokens, output_tokens, model.input_usd_per_mtok, model.output_usd_per_mtok,
+                        latency_s, peak_to_average=peak_to_average,
+                        llm_calls_per_request=wl.llm_calls.mean, limits=limits)
+    return dataclasses.replace(est, chain_checks=chain_checks(scenario, est))
+
+
+def chain_checks(scenario: Scenario, est: Estimate) -> tuple[LimitCheck, ...]:
+    """Each target of the routing chain alone against the whole peak of ``est``, with its provider's
+    per-key limits times its ``api_keys``, and the day's cost at its model's prices."""
+    checks = []
+    for provider, model_name in scenario.chain:
+        pconf = scenario.provider(provider)
+        model = next(m for m in pconf.models if m.name == model_name)
+        cost = (est.input_tokens_per_day * model.input_usd_per_mtok
+                + est.output_tokens_per_day * model.output_usd_per_mtok) / TOKENS_PER_MTOK
+        checks.append(check_limits(est.peak_need_per_min, pconf.limits.model_dump(exclude={"preset"}),
+                                   pconf.api_keys, target=f"{provider}/{model_name}", cost_per_day_usd=cost))
+    return tuple(checks)
 

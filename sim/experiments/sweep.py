@@ -299,7 +299,8 @@ def numeric_metrics(runs: pd.DataFrame, params=()) -> list[str]:
 
 KNOWN_METRICS = (
     "requests_total", "requests_ok", "requests_failed", "requests_timeout", "requests_refused",
-    "requests_rate_limited", "requests_shed", "requests_killed", "requests_too_large", "availability",
+    "requests_rate_limited", "requests_shed", "requests_killed", "requests_too_large", "requests_context_exceeded",
+    "availability",
     "calls_total", "error_rate", "latency_mean_s", "latency_p50_s", "latency_p95_s", "latency_p99_s",
     "ttft_p50_s", "ttft_p95_s", "queue_wait_mean_s", "queue_wait_p95_s", "cost_usd", "llm_cost_usd",
     "cost_per_request_usd", "projected_cost_per_month_usd", "mean_concurrency", "peak_concurrency",

@@ -6,7 +6,10 @@ It may also cap calls in flight (``max_concurrency``). A model answers a call af
 plus the output tokens at its streaming speed, with lognormal noise; some calls fail (5xx), some are refused
 by the content filter, some run past the client's timeout, and some answers are wrong (hallucination) or
 unparseable (structured output) although the call succeeded. Only successful calls are billed, at the
-model's price per million input and output tokens.
+model's price per million input and output tokens. A call larger than the model's context window (input +
+the output it asks for) or asking for more than its maximum output is rejected before anything else, as the
+provider's 400 "context length exceeded" (:meth:`ModelRuntime.rejects`): it costs nothing and no retry or
+wait could change it.
 
 :class:`ModelRuntime.draw` decides one attempt's fate from the model's named random streams, as a plain
 method; the SimPy request process only waits for the time it returns.
@@ -24,8 +27,8 @@ from sim.model.streams import Streams
 from sim.policies.token_bucket import ADMITTED, TOO_LARGE as TOO_LARGE_ADMISSION, Admission, TokenBucket
 from sim.record import CALL_STATUS
 
-OK, ERROR, TIMEOUT, RATE_LIMITED, REFUSED, TOO_LARGE = (
-    CALL_STATUS[s] for s in ("ok", "error", "timeout", "rate_limited", "refused", "too_large"))
+OK, ERROR, TIMEOUT, RATE_LIMITED, REFUSED, TOO_LARGE, CONTEXT_EXCEEDED = (
+    CALL_STATUS[s] for s in ("ok", "error", "timeout", "rate_limited", "refused", "too_large", "context_exceeded"))
 
 
 class AttemptResult(NamedTuple):
@@ -134,7 +137,17 @@ class ModelRuntime:
         self.hallucination_prob = config.hallucination_prob
         self.parse_failure_prob = config.parse_failure_prob
         self.price_rank = self.cost_usd(1000, 250)     # a reference call, to find the cheapest model
+        window, most_out = config.context_window_tokens, config.max_output_tokens
+        self.context_window_tokens = math.inf if window is None else window
+        self.max_output_tokens = math.inf if most_out is None else most_out
+        self.size_limited = window is not None or most_out is not None
         self.cheap_tier = config.tier == "cheap"
+
+    def rejects(self, input_tokens: int, output_tokens: int) -> bool:
+        """Whether the provider refuses this call outright (400): input + output over the context window, or
+        more output asked for than the model's maximum."""
+        return (input_tokens + output_tokens > self.context_window_tokens
+                or output_tokens > self.max_output_tokens)
 
     def cost_usd(self, input_tokens: int, output_tokens: int) -> float:
         return input_tokens * self.input_usd_per_token + output_tokens * self.output_usd_per_token

@@ -33,7 +33,7 @@ import simpy
 
 from sim.config import Scenario
 from sim.model.cache_lookup import HIT, MISS
-from sim.model.providers import (ERROR, OK, RATE_LIMITED, REFUSED, TIMEOUT, TOO_LARGE, AttemptResult, Target,
+from sim.model.providers import (CONTEXT_EXCEEDED, ERROR, OK, RATE_LIMITED, REFUSED, TIMEOUT, TOO_LARGE, AttemptResult, Target,
                                  _new_tuple)
 from sim.model.streams import Streams
 from sim.model.workload import Workload
@@ -52,6 +52,7 @@ if TYPE_CHECKING:
 O_OK, O_SHED, O_RATE_LIMITED = OUTCOME["ok"], OUTCOME["shed"], OUTCOME["rate_limited"]
 O_FAILED, O_REFUSED, O_KILLED = OUTCOME["failed"], OUTCOME["refused"], OUTCOME["killed"]
 O_TIMEOUT, O_TOO_LARGE = OUTCOME["timeout"], OUTCOME["too_large"]
+O_CONTEXT_EXCEEDED = OUTCOME["context_exceeded"]
 ALL_OPEN_POLL_S = 0.5       # re-check interval while every breaker is open and a half-open trial is full
 SPURIOUS_RETRY_AFTER_S = 1.0  # the Retry-After a sick rate-limit service sends with a spurious 429
 
@@ -82,7 +83,8 @@ ANSWERED = tuple(tuple(CallResult(O_OK, wrong, unparseable) for unparseable in (
                  for wrong in (False, True))            # [wrong][unparseable], without a tuple per call
 # the call's outcome once its last attempt on a target ended with this status
 _GIVE_UP = {ERROR: CallResult(O_FAILED), TIMEOUT: CallResult(O_TIMEOUT), RATE_LIMITED: CallResult(O_FAILED),
-            REFUSED: CallResult(O_REFUSED), TOO_LARGE: CallResult(O_TOO_LARGE)}
+            REFUSED: CallResult(O_REFUSED), TOO_LARGE: CallResult(O_TOO_LARGE),
+            CONTEXT_EXCEEDED: CallResult(O_CONTEXT_EXCEEDED)}
 _STATUS_NAME = {ERROR: "error", TIMEOUT: "timeout", RATE_LIMITED: "rate_limited", REFUSED: "refused"}
 _ENDS_THE_CHAIN = (O_OK, O_REFUSED, O_SHED)     # outcomes no fallback target can change
 
@@ -100,12 +102,12 @@ class LlmCall(NamedTuple):
 class Gate(NamedTuple):
     """What a provider's limits said to one attempt."""
 
-    verdict: int                # GO, RATE_LIMITED_429, TOO_LARGE_400 or SHED_AT_LIMITS
+    verdict: int                # GO, RATE_LIMITED_429, TOO_LARGE_400, SHED_AT_LIMITS or CONTEXT_400
     wait_s: float = 0.0         # smoothing: how long to wait before the call may go
     retry_after_s: float | None = None   # a 429's Retry-After
 
 
-GO, RATE_LIMITED_429, TOO_LARGE_400, SHED_AT_LIMITS = range(4)
+GO, RATE_LIMITED_429, TOO_LARGE_400, SHED_AT_LIMITS, CONTEXT_400 = range(5)
 
 
 class Attempted(NamedTuple):
@@ -114,7 +116,7 @@ class Attempted(NamedTuple):
     answer: AttemptResult
     start_s: float
     retry_after_s: float | None = None
-PASS, TOO_LARGE_GATE, SHED_GATE = Gate(GO), Gate(TOO_LARGE_400), Gate(SHED_AT_LIMITS)
+PASS, TOO_LARGE_GATE, SHED_GATE, CONTEXT_GATE = Gate(GO), Gate(TOO_LARGE_400), Gate(SHED_AT_LIMITS), Gate(CONTEXT_400)
 
 
 class _NoBreaker:
@@ -226,7 +228,7 @@ class RequestFlow:
         evaluator through which its AI conditions see answers (none: they see the truth)."""
         self.breaker_of = [breakers.get(t.code, NO_BREAKER) for t in targets]
         self.has_breakers = bool(breakers)
-        self.not_health_signals = {REFUSED, TOO_LARGE}
+        self.not_health_signals = {REFUSED, TOO_LARGE, CONTEXT_EXCEEDED}
         if settings is None or not settings.record_rate_limited:
             self.not_health_signals.add(RATE_LIMITED)
         self.evaluator = None
@@ -501,7 +503,10 @@ class RequestFlow:
     def _ask_limits(self, call: LlmCall, target: Target) -> Gate:
         """The provider's limits: with smoothing, the wait for a reservation (shed if it is past the
         request's patience); without, admitted now or a 429 with its Retry-After. A call larger than a
-        whole minute's limit is never admitted (the provider's "request too large")."""
+        whole minute's limit is never admitted (the provider's "request too large"). A call over the model's
+        context window or maximum output is refused before the limits see it (nothing taken from them)."""
+        if target.model.size_limited and target.model.rejects(call.input_tokens, call.output_tokens):
+            return CONTEXT_GATE
         limits = target.provider.limits
         if limits is None:
             return PASS
@@ -530,6 +535,8 @@ class RequestFlow:
         now = env.now
         if gate.verdict == TOO_LARGE_400:
             return Attempted(AttemptResult(TOO_LARGE, 0.0), now)
+        if gate.verdict == CONTEXT_400:
+            return Attempted(AttemptResult(CONTEXT_EXCEEDED, 0.0), now)
         effect = self.faults.call_effect(provider.name, target.label, now)
         retry_after_s = gate.retry_after_s
         if retry_after_s is None and effect is not None and effect.forced_status == RATE_LIMITED:
@@ -595,8 +602,8 @@ class RequestFlow:
 
     def _retry_delay_s(self, attempt: int, status: int, retry_after_s: float | None) -> float | None:
         """The retry policy's answer after a failed attempt: the backoff, or None to give up. A call too
-        large for the limits is never retried (no retry could be admitted)."""
-        if status == TOO_LARGE:
+        large for the limits, or for the model's context window, is never retried (no retry could pass)."""
+        if status == TOO_LARGE or status == CONTEXT_EXCEEDED:
             return None
         return self.retry.delay_s(attempt, _STATUS_NAME[status], self._jitter_u(), retry_after_s)
 

@@ -35,6 +35,9 @@ class ShadowTraffic:
     def _mirror(self, i: int, in_tok: int, out_tok: int):
         env, target = self.env, self.target
         limits = target.provider.limits
+        if target.model.rejects(in_tok, out_tok):       # over the candidate's context window: a lost sample
+            self.lost_to_limits += 1
+            return
         if limits is not None and not limits.try_admit(env.now, in_tok, out_tok).admitted:
             self.lost_to_limits += 1
             return

@@ -36,7 +36,8 @@ PANELS = ("availability", "requests_not_ok", "latency_p95_s", "cost_per_request_
 OUTCOMES = (("requests_failed", "failed", ""), ("requests_timeout", "timed out", "///"),
             ("requests_shed", "shed", "xx"), ("requests_rate_limited", "rate limited (429)", ".."),
             ("requests_refused", "refused", "\\\\\\"), ("requests_killed", "killed", "++"),
-            ("requests_too_large", "too large", "oo"))
+            ("requests_too_large", "too large", "oo"),
+            ("requests_context_exceeded", "over context window", "--"))
 ALWAYS_SHOWN = 3
 
 TITLES = {"availability": "availability (one gridline per nine)",

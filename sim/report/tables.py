@@ -31,7 +31,7 @@ from sim.estimate import LIMIT_KEYS
 
 __all__ = ["DEFAULT_TABLE_METRICS", "is_missing", "sig", "usd", "pct", "metric_kind", "format_value",
            "metric_label", "seconds_text", "duration_text", "clock_text", "comparison_table", "format_table",
-           "format_summary", "format_estimate", "format_cell", "format_frame", "signed", "aligned",
+           "format_summary", "format_estimate", "format_chain_checks", "format_cell", "format_frame", "signed", "aligned",
            "TABLE_WIDTH"]
 
 #: The columns of a comparison table when none are chosen.
@@ -351,5 +351,52 @@ def format_estimate(est) -> str:
         rows.append(("Keys needed", f"{est.keys_needed:,}", f"keys ({binding})"))
     label_width = max(len(label) for label, value, _ in rows if value)
     value_width = max(len(value) for _, value, _ in rows)
-    return "\n".join(label if not value else f"  {label:<{label_width}}  {value:>{value_width}}  {unit}".rstrip()
-                     for label, value, unit in rows)
+    text = "\n".join(label if not value else f"  {label:<{label_width}}  {value:>{value_width}}  {unit}".rstrip()
+                      for label, value, unit in rows)
+    if est.chain_checks:
+        text += "\n" + format_chain_checks(est.chain_checks)
+    return text
+
+
+#: Short column names of the limit keys, as providers' dashboards write them.
+LIMIT_LABELS = {"requests_per_min": "RPM", "input_tokens_per_min": "in TPM", "output_tokens_per_min": "out TPM",
+                "tokens_per_min": "TPM"}
+
+
+def _load_pct(load: float) -> str:
+    return f"{load:.1%}" if load < 0.1 else f"{load:,.0%}"
+
+
+def format_chain_checks(checks) -> str:
+    """Each fallback-chain target alone against the whole peak: load over each of its limits (its keys
+    pooled), the limit that binds, and whether it carries the peak alone (if not, the keys it would need)."""
+    header = ("target", "keys", *LIMIT_LABELS.values(), "binds", "USD/day", "alone?")
+    rows = []
+    for c in checks:
+        loads = [_load_pct(c.utilisation[k]) if k in c.utilisation else "-" for k in LIMIT_LABELS]
+        verdict = "yes" if c.carries_peak_alone else f"NO ({c.keys_needed:,} keys)"
+        rows.append((c.target, f"{c.api_keys:,}", *loads, LIMIT_LABELS.get(c.binding_limit, "none"),
+                     usd(c.cost_per_day_usd) if c.cost_per_day_usd is not None else MISSING, verdict))
+    widths = [max(len(r[i]) for r in [header, *rows]) for i in range(len(header))]
+    left = {0, 6, 8}
+
+    def line(cells):
+        return "  " + "  ".join(c.ljust(w) if i in left else c.rjust(w)
+                                for i, (c, w) in enumerate(zip(cells, widths))).rstrip()
+    title = "Fallback chain: each target alone at peak (load / its limits x its keys; over 100%: cannot)"
+    return "\n".join([title, line(header), *(line(r) for r in rows), *_chain_sentences(checks)])
+
+
+def _chain_sentences(checks) -> list[str]:
+    """The table in words: for each target, whether it carries the whole peak alone and what binds."""
+    out = []
+    for i, c in enumerate(checks):
+        who = f"Primary {c.target}" if i == 0 else f"Fallback {c.target} alone"
+        if c.binding_limit is None:
+            out.append(f"  {who}: no limit set, carries the peak.")
+            continue
+        binds = f"{LIMIT_LABELS[c.binding_limit]} binds at {_load_pct(c.utilisation[c.binding_limit])}"
+        verdict = "carries the peak" if c.carries_peak_alone else \
+            f"CANNOT carry the peak ({c.keys_needed:,} keys needed, {c.api_keys:,} held)"
+        out.append(f"  {who}: {binds}; {verdict}.")
+    return out
