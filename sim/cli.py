@@ -152,6 +152,7 @@ def build_parser() -> argparse.ArgumentParser:
     fit.add_argument("--format", choices=["calls", "csv"],
                      help="calls: the simulator's calls frame; csv: one row per call (default: from the name)")
     fit.add_argument("-o", "--out", help="YAML file for the providers section (default: print it)")
+    fit.add_argument("--wide", action="store_true", help="print the table at full width (default: fit 100 columns)")
     cols = fit.add_argument_group("CSV columns (seconds unless --time-unit ms; optional ones are used when present)")
     cols.add_argument("--model-col", default="model", help="model name (default: model)")
     cols.add_argument("--status-col", default="status",

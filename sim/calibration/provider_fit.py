@@ -330,19 +330,27 @@ class ProviderFit:
     calls: int
     models: list[ModelFit]
     limits: list[LimitEvidence]
+    skipped: list[str] = field(default_factory=list)      # why a model was not fitted (too few calls...)
 
     @property
     def notes(self) -> list[str]:
-        return [note for m in self.models for note in m.notes]
+        return [note for m in self.models for note in m.notes] + [f"not fitted: {s}" for s in self.skipped]
 
 
 def fit_log(log: pd.DataFrame, source: str = "") -> ProviderFit:
     """Every (provider, model) of a normalised log (columns :data:`LOG_COLUMNS`) fitted."""
     if not len(log):
         raise ScenarioError(f"{source or 'log'}: no calls in the log")
-    models = [fit_model(rows, str(provider), str(model))
-              for (provider, model), rows in log.groupby(["provider", "model"], observed=True, sort=True)]
-    return ProviderFit(source, len(log), models, limit_evidence(log))
+    models, skipped = [], []
+    for (provider, model), rows in log.groupby(["provider", "model"], observed=True, sort=True):
+        try:
+            models.append(fit_model(rows, str(provider), str(model)))
+        except ScenarioError as err:        # one sparse model does not stop the others being fitted
+            skipped.append(str(err))
+    if not models:
+        raise ScenarioError("; ".join(skipped))
+    fit = ProviderFit(source, len(log), models, limit_evidence(log), skipped)
+    return fit
 
 
 def model_section(fit: ModelFit) -> dict:
@@ -582,8 +590,8 @@ def fitted_yaml(fit: ProviderFit) -> str:
                   f"#     429 {_rate(m.rate_limited)} of all attempts (load against limits: not a model setting)"]
     for e in fit.limits:
         lines.append(f"#   {e.provider} limits: in the {e.minutes_with_429} minutes with 429s it admitted a median "
-                     f"{e.admitted_calls_per_min:.4g} calls, {e.admitted_input_tokens_per_min:.4g} input and "
-                     f"{e.admitted_output_tokens_per_min:.4g} output tokens per minute (all keys): one of "
+                     f"{e.admitted_calls_per_min:.4g} calls, {e.admitted_input_tokens_per_min:,.0f} input and "
+                     f"{e.admitted_output_tokens_per_min:,.0f} output tokens per minute (all keys): one of "
                      "them is the limit that bound")
     lines += [f"# Note: {note}" for note in fit.notes]
     body = yaml.safe_dump({"providers": provider_sections(fit)}, sort_keys=False, default_flow_style=False)

@@ -255,3 +255,19 @@ def test_every_fitted_section_validates(uncensored):
     sim.config.ProviderConfig.model_validate(section)
     with pytest.raises(ScenarioError):
         fit_log(read_calls_log(uncensored).iloc[:5], "five calls")
+
+
+def test_a_model_with_too_few_calls_is_skipped_and_said_so(uncensored):
+    log = read_calls_log(uncensored)
+    sparse = log.iloc[:4].assign(model="rare")
+    fit = fit_log(pd.concat([log, sparse], ignore_index=True), "run")
+    assert [m.model for m in fit.models] == ["m1"]
+    assert any(note.startswith("not fitted: alpha/rare:") for note in fit.notes)
+
+
+def test_the_azure_trace_has_no_latency_and_is_refused_by_name(capsys):
+    from tests.conftest import shared_data
+    trace = shared_data("traces/azure_llm_2023/AzureLLMInferenceTrace_conv.csv")
+    assert main(["fit-provider", str(trace)]) == 2
+    err = capsys.readouterr().err
+    assert "no column 'model' (--model-col)" in err and "TIMESTAMP, ContextTokens, GeneratedTokens" in err
