@@ -427,7 +427,7 @@ def cmd_estimate(args) -> int:
 
 
 def cmd_fit_provider(args) -> int:
-    from sim.calibration import provider_fit as pf
+    from sim.calibration import call_logs, provider_fit as pf
     from sim.report.tables import format_provider_fit
     path = Path(args.log)
     fmt = args.format or ("csv" if path.suffix.lower() in (".csv", ".txt") else "calls")
@@ -435,9 +435,9 @@ def cmd_fit_provider(args) -> int:
         given = [flag for flag in ("ttft_col", "timestamp_col", "cost_col", "provider_col") if getattr(args, flag)]
         if given:
             raise ScenarioError(f"--{given[0].replace('_', '-')}: column options apply to --format csv only")
-        log = pf.read_calls_log(path)
+        log = call_logs.read_calls_log(path)
     else:
-        log = pf.read_csv_log(path, pf.LogColumns(
+        log = call_logs.read_csv_log(path, call_logs.LogColumns(
             model=args.model_col, status=args.status_col, input_tokens=args.input_tokens_col,
             output_tokens=args.output_tokens_col, latency=args.latency_col, provider=args.provider_col,
             ttft=args.ttft_col, timestamp=args.timestamp_col, cost=args.cost_col, time_unit=args.time_unit,

@@ -24,7 +24,8 @@ such a log this module estimates, per model, what the simulator draws (see :mod:
   rate, so the median admitted rate is an estimate of the limit that bound). Attempts refused with a 429 or
   as too large never reached the model and are left out of the error, refusal and timeout rates.
 
-Nothing here runs a simulation; :func:`fit_log` turns a :class:`CallLog` into :class:`ModelFit` s and
+Nothing here runs a simulation; :func:`fit_log` turns a call log (read and checked by
+:mod:`sim.calibration.call_logs`) into :class:`ModelFit` s and
 :func:`provider_sections` into the scenario schema's ``providers`` entries, validated by
 :class:`sim.config.ProviderConfig`.
 """
@@ -40,15 +41,11 @@ import pandas as pd
 
 from sim.config import ProviderConfig
 from sim.errors import ScenarioError
-from sim.record import CALL_STATUSES
 
 Z95 = 1.959963984540054
 MIN_OK_CALLS = 10
 """Fewest successful calls with latency and output tokens a latency fit is attempted on."""
 
-LOG_COLUMNS = ("provider", "model", "status", "input_tokens", "output_tokens", "latency_s", "ttft_s",
-               "start_s", "cost_usd")
-"""The normalised log: one row per attempt; ``ttft_s``, ``start_s``, ``cost_usd`` may be all NaN."""
 
 
 # ------------------------------------------------------------------------------------------ intervals
@@ -104,6 +101,7 @@ class LatencyFit:
     censored_calls: int
     ttft_sigma: float = math.nan         # with a TTFT column: the spread of TTFT and of time per token alone
     per_token_sigma: float = math.nan
+    converged: bool = True
 
 
 def _neg_log_likelihood(theta: np.ndarray, tokens: np.ndarray, log_y: np.ndarray, c_tokens: np.ndarray,
@@ -172,7 +170,8 @@ def fit_latency_regression(tokens: np.ndarray, latency_s: np.ndarray, censored_t
     ttft = Estimate(*np.exp([theta[0], low[0], high[0]]))
     tokens_per_s = Estimate(*np.exp([-theta[1], -high[1], -low[1]]))
     sigma = Estimate(*np.exp([theta[2], low[2], high[2]]))
-    return LatencyFit(ttft, tokens_per_s, sigma, "regression", len(tokens), len(censored_tokens))
+    return LatencyFit(ttft, tokens_per_s, sigma, "regression", len(tokens), len(censored_tokens),
+                      converged=bool(best.success) and bool(np.all(np.isfinite(se))))
 
 
 def fit_latency_with_ttft(tokens: np.ndarray, latency_s: np.ndarray, ttft_s: np.ndarray,
@@ -274,6 +273,9 @@ def fit_model(rows: pd.DataFrame, provider: str, model: str) -> ModelFit:
                    timeout=wilson_rate(int((status == "timeout").sum()), reached),
                    rate_limited=wilson_rate(n_429, n), too_large=n_large,
                    timeout_s=_client_timeout_s(c_at), longest_ok_s=float(latency.max()))
+    if not latency_fit.converged:
+        fit.notes.append(f"{what}: the latency fit did not converge cleanly (its intervals may be missing or "
+                         "wrong); check that output lengths vary and the log holds one model")
     if unknown_length:
         fit.notes.append(f"{what}: {unknown_length} timed-out calls have no output tokens and do not inform the "
                          "latency fit (its ttft_s and tokens_per_s may be optimistic)")
@@ -338,7 +340,7 @@ class ProviderFit:
 
 
 def fit_log(log: pd.DataFrame, source: str = "") -> ProviderFit:
-    """Every (provider, model) of a normalised log (columns :data:`LOG_COLUMNS`) fitted."""
+    """Every (provider, model) of a normalised log (:data:`sim.calibration.call_logs.LOG_COLUMNS`) fitted."""
     if not len(log):
         raise ScenarioError(f"{source or 'log'}: no calls in the log")
     models, skipped = [], []
@@ -394,170 +396,6 @@ def provider_sections(fit: ProviderFit) -> list[dict]:
         except Exception as err:         # a fitted value the schema refuses is a bug here, said plainly
             raise ScenarioError(f"fitted provider {section['name']!r} does not validate: {err}") from None
     return sections
-
-
-# ------------------------------------------------------------------------------------------ reading logs
-
-REQUIRED_CALL_COLUMNS = ("provider", "model", "status", "input_tokens", "output_tokens", "duration_s", "start_s")
-
-
-def read_calls_log(path: str | Path) -> pd.DataFrame:
-    """The simulator's ``calls`` frame (``calls.parquet``, or a run's results folder) as a normalised log."""
-    path = Path(path)
-    if path.is_dir():
-        if not (path / "calls.parquet").exists():
-            designs = sorted(str(p.parent) for p in path.glob("*/calls.parquet"))
-            hint = f"; name one design's folder: {', '.join(designs)}" if designs else ""
-            raise ScenarioError(f"{path}: not a run's results folder (no calls.parquet){hint}")
-        path = path / "calls.parquet"
-    if not path.exists():
-        raise ScenarioError(f"{path}: no such file")
-    try:
-        frame = pd.read_parquet(path)
-    except Exception as err:            # pyarrow's errors vary by what is wrong with the file
-        raise ScenarioError(f"{path}: not a Parquet file ({type(err).__name__}: {err})") from None
-    missing = [c for c in REQUIRED_CALL_COLUMNS if c not in frame.columns]
-    if missing:
-        raise ScenarioError(f"{path}: not a calls frame: no column {', '.join(map(repr, missing))}")
-    unknown = sorted(set(frame["status"].astype(str)) - set(CALL_STATUSES))
-    if unknown:
-        raise ScenarioError(f"{path}: column 'status' has unknown values {unknown}; known: {list(CALL_STATUSES)}")
-    return pd.DataFrame({
-        "provider": frame["provider"].astype(str), "model": frame["model"].astype(str),
-        "status": frame["status"].astype(str),
-        "input_tokens": frame["input_tokens"].astype(float), "output_tokens": frame["output_tokens"].astype(float),
-        "latency_s": frame["duration_s"].astype(float), "ttft_s": np.nan,
-        "start_s": frame["start_s"].astype(float),
-        "cost_usd": frame["cost_usd"].astype(float) if "cost_usd" in frame.columns else np.nan,
-    })
-
-
-@dataclass
-class LogColumns:
-    """Which CSV column holds what; ``None`` for an optional column means "use it if the default is there"."""
-
-    model: str = "model"
-    status: str = "status"
-    input_tokens: str = "input_tokens"
-    output_tokens: str = "output_tokens"
-    latency: str = "latency_s"
-    provider: str | None = None
-    ttft: str | None = None
-    timestamp: str | None = None
-    cost: str | None = None
-    time_unit: str = "s"                        # of latency and ttft: "s" or "ms"
-    provider_name: str = "fitted"              # when the log has no provider column
-
-    OPTIONAL_DEFAULTS = {"provider": "provider", "ttft": "ttft_s", "timestamp": "timestamp", "cost": "cost_usd"}
-
-
-#: Status words and codes a log may hold, and the simulator's status each one means.
-STATUS_WORDS = {
-    "ok": "ok", "success": "ok", "succeeded": "ok", "completed": "ok",
-    "error": "error", "failed": "error", "failure": "error", "server_error": "error", "5xx": "error",
-    "timeout": "timeout", "timed_out": "timeout", "408": "timeout", "504": "timeout",
-    "rate_limited": "rate_limited", "429": "rate_limited", "throttled": "rate_limited",
-    "refused": "refused", "content_filter": "refused", "content_filtered": "refused",
-    "too_large": "too_large", "413": "too_large",
-}
-
-
-def _status(values: pd.Series, column: str, where: str) -> pd.Series:
-    text = values.astype(str).str.strip().str.lower().str.replace(r"\.0$", "", regex=True)
-    mapped = text.map(STATUS_WORDS)
-    code = pd.to_numeric(text, errors="coerce")
-    mapped = mapped.where(mapped.notna(), np.where((code >= 200) & (code < 300), "ok",
-                                                   np.where((code >= 500) & (code < 600), "error", None)))
-    unknown = text[mapped.isna()]
-    if len(unknown):
-        counts = unknown.value_counts().head(5)
-        shown = ", ".join(f"{v!r} ({n} rows)" for v, n in counts.items())
-        raise ScenarioError(f"{where}: column {column!r} (--status-col) has values that are not a known status: "
-                            f"{shown}; known: 2xx, 5xx, {', '.join(sorted(STATUS_WORDS))}")
-    return mapped.astype(str)
-
-
-def _numbers(frame: pd.DataFrame, column: str, option: str, where: str, required_on=None) -> pd.Series:
-    """A numeric column; garbled values, negatives, and blanks where ``required_on`` is true are errors."""
-    raw = frame[column]
-    values = pd.to_numeric(raw, errors="coerce")
-    garbled = values.isna() & raw.notna() & (raw.astype(str).str.strip() != "")
-    if garbled.any():
-        row = int(np.flatnonzero(garbled.to_numpy())[0])
-        raise ScenarioError(f"{where}: column {column!r} ({option}) line {row + 2} holds {raw.iloc[row]!r}, not "
-                            f"a number ({int(garbled.sum())} such rows)")
-    bad = values < 0
-    if not np.isfinite(values.fillna(0)).all() or bad.any():
-        row = int(np.flatnonzero((bad | ~np.isfinite(values.fillna(0))).to_numpy())[0])
-        raise ScenarioError(f"{where}: column {column!r} ({option}) line {row + 2} holds {raw.iloc[row]!r}; "
-                            "expected a finite number >= 0")
-    if required_on is not None:
-        blank = values.isna() & required_on
-        if blank.any():
-            row = int(np.flatnonzero(blank.to_numpy())[0])
-            raise ScenarioError(f"{where}: column {column!r} ({option}) is empty on line {row + 2} (a successful "
-                                f"call); {int(blank.sum())} such rows")
-    return values.astype(float)
-
-
-def _timestamps(raw: pd.Series, column: str, where: str) -> pd.Series:
-    numbers = pd.to_numeric(raw, errors="coerce")
-    if numbers.notna().all():
-        return numbers.astype(float)
-    try:
-        times = pd.to_datetime(raw, format="mixed", utc=True)
-    except (ValueError, TypeError) as err:
-        raise ScenarioError(f"{where}: column {column!r} (--timestamp-col) is neither seconds nor dates: "
-                            f"{err}") from None
-    return (times - times.min()).dt.total_seconds()
-
-
-def read_csv_log(path: str | Path, columns: LogColumns | None = None) -> pd.DataFrame:
-    """A CSV of calls as a normalised log, every column checked; ScenarioError naming the column at fault."""
-    columns = columns or LogColumns()
-    path = Path(path)
-    where = str(path)
-    try:
-        frame = pd.read_csv(path, dtype=str, keep_default_na=False, na_values=[""])
-    except FileNotFoundError:
-        raise ScenarioError(f"{path}: no such file") from None
-    except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError) as err:
-        raise ScenarioError(f"{path}: not a readable CSV ({err})") from None
-    if columns.time_unit not in ("s", "ms"):
-        raise ScenarioError(f"--time-unit: must be s or ms, got {columns.time_unit!r}")
-    chosen = {}
-    for name, option in (("model", "--model-col"), ("status", "--status-col"),
-                         ("input_tokens", "--input-tokens-col"), ("output_tokens", "--output-tokens-col"),
-                         ("latency", "--latency-col")):
-        chosen[name] = (getattr(columns, name), option, True)
-    for name, default in LogColumns.OPTIONAL_DEFAULTS.items():
-        given = getattr(columns, name)
-        chosen[name] = (given or default, f"--{name}-col", given is not None)
-    for name, (column, option, required) in chosen.items():
-        if column not in frame.columns and required:
-            raise ScenarioError(f"{where}: no column {column!r} ({option}); the columns are: "
-                                f"{', '.join(frame.columns)}")
-    has = {name: column in frame.columns for name, (column, _, _) in chosen.items()}
-    col = {name: column for name, (column, _, _) in chosen.items()}
-    status = _status(frame[col["status"]], col["status"], where)
-    ok = status == "ok"
-    scale = 0.001 if columns.time_unit == "ms" else 1.0
-    log = pd.DataFrame({
-        "provider": frame[col["provider"]].astype(str) if has["provider"] else columns.provider_name,
-        "model": frame[col["model"]].astype(str),
-        "status": status,
-        "input_tokens": _numbers(frame, col["input_tokens"], "--input-tokens-col", where),
-        "output_tokens": _numbers(frame, col["output_tokens"], "--output-tokens-col", where, required_on=ok),
-        "latency_s": _numbers(frame, col["latency"], "--latency-col", where, required_on=ok) * scale,
-        "ttft_s": _numbers(frame, col["ttft"], "--ttft-col", where) * scale if has["ttft"] else np.nan,
-        "start_s": _timestamps(frame[col["timestamp"]], col["timestamp"], where) if has["timestamp"] else np.nan,
-        "cost_usd": _numbers(frame, col["cost"], "--cost-col", where) if has["cost"] else np.nan,
-    })
-    blank_model = frame[col["model"]].isna()
-    if blank_model.any():
-        raise ScenarioError(f"{where}: column {col['model']!r} (--model-col) is empty on line "
-                            f"{int(np.flatnonzero(blank_model.to_numpy())[0]) + 2}")
-    return log
 
 
 # ------------------------------------------------------------------------------------------ writing

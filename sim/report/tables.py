@@ -362,19 +362,23 @@ def format_provider_fit(fit) -> str:
         return f"{sig(e.value)} ({sig(e.low)}-{sig(e.high)})"
 
     def share(r) -> str:
-        return f"{pct(r.share)} ({pct(r.low)}-{pct(r.high)})"
+        return f"{pct(r.share)} ({pct(r.low)[:-1]}-{pct(r.high)})"
 
-    header = ["model", "attempts", "ttft_s", "tokens/s", "sigma", "5xx", "refused", "timeout", "429",
-              "timeout_s"]
-    body = [[m.label, count(m.attempts), estimate(m.latency.ttft_s), estimate(m.latency.tokens_per_s),
-             estimate(m.latency.sigma), share(m.error), share(m.refused), share(m.timeout),
-             share(m.rate_limited), MISSING if m.timeout_s is None else sig(m.timeout_s)] for m in fit.models]
-    lines = [aligned(header, body), "(95% intervals in brackets: Wilson for shares; 5xx, refused and timeout are "
-             "shares of the attempts that reached the model, 429 of all attempts)"]
+    latency = aligned(["model", "ok", "timeouts", "ttft_s", "tokens/s", "sigma"],
+                      [[m.label, count(m.latency.ok_calls), count(m.latency.censored_calls),
+                        estimate(m.latency.ttft_s), estimate(m.latency.tokens_per_s), estimate(m.latency.sigma)]
+                       for m in fit.models])
+    rates = aligned(["model", "attempts", "5xx", "refused", "timeout", "429", "timeout_s"],
+                    [[m.label, count(m.attempts), share(m.error), share(m.refused), share(m.timeout),
+                      share(m.rate_limited), MISSING if m.timeout_s is None else sig(m.timeout_s)]
+                     for m in fit.models])
+    lines = ["Latency: (ttft_s + output_tokens / tokens_per_s) x lognormal(sigma), 95% intervals in brackets",
+             latency, "", "Outcomes, Wilson 95% intervals (5xx, refused, timeout: of the attempts that reached the "
+             "model; 429: of all)", rates]
     for e in fit.limits:
         lines.append(f"{e.provider}: in the {count(e.minutes_with_429)} minutes with 429s it admitted a median of "
                      f"{sig(e.admitted_calls_per_min)} calls, {count(round(e.admitted_input_tokens_per_min))} "
                      f"input and {count(round(e.admitted_output_tokens_per_min))} output tokens per minute: the "
                      "limit that bound is near one of these")
-    lines += [f"note: {note}" for note in fit.notes]
+    lines += [""] * bool(fit.notes) + [f"note: {note}" for note in fit.notes]
     return "\n".join(lines)

@@ -13,8 +13,8 @@ import pytest
 import yaml
 
 import sim
-from sim.calibration.provider_fit import (FITTED_MARKER, LogColumns, fit_log, provider_sections, read_calls_log,
-                                          read_csv_log, wilson_rate)
+from sim.calibration.call_logs import LogColumns, read_calls_log, read_csv_log
+from sim.calibration.provider_fit import FITTED_MARKER, fit_log, provider_sections, wilson_rate
 from sim.cli import main
 from sim.errors import ScenarioError
 from tests.conftest import small_scenario
