@@ -24,6 +24,9 @@ such a log this module estimates, per model, what the simulator draws (see :mod:
   rate, so the median admitted rate is an estimate of the limit that bound). Attempts refused with a 429 or
   as too large never reached the model and are left out of the error, refusal and timeout rates.
 
+Everything in the log is fitted as the model's normal behaviour: cut incident windows out first, or a latency
+fault comes back as a slow model and an outage as a high error rate.
+
 Nothing here runs a simulation; :func:`fit_log` turns a call log (read and checked by
 :mod:`sim.calibration.call_logs`) into :class:`ModelFit` s and
 :func:`provider_sections` into the scenario schema's ``providers`` entries, validated by

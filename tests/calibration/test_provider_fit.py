@@ -155,17 +155,19 @@ def synthetic_csv(path, n=3000, seed=5, ttft=0.5, tokens_per_s=40.0, sigma=0.25)
     u = rng.random(n)
     status = np.where(u < 0.05, 500, np.where(u < 0.07, 429, 200))
     start = pd.Timestamp("2024-05-01T10:00:00Z") + pd.to_timedelta(np.sort(rng.random(n)) * 3600, unit="s")
+    input_tokens = rng.integers(100, 3000, n)
+    billed = np.where(status == 200, (input_tokens * 2.5 + tokens * 10.0) / 1e6, 0.0)     # $2.50 / $10 per Mtok
     pd.DataFrame({"ts": start.strftime("%Y-%m-%dT%H:%M:%S.%fZ"), "model": "gpt-x", "status": status,
-                  "input_tokens": rng.integers(100, 3000, n), "output_tokens": tokens,
-                  "latency_s": np.round(latency * 1000, 3), "ttft_s": np.round(first * 1000, 3)}).to_csv(
-        path, index=False)
+                  "input_tokens": input_tokens, "output_tokens": tokens, "latency_s": np.round(latency * 1000, 3),
+                  "ttft_s": np.round(first * 1000, 3), "usd": billed}).to_csv(path, index=False)
     return dict(ttft=ttft, per_token=1 / tokens_per_s, sigma=sigma, n_ok=int((status == 200).sum()),
-                reached=int((status != 429).sum()))
+                reached=int((status != 429).sum()), span_s=(start.max() - start.min()).total_seconds())
 
 
 def test_a_csv_with_ttft_is_fitted_directly(tmp_path):
     truth = synthetic_csv(tmp_path / "log.csv")
-    log = read_csv_log(tmp_path / "log.csv", LogColumns(timestamp="ts", time_unit="ms", provider_name="acme"))
+    log = read_csv_log(tmp_path / "log.csv", LogColumns(timestamp="ts", cost="usd", time_unit="ms",
+                                                        provider_name="acme"))
     fit = fit_log(log, "log.csv").models[0]
     lat = fit.latency
     assert fit.label == "acme/gpt-x" and lat.method == "ttft_and_latency"
@@ -178,7 +180,9 @@ def test_a_csv_with_ttft_is_fitted_directly(tmp_path):
     p = 0.05 / 0.93                                              # 5xx among the attempts that were not 429s
     assert abs(fit.error.share - p) < K * binomial_se(p, truth["reached"])
     assert fit.rate_limited.share == pytest.approx(0.02, abs=K * binomial_se(0.02, 3000))
-    assert not fit.notes[:1] or "regression" not in fit.notes[0]
+    assert fit.notes == []
+    assert (fit.input_usd_per_mtok, fit.output_usd_per_mtok) == pytest.approx((2.5, 10.0), rel=1e-4)
+    assert np.ptp(log["start_s"]) == pytest.approx(truth["span_s"], abs=1e-3)      # ISO dates read as seconds
 
 
 def test_a_csv_without_ttft_says_it_used_a_regression(tmp_path, capsys):
