@@ -152,6 +152,8 @@ def build_parser() -> argparse.ArgumentParser:
     fit.add_argument("--format", choices=["calls", "csv"],
                      help="calls: the simulator's calls frame; csv: one row per call (default: from the name)")
     fit.add_argument("-o", "--out", help="YAML file for the providers section (default: print it)")
+    fit.add_argument("--chart", metavar="FILE.png",
+                     help="also draw latency against output tokens with the fitted model, one panel per model")
     fit.add_argument("--wide", action="store_true", help="print the table at full width (default: fit 100 columns)")
     cols = fit.add_argument_group("CSV columns (seconds unless --time-unit ms; optional ones are used when present)")
     cols.add_argument("--model-col", default="model", help="model name (default: model)")
@@ -442,6 +444,9 @@ def cmd_fit_provider(args) -> int:
             output_tokens=args.output_tokens_col, latency=args.latency_col, provider=args.provider_col,
             ttft=args.ttft_col, timestamp=args.timestamp_col, cost=args.cost_col, time_unit=args.time_unit,
             provider_name=args.provider))
+    if args.chart:
+        from sim.report.provider_fit_chart import check_replaceable_chart
+        check_replaceable_chart(Path(args.chart))
     fit = pf.fit_log(log, str(path))
     text = pf.fitted_yaml(fit)
     print(format_provider_fit(fit))
@@ -449,6 +454,9 @@ def cmd_fit_provider(args) -> int:
         print(f"\nprovider section: {pf.save_fitted_providers(args.out, text)}")
     else:
         print("\n" + text, end="")
+    if args.chart:
+        from sim.report.provider_fit_chart import provider_fit_chart
+        print(f"chart: {provider_fit_chart(args.chart, fit, log)}")
     return 0
 
 

@@ -275,3 +275,20 @@ def test_the_azure_trace_has_no_latency_and_is_refused_by_name(capsys):
     assert main(["fit-provider", str(trace)]) == 2
     err = capsys.readouterr().err
     assert "no column 'model' (--model-col)" in err and "TIMESTAMP, ContextTokens, GeneratedTokens" in err
+
+
+def test_the_chart_is_drawn_and_only_its_own_file_replaced(uncensored, tmp_path, capsys):
+    from PIL import Image
+    chart = tmp_path / "fit.png"
+    for _ in range(2):                                  # the second run replaces the chart it drew
+        assert main(["fit-provider", str(uncensored), "--chart", str(chart)]) == 0
+        assert f"chart: {chart}" in capsys.readouterr().out
+    with Image.open(chart) as image:
+        assert image.size[0] > 600 and image.info["Software"] == "llm-traffic-sim fit-provider"
+    foreign = tmp_path / "holiday.png"
+    Image.new("RGB", (4, 4)).save(foreign)
+    before = foreign.read_bytes()
+    assert main(["fit-provider", str(uncensored), "--chart", str(foreign)]) == 2
+    assert "was not drawn by fit-provider" in capsys.readouterr().err and foreign.read_bytes() == before
+    assert main(["fit-provider", str(uncensored), "--chart", str(tmp_path / "fit.svg")]) == 2
+    assert "name a .png file" in capsys.readouterr().err
