@@ -282,6 +282,9 @@ def fit_model(rows: pd.DataFrame, provider: str, model: str) -> ModelFit:
     if unknown_length:
         fit.notes.append(f"{what}: {unknown_length} timed-out calls have no output tokens and do not inform the "
                          "latency fit (its ttft_s and tokens_per_s may be optimistic)")
+    if latency_fit.method == "ttft_and_latency" and fit.timeout.share > 0.05:
+        fit.notes.append(f"{what}: ttft_s and tokens_per_s come from the answered calls only; with "
+                         f"{fit.timeout.share:.1%} timed out they are optimistic (sigma accounts for the cut)")
     if latency_fit.method == "regression":
         fit.notes.append(f"{what}: no TTFT in the log, so ttft_s and tokens_per_s come from a regression of "
                          "latency on output tokens (intercept and slope)")
