@@ -6,6 +6,7 @@
     python -m sim report RESULTS_DIR
     python -m sim estimate (SCENARIO | --dau N --requests-per-user-per-day R ... [--limits PRESET]) [--json]
     python -m sim catalogue [models | limits] [--provider NAME] [--json]
+    python -m sim fit-provider LOG [--format calls|csv] [--model-col NAME ...] [-o provider.yaml]
 
 Bad input (a scenario that does not validate, an unknown override path, a missing or unreadable file, an
 output folder that cannot be written, a run too large for the machine) prints one message naming the field
@@ -153,6 +154,28 @@ def build_parser() -> argparse.ArgumentParser:
                      help="models (prices, latency, context window) or limits (usage-tier presets); default both")
     cat.add_argument("--provider", help="only this provider's entries (anthropic, openai, google)")
     cat.add_argument("--json", action="store_true", help="print a JSON object (every field, provenance included)")
+    fit = sub.add_parser("fit-provider", help="fit a provider section (latency, error rates, timeout) from a "
+                                              "log of calls (see sim/calibration/provider_fit.py)")
+    fit.add_argument("log", help="a CSV of calls, or the simulator's calls.parquet or a run's results folder")
+    fit.add_argument("--format", choices=["calls", "csv"],
+                     help="calls: the simulator's calls frame; csv: one row per call (default: from the name)")
+    fit.add_argument("-o", "--out", help="YAML file for the providers section (default: print it)")
+    fit.add_argument("--chart", metavar="FILE.png",
+                     help="also draw latency against output tokens with the fitted model, one panel per model")
+    fit.add_argument("--wide", action="store_true", help="print the table at full width (default: fit 100 columns)")
+    cols = fit.add_argument_group("CSV columns (seconds unless --time-unit ms; optional ones are used when present)")
+    cols.add_argument("--model-col", default="model", help="model name (default: model)")
+    cols.add_argument("--status-col", default="status",
+                      help="ok / error / timeout / rate_limited / refused / too_large, or HTTP codes (default: status)")
+    cols.add_argument("--input-tokens-col", default="input_tokens", help="input tokens (default: input_tokens)")
+    cols.add_argument("--output-tokens-col", default="output_tokens", help="output tokens (default: output_tokens)")
+    cols.add_argument("--latency-col", default="latency_s", help="whole call, start to last token (default: latency_s)")
+    cols.add_argument("--ttft-col", help="time to first token (optional; default: ttft_s if present)")
+    cols.add_argument("--timestamp-col", help="start time, seconds or dates (optional; default: timestamp if present)")
+    cols.add_argument("--cost-col", help="billed USD (optional; default: cost_usd if present)")
+    cols.add_argument("--provider-col", help="provider name (optional; default: provider if present)")
+    cols.add_argument("--provider", default="fitted", help="provider name when there is no provider column")
+    cols.add_argument("--time-unit", default="s", choices=["s", "ms"], help="unit of latency and TTFT (default s)")
     return parser
 
 
@@ -179,7 +202,8 @@ def main(argv: list[str] | None = None) -> int:
     try:
         return {"run": cmd_run, "check": cmd_check, "schema": cmd_schema, "estimate": cmd_estimate,
                 "catalogue": cmd_catalogue,
-                "sweep": cmd_sweep, "experiment": cmd_experiment, "tune": cmd_tune, "report": cmd_report}[
+                "sweep": cmd_sweep, "experiment": cmd_experiment, "tune": cmd_tune, "report": cmd_report,
+                "fit-provider": cmd_fit_provider}[
             args.command](args)
     except ScenarioError as err:
         print(f"error: {err}", file=sys.stderr)
@@ -443,6 +467,38 @@ def cmd_catalogue(args) -> int:
     if args.what in (None, "limits"):
         parts.append(format_limit_presets(catalogue, args.provider))
     print("\n\n".join(parts))
+    return 0
+
+
+def cmd_fit_provider(args) -> int:
+    from sim.calibration import call_logs, provider_fit as pf
+    from sim.report.tables import format_provider_fit
+    path = Path(args.log)
+    fmt = args.format or ("csv" if path.suffix.lower() in (".csv", ".txt") else "calls")
+    if fmt == "calls":
+        given = [flag for flag in ("ttft_col", "timestamp_col", "cost_col", "provider_col") if getattr(args, flag)]
+        if given:
+            raise ScenarioError(f"--{given[0].replace('_', '-')}: column options apply to --format csv only")
+        log = call_logs.read_calls_log(path)
+    else:
+        log = call_logs.read_csv_log(path, call_logs.LogColumns(
+            model=args.model_col, status=args.status_col, input_tokens=args.input_tokens_col,
+            output_tokens=args.output_tokens_col, latency=args.latency_col, provider=args.provider_col,
+            ttft=args.ttft_col, timestamp=args.timestamp_col, cost=args.cost_col, time_unit=args.time_unit,
+            provider_name=args.provider))
+    if args.chart:
+        from sim.report.provider_fit_chart import check_replaceable_chart
+        check_replaceable_chart(Path(args.chart))
+    fit = pf.fit_log(log, str(path))
+    text = pf.fitted_yaml(fit)
+    print(format_provider_fit(fit))
+    if args.out:
+        print(f"\nprovider section: {pf.save_fitted_providers(args.out, text)}")
+    else:
+        print("\n" + text, end="")
+    if args.chart:
+        from sim.report.provider_fit_chart import provider_fit_chart
+        print(f"chart: {provider_fit_chart(args.chart, fit, log)}")
     return 0
 
 

@@ -31,8 +31,8 @@ from sim.estimate import LIMIT_KEYS
 
 __all__ = ["DEFAULT_TABLE_METRICS", "is_missing", "sig", "usd", "pct", "metric_kind", "format_value",
            "metric_label", "seconds_text", "duration_text", "clock_text", "comparison_table", "format_table",
-           "format_summary", "format_estimate", "format_chain_checks", "format_cell", "format_frame", "signed", "aligned",
-           "TABLE_WIDTH"]
+           "format_summary", "format_estimate", "format_chain_checks", "format_cell", "format_frame", "signed",
+           "aligned", "format_provider_fit", "TABLE_WIDTH"]
 
 #: The columns of a comparison table when none are chosen.
 DEFAULT_TABLE_METRICS = ("requests_total", "availability", "requests_failed", "latency_p50_s", "latency_p95_s",
@@ -400,3 +400,32 @@ def _chain_sentences(checks) -> list[str]:
             f"CANNOT carry the peak ({c.keys_needed:,} keys needed, {c.api_keys:,} held)"
         out.append(f"  {who}: {binds}; {verdict}.")
     return out
+
+
+def format_provider_fit(fit) -> str:
+    """What ``fit-provider`` prints: per model the fitted latency and error rates, each with its 95% interval,
+    then the limits the 429s point to and the caveats (a :class:`sim.calibration.provider_fit.ProviderFit`)."""
+    def estimate(e) -> str:
+        return f"{sig(e.value)} ({sig(e.low)}-{sig(e.high)})"
+
+    def share(r) -> str:
+        return f"{pct(r.share)} ({pct(r.low)[:-1]}-{pct(r.high)})"
+
+    latency = aligned(["model", "ok", "timeouts", "ttft_s", "tokens/s", "sigma"],
+                      [[m.label, count(m.latency.ok_calls), count(m.latency.censored_calls),
+                        estimate(m.latency.ttft_s), estimate(m.latency.tokens_per_s), estimate(m.latency.sigma)]
+                       for m in fit.models])
+    rates = aligned(["model", "attempts", "5xx", "refused", "timeout", "429", "timeout_s"],
+                    [[m.label, count(m.attempts), share(m.error), share(m.refused), share(m.timeout),
+                      share(m.rate_limited), MISSING if m.timeout_s is None else sig(m.timeout_s)]
+                     for m in fit.models])
+    lines = ["Latency: (ttft_s + output_tokens / tokens_per_s) x lognormal(sigma), 95% intervals in brackets",
+             latency, "", "Outcomes, Wilson 95% intervals (5xx, refused, timeout: of the attempts that reached the "
+             "model; 429: of all)", rates]
+    for e in fit.limits:
+        lines.append(f"{e.provider}: in the {count(e.minutes_with_429)} minutes with 429s it admitted a median of "
+                     f"{sig(e.admitted_calls_per_min)} calls, {count(round(e.admitted_input_tokens_per_min))} "
+                     f"input and {count(round(e.admitted_output_tokens_per_min))} output tokens per minute: the "
+                     "limit that bound is near one of these")
+    lines += [""] * bool(fit.notes) + [f"note: {note}" for note in fit.notes]
+    return "\n".join(lines)
