@@ -264,14 +264,17 @@ class MMPPBurstiness(Section):
 
 class ClusterBurstiness(Section):
     """Requests come in clusters (a Neyman-Scott process): cluster starts follow the profile's rate divided by
-    the mean cluster size, so the mean rate is kept; a cluster holds a geometric number of requests, each
-    delayed from the start by an exponential time. See sim/model/arrivals.py, cluster_arrival_times."""
+    the mean cluster size, so the mean rate is kept; a cluster holds 1 + a negative binomial number of
+    requests (geometric for shape 1), each delayed from the start by an exponential time. See sim/model/arrivals.py, cluster_arrival_times."""
 
     type: Literal["cluster"] = "cluster"
     mean_cluster_size: float = Field(10.0, ge=1.0, le=1e6, description="Mean requests per cluster (geometric "
                                      "on 1, 2, ...; 1 = Poisson).")
     cluster_spread_s: PosDuration = Field(5.0, le=86400.0, description="Mean delay of a cluster's requests "
                                           "after its start (exponential).")
+    cluster_size_shape: float = Field(1.0, gt=0, le=1e6, description="Shape r of the cluster size, 1 + "
+                                      "NegativeBinomial(mean - 1, r): 1 = geometric; large = clusters of nearly "
+                                      "equal size; small = mostly single requests and a few huge clusters.")
 
 
 Burstiness = Annotated[Union[NoBurstiness, MMPPBurstiness, ClusterBurstiness], Field(discriminator="type")]

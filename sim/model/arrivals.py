@@ -84,6 +84,8 @@ __all__ = [
     "poisson_on_pieces",
     "cluster_arrival_times",
     "cluster_index_of_dispersion",
+    "cluster_sizes",
+    "cluster_size_factor",
     "zipf_user_ids",
     "sample_tokens_fixed",
     "lognormal_params_from_median_p95",
@@ -544,13 +546,42 @@ def poisson_on_pieces(rng: np.random.Generator, starts: np.ndarray, lengths: np.
                               np.asarray(rates_per_s, float))
 
 
-def _validate_cluster(mean_cluster_size: float, cluster_spread_s: float) -> tuple[float, float]:
-    mu, tau = float(mean_cluster_size), float(cluster_spread_s)
+def _validate_cluster(mean_cluster_size: float, cluster_spread_s: float,
+                      cluster_size_shape: float) -> tuple[float, float, float]:
+    mu, tau, r = float(mean_cluster_size), float(cluster_spread_s), float(cluster_size_shape)
     if not (np.isfinite(mu) and mu >= 1.0):
         raise ValueError(f"mean_cluster_size must be finite and >= 1, got {mean_cluster_size!r}")
     if not (np.isfinite(tau) and tau > 0):
         raise ValueError(f"cluster_spread_s must be finite and > 0, got {cluster_spread_s!r}")
-    return mu, tau
+    if not (np.isfinite(r) and r > 0):
+        raise ValueError(f"cluster_size_shape must be finite and > 0, got {cluster_size_shape!r}")
+    return mu, tau, r
+
+
+def cluster_sizes(rng: np.random.Generator, n: int, mean_cluster_size: float,
+                  cluster_size_shape: float = 1.0) -> np.ndarray:
+    """``n`` cluster sizes ``1 + NegativeBinomial`` with mean ``mean_cluster_size`` and shape ``r``.
+
+    The extra requests ``N - 1`` have mean ``m = mean_cluster_size - 1`` and
+    variance ``m + m**2 / r``: ``r = 1`` is the geometric law on 1, 2, ...;
+    a large ``r`` tends to ``1 + Poisson(m)`` (clusters of nearly equal size);
+    a small ``r`` makes most clusters single requests and a few huge.
+    """
+    mu, _, r = _validate_cluster(mean_cluster_size, 1.0, cluster_size_shape)
+    m = mu - 1.0
+    if m == 0.0:
+        return np.ones(int(n), dtype=np.int64)
+    return 1 + rng.negative_binomial(r, r / (r + m), int(n))
+
+
+def cluster_size_factor(mean_cluster_size: float, cluster_size_shape: float = 1.0) -> float:
+    """``K = E[N(N-1)] / E[N]`` of :func:`cluster_sizes`: the excess dispersion of long windows.
+
+    With ``m = mean - 1``, ``E[N(N-1)] = m + m**2 / r + mean**2 - mean``; ``K = 2 * m`` for ``r = 1``.
+    """
+    mu, _, r = _validate_cluster(mean_cluster_size, 1.0, cluster_size_shape)
+    m = mu - 1.0
+    return (m + m * m / r + mu * mu - mu) / mu
 
 
 #: Cluster starts are drawn from this many spreads before ``t = 0``, so the
@@ -565,14 +596,15 @@ def cluster_arrival_times(
     rates_per_s: np.ndarray,
     mean_cluster_size: float,
     cluster_spread_s: float,
+    cluster_size_shape: float = 1.0,
 ) -> np.ndarray:
     """Sorted arrival times in ``[0, duration)`` of a Neyman-Scott cluster process.
 
     Picture a batch job or an agent fan-out: something fires, and a run of
     requests follows within seconds. Cluster starts are a Poisson process with
     rate ``rates_per_s / mean_cluster_size`` on the pieces (contiguous from
-    0); a cluster holds ``N ~ Geometric(1 / mean_cluster_size)`` requests on
-    ``1, 2, ...``; each request arrives ``Exp(cluster_spread_s)`` after its
+    0); a cluster holds ``N`` requests, drawn by :func:`cluster_sizes`
+    (geometric on ``1, 2, ...`` for ``cluster_size_shape = 1``); each request arrives ``Exp(cluster_spread_s)`` after its
     cluster's start. The request rate is therefore ``rates_per_s`` smoothed by
     the exponential delay. Starts are also drawn over a lead-in of
     :data:`CLUSTER_LEAD_SPREADS` spreads before 0 (at the first piece's
@@ -581,7 +613,7 @@ def cluster_arrival_times(
 
     Dispersion: with a flat rate, :func:`cluster_index_of_dispersion`.
     """
-    mu, tau = _validate_cluster(mean_cluster_size, cluster_spread_s)
+    mu, tau, shape = _validate_cluster(mean_cluster_size, cluster_spread_s, cluster_size_shape)
     starts, lengths = np.asarray(starts, float), np.asarray(lengths, float)
     rates = np.asarray(rates_per_s, float)
     if starts.size == 0:
@@ -590,28 +622,30 @@ def cluster_arrival_times(
     lead = CLUSTER_LEAD_SPREADS * tau
     centres = _poisson_on_pieces(rng, np.concatenate(([-lead], starts)), np.concatenate(([lead], lengths)),
                                  np.concatenate(([rates[0]], rates)) / mu)
-    sizes = rng.geometric(1.0 / mu, centres.size)
+    sizes = cluster_sizes(rng, centres.size, mu, shape)
     t = np.repeat(centres, sizes) + rng.exponential(tau, int(sizes.sum()))
     t = t[(t >= 0.0) & (t < d)]
     t.sort()
     return t
 
 
-def cluster_index_of_dispersion(window_s, mean_cluster_size: float, cluster_spread_s: float):
+def cluster_index_of_dispersion(window_s, mean_cluster_size: float, cluster_spread_s: float,
+                                cluster_size_shape: float = 1.0):
     """Variance over mean of the counts in windows of ``window_s`` of a flat-rate cluster process.
 
-    With ``K = E[N(N-1)] / E[N] = 2 * (mean_cluster_size - 1)`` for geometric
-    sizes, and two requests of one cluster ``Laplace(spread)`` apart::
+    With ``K = E[N(N-1)] / E[N]`` (:func:`cluster_size_factor`; ``2 * (mean - 1)``
+    for geometric sizes), and two requests of one cluster ``Laplace(spread)``
+    apart::
 
         IDC(T) = 1 + K * (1 - (tau / T) * (1 - exp(-T / tau)))
 
     It does not depend on the rate; it is 1 for ``T -> 0`` and tends to
-    ``1 + K = 2 * mean_cluster_size - 1`` for windows much longer than the
-    spread. Vectorised over ``window_s``.
+    ``1 + K`` for windows much longer than the spread. Vectorised over
+    ``window_s``.
     """
-    mu, tau = _validate_cluster(mean_cluster_size, cluster_spread_s)
+    mu, tau, shape = _validate_cluster(mean_cluster_size, cluster_spread_s, cluster_size_shape)
     T = np.asarray(window_s, dtype=float)
-    return 1.0 + 2.0 * (mu - 1.0) * (1.0 - (tau / T) * -np.expm1(-T / tau))
+    return 1.0 + cluster_size_factor(mu, shape) * (1.0 - (tau / T) * -np.expm1(-T / tau))
 
 
 # --------------------------------------------------------------------------- #

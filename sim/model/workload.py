@@ -61,7 +61,7 @@ def hourly_weights(scenario: Scenario) -> np.ndarray | None:
     return None
 
 
-def _rate_pieces(scenario: Scenario):
+def rate_pieces(scenario: Scenario):
     """``(starts, lengths, rates_per_s)`` of the run: the profile's steps, or its clock hours."""
     wl = scenario.workload
     if isinstance(wl.profile, StepProfile):
@@ -74,9 +74,10 @@ def _arrival_times(scenario: Scenario, rng: np.random.Generator) -> np.ndarray:
     wl = scenario.workload
     if isinstance(wl.burstiness, ClusterBurstiness):
         b = wl.burstiness
-        return arr.cluster_arrival_times(rng, *_rate_pieces(scenario), b.mean_cluster_size, b.cluster_spread_s)
+        return arr.cluster_arrival_times(rng, *rate_pieces(scenario), b.mean_cluster_size, b.cluster_spread_s,
+                                         b.cluster_size_shape)
     if isinstance(wl.profile, StepProfile):
-        pieces = _rate_pieces(scenario)
+        pieces = rate_pieces(scenario)
         if isinstance(wl.burstiness, MMPPBurstiness):
             b = wl.burstiness
             return arr.mmpp_on_pieces(rng, *pieces, b.burst_rate_multiplier, b.mean_burst_s, b.mean_calm_s)
