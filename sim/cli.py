@@ -539,6 +539,8 @@ def cmd_validate_workload(args) -> int:
                                       f"({args.replications} draws of each model)")
     if not args.quiet:
         print(format_frame(validation.table))
+        for note in validation.notes:
+            print(f"note: {note}")
     print(f"{'' if args.quiet else chr(10)}results: {out}/")
     return 0
 

@@ -39,7 +39,7 @@ from scipy import optimize, stats
 from sim.model import arrivals as arr
 
 __all__ = ["FANO_WINDOWS_S", "TokenFit", "ClusterFit", "WorkloadFit", "interarrival_cv", "index_of_dispersion",
-           "profile_step_s", "fitted_duration_s", "step_rates", "fit_dispersion", "fit_cluster_burstiness", "size_shape_for", "fit_tokens", "ks_distance_integer",
+           "time_grid_s", "spread_within_grid", "profile_step_s", "fitted_duration_s", "step_rates", "fit_dispersion", "fit_cluster_burstiness", "size_shape_for", "fit_tokens", "ks_distance_integer",
            "fit_workload"]
 
 #: Windows (seconds) whose count dispersion is fitted and compared.
@@ -74,6 +74,42 @@ def index_of_dispersion(arrival_s: np.ndarray, window_s: float, duration_s: floa
     if counts.size < 2 or counts.mean() == 0:
         return float("nan")
     return float(counts.var(ddof=1) / counts.mean())
+
+
+# ------------------------------------------------------------------------------------------ time grid
+
+#: A trace whose timestamps tie this often, and whose gaps are multiples of the smallest one, is on a grid.
+GRID_TIE_SHARE = 0.05
+
+
+def time_grid_s(arrival_s: np.ndarray) -> float | None:
+    """The grid a trace's timestamps were rounded to (Mooncake's 3 s), or None for a trace with fine times.
+
+    A grid shows as many ties (equal timestamps) and every other gap a whole multiple of the smallest one.
+    """
+    gaps = np.diff(np.sort(np.asarray(arrival_s, dtype=float)))
+    positive = gaps[gaps > 1e-9]
+    if gaps.size == 0 or positive.size == 0 or np.mean(gaps <= 1e-9) < GRID_TIE_SHARE:
+        return None
+    q = float(positive.min())
+    multiples = positive / q
+    if np.mean(np.abs(multiples - np.rint(multiples)) < 0.01) < 0.99:
+        return None
+    return q
+
+
+def spread_within_grid(trace: pd.DataFrame, grid_s: float, rng_seed: int = 0) -> pd.DataFrame:
+    """The trace with each arrival moved to a uniform time inside its grid cell ``[t, t + grid)``.
+
+    Rounded timestamps say only which cell a request fell in; placing it uniformly there is the assumption
+    that carries no structure of its own, where keeping the ties would read as bursts of simultaneous
+    requests. Rows keep their tokens; the result is sorted by time.
+    """
+    rng = np.random.default_rng(np.random.SeedSequence(rng_seed, spawn_key=(0x6D,)))
+    spread = trace.assign(arrival_s=trace["arrival_s"].to_numpy(dtype=float) + rng.random(len(trace)) * grid_s)
+    spread = spread.sort_values("arrival_s", kind="stable").reset_index(drop=True)
+    spread["arrival_s"] -= spread["arrival_s"].iloc[0]
+    return spread
 
 
 # ------------------------------------------------------------------------------------------ rate profile
@@ -294,6 +330,7 @@ class WorkloadFit:
     burst: ClusterFit
     input_tokens: TokenFit
     output_tokens: TokenFit
+    time_grid_s: float | None = None      # the grid the trace's timestamps were rounded to, if any
     notes: list[str] = field(default_factory=list)
 
     @property
@@ -314,9 +351,15 @@ def fit_workload(trace: pd.DataFrame, source: str, step_s: float | None = None, 
     ``trace`` has ``arrival_s`` (seconds from the first request), ``input_tokens`` and ``output_tokens``, as
     :mod:`sim.model.arrivals`' readers return it. ``ValueError`` if it is too short to fit anything.
     """
+    if len(trace) < 10:
+        raise ValueError(f"the trace has {len(trace)} requests; at least 10 are needed to fit a workload")
+    notes = []
+    grid = time_grid_s(trace["arrival_s"].to_numpy(dtype=float))
+    if grid is not None:
+        trace = spread_within_grid(trace, grid, rng_seed)
+        notes.append(f"timestamps are on a {grid:g} s grid: each arrival was placed uniformly in its cell "
+                     f"before fitting (statistics of windows under {grid:g} s reflect that assumption)")
     t = np.sort(trace["arrival_s"].to_numpy(dtype=float))
-    if t.size < 10:
-        raise ValueError(f"the trace has {t.size} requests; at least 10 are needed to fit a workload")
     t = t - t[0]
     span = float(t[-1])
     if span <= 0:
@@ -324,7 +367,6 @@ def fit_workload(trace: pd.DataFrame, source: str, step_s: float | None = None, 
     step = float(step_s) if step_s is not None else profile_step_s(span)
     duration = fitted_duration_s(span)
     rates, counts = step_rates(t, duration, step)
-    notes = []
     full = counts[:int(duration // step)]
     if full.size < 2:
         notes.append(f"the trace spans less than two {step:g} s steps: the profile is flat")
@@ -340,4 +382,4 @@ def fit_workload(trace: pd.DataFrame, source: str, step_s: float | None = None, 
                        interarrival_cv=interarrival_cv(t), fano=fano, burst=burst,
                        input_tokens=fit_tokens(trace["input_tokens"].to_numpy(), "input_tokens"),
                        output_tokens=fit_tokens(trace["output_tokens"].to_numpy(), "output_tokens"),
-                       notes=notes)
+                       time_grid_s=grid, notes=notes)

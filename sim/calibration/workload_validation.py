@@ -15,7 +15,8 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from sim.calibration.workload_fit import FANO_WINDOWS_S, index_of_dispersion, interarrival_cv, window_counts
+from sim.calibration.workload_fit import (FANO_WINDOWS_S, index_of_dispersion, interarrival_cv, spread_within_grid,
+                                          time_grid_s, window_counts)
 from sim.config import Scenario
 from sim.model.streams import Streams
 from sim.model.workload import generate_workload, rate_pieces
@@ -83,6 +84,7 @@ class WorkloadValidation:
     samples: dict[str, Sample]    # the trace and replication 0 of each model
     replications: int
     seed: int
+    notes: list[str]
 
 
 def validate_workload(trace: pd.DataFrame, scenario: Scenario, replications: int = 5,
@@ -92,6 +94,12 @@ def validate_workload(trace: pd.DataFrame, scenario: Scenario, replications: int
     if replications < 1:
         raise ValueError(f"replications must be at least 1, got {replications}")
     seed = scenario.seed if seed is None else int(seed)
+    notes = []
+    grid = time_grid_s(trace["arrival_s"].to_numpy(dtype=float))
+    if grid is not None:            # as the fit saw it (same placement: the fit's default seed)
+        trace = spread_within_grid(trace, grid)
+        notes.append(f"the trace's timestamps are on a {grid:g} s grid; it is compared with each arrival placed "
+                     "uniformly in its cell, as fit-workload fitted it")
     t = np.sort(trace["arrival_s"].to_numpy(dtype=float))
     t = t - t[0]
     observed = Sample(t, trace["input_tokens"].to_numpy(np.int64), trace["output_tokens"].to_numpy(np.int64),
@@ -110,4 +118,4 @@ def validate_workload(trace: pd.DataFrame, scenario: Scenario, replications: int
     table["poisson/trace"] = table["poisson"] / table["trace"]
     table.index.name = "statistic"
     fano_curve = pd.DataFrame({"window_s": CURVE_WINDOWS_S, **curves})
-    return WorkloadValidation(table.reset_index(), fano_curve, samples, replications, seed)
+    return WorkloadValidation(table.reset_index(), fano_curve, samples, replications, seed, notes)

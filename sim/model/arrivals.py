@@ -34,9 +34,10 @@ Arrival processes
   cluster starts are a Poisson process at the profile's rate divided by the
   mean cluster size; each cluster holds a geometric number of requests, each
   delayed after the start by an exponential time. It reaches the dispersion of
-  very bursty traces (a batch job firing hundreds of calls within seconds),
-  which a two-state MMPP cannot without an absurd multiplier, and its index of
-  dispersion has a closed form (:func:`cluster_index_of_dispersion`).
+  very bursty traces (a batch job firing dozens of calls within seconds), its
+  parameters read as what they are (requests per burst, how fast a burst
+  fires), and its index of dispersion has a closed form
+  (:func:`cluster_index_of_dispersion`).
 
 Request sizes
 -------------
