@@ -200,3 +200,15 @@ def test_the_azure_code_fit_reproduces_its_bursts_and_poisson_does_not():
     for stat in BURST_STATS:
         assert table.loc[stat, "fitted/trace"] == pytest.approx(1.0, abs=0.3), stat
         assert not 0.7 <= table.loc[stat, "poisson/trace"] <= 1.3, stat
+
+
+def test_a_trace_on_a_time_grid_is_found_and_spread_back_to_poisson():
+    from sim.calibration.workload_fit import time_grid_s
+    rng = np.random.default_rng(11)
+    t = A.nhpp_arrival_times(rng, HOUR_S, 3.0)
+    rounded = np.floor(t / 3.0) * 3.0                        # Mooncake-style 3 s timestamps
+    assert time_grid_s(t) is None and time_grid_s(rounded) == pytest.approx(3.0)
+    assert index_of_dispersion(rounded, 1.0, HOUR_S) > 2     # the grid alone looks bursty
+    fit = fit_workload(_trace(rounded, rng), "grid.csv")
+    assert fit.time_grid_s == pytest.approx(3.0) and any("grid" in n for n in fit.notes)
+    assert fit.fano[1.0] == pytest.approx(1.0, abs=0.1) and fit.interarrival_cv == pytest.approx(1.0, abs=0.05)
