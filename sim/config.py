@@ -265,7 +265,8 @@ class MMPPBurstiness(Section):
 class ClusterBurstiness(Section):
     """Requests come in clusters (a Neyman-Scott process): cluster starts follow the profile's rate divided by
     the mean cluster size, so the mean rate is kept; a cluster holds 1 + a negative binomial number of
-    requests (geometric for shape 1), each delayed from the start by an exponential time. See sim/model/arrivals.py, cluster_arrival_times."""
+    requests (geometric for shape 1), each delayed from the start by an exponential time (see
+    sim/model/arrivals.py, cluster_arrival_times)."""
 
     type: Literal["cluster"] = "cluster"
     mean_cluster_size: float = Field(10.0, ge=1.0, le=1e6, description="Mean requests per cluster (geometric "

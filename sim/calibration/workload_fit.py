@@ -17,8 +17,11 @@ workload, whose parameters a reader can see and change, instead of replaying the
       IDC(T) = 1 + K * (1 - (tau / T) * (1 - exp(-T / tau)))  +  (T / step) * s^2 * V
 
   where the last term is the shrunk profile's share and ``V`` is the index of dispersion of the trace's step
-  counts (what the raw step rates would add at a whole step). The three unknowns (``K``, the spread ``tau``, ``s``) are fitted to the
-  three windows' Fano factors by least squares on their logarithms.
+  counts (what the raw step rates would add at a whole step). The three unknowns (``K``, the spread ``tau``,
+  ``s``) are fitted to the three windows' Fano factors by least squares on their logarithms. ``K`` does not
+  say whether the clusters are many and small or few and large; the inter-arrival CV does (large clusters
+  leave long silences), so the mean cluster size is chosen on the generator to match the trace's CV, and
+  the size law's shape follows from ``K`` and the mean.
 * **Tokens.** An empirical option (a table of the trace's quantiles at 0, 0.5 %, ..., 100 %, drawn by
   interpolation) beside a parametric one (a lognormal fitted by maximum likelihood on the logarithms), each
   with its Kolmogorov-Smirnov distance to the trace (the largest gap between the two CDFs) so the user can
@@ -39,7 +42,8 @@ from scipy import optimize, stats
 from sim.model import arrivals as arr
 
 __all__ = ["FANO_WINDOWS_S", "TokenFit", "ClusterFit", "WorkloadFit", "interarrival_cv", "index_of_dispersion",
-           "time_grid_s", "spread_within_grid", "profile_step_s", "fitted_duration_s", "step_rates", "fit_dispersion", "fit_cluster_burstiness", "size_shape_for", "fit_tokens", "ks_distance_integer",
+           "time_grid_s", "spread_within_grid", "profile_step_s", "fitted_duration_s", "step_rates",
+           "fit_dispersion", "fit_cluster_burstiness", "size_shape_for", "fit_tokens", "ks_distance_integer",
            "fit_workload"]
 
 #: Windows (seconds) whose count dispersion is fitted and compared.

@@ -605,9 +605,9 @@ def cluster_arrival_times(
     requests follows within seconds. Cluster starts are a Poisson process with
     rate ``rates_per_s / mean_cluster_size`` on the pieces (contiguous from
     0); a cluster holds ``N`` requests, drawn by :func:`cluster_sizes`
-    (geometric on ``1, 2, ...`` for ``cluster_size_shape = 1``); each request arrives ``Exp(cluster_spread_s)`` after its
-    cluster's start. The request rate is therefore ``rates_per_s`` smoothed by
-    the exponential delay. Starts are also drawn over a lead-in of
+    (geometric on ``1, 2, ...`` for ``cluster_size_shape = 1``); each request
+    arrives ``Exp(cluster_spread_s)`` after its cluster's start. The request
+    rate is therefore ``rates_per_s`` smoothed by the exponential delay. Starts are also drawn over a lead-in of
     :data:`CLUSTER_LEAD_SPREADS` spreads before 0 (at the first piece's
     rate), so the run does not start empty; requests at or after the end are
     dropped. ``mean_cluster_size = 1`` gives a Poisson process.

@@ -10,8 +10,8 @@ stream, keeps the per-request path of the simulation lean and gives two designs 
 Volume comes from daily active users x requests per user per day, or an explicit mean rate, shaped by a
 time-of-day profile (flat, diurnal, or 24 hourly weights) or a rate in steps from the start (one a minute, as
 fitted from a trace by sim/calibration/workload_fit.py), and optionally made bursty (a two-state MMPP, or
-clusters of requests); or it comes from a
-replayed trace, whose arrival times and token counts are used as they are.
+clusters of requests); or it comes from a replayed trace, whose arrival times and token counts are used as
+they are.
 """
 from __future__ import annotations
 

@@ -17,7 +17,8 @@ from sim.report.style import plt, save
 #: One style per source, the same in every panel.
 SOURCE_STYLES = {"trace": {"color": "black", "lw": 2.0, "label": "trace"},
                  "fitted": {"color": "tab:blue", "lw": 1.6, "label": "fitted model"},
-                 "poisson": {"color": "tab:orange", "lw": 1.3, "ls": "--", "label": "Poisson at the same mean rate (and the fitted tokens)"}}
+                 "poisson": {"color": "tab:orange", "lw": 1.3, "ls": "--",
+                             "label": "Poisson at the same mean rate (and the fitted tokens)"}}
 
 
 def _per_minute(sample: Sample) -> tuple[np.ndarray, np.ndarray]:

@@ -6,13 +6,10 @@ checked against theory, not against their own output.
 """
 from __future__ import annotations
 
-import math
-
 import numpy as np
 import pandas as pd
 import pytest
 import yaml
-from scipy import stats
 
 from sim.calibration.workload_fit import (fit_tokens, fit_workload, index_of_dispersion, interarrival_cv,
                                           ks_distance_integer, size_shape_for)
