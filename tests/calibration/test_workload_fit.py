@@ -209,3 +209,21 @@ def test_a_trace_on_a_time_grid_is_found_and_spread_back_to_poisson():
     fit = fit_workload(_trace(rounded, rng), "grid.csv")
     assert fit.time_grid_s == pytest.approx(3.0) and any("grid" in n for n in fit.notes)
     assert fit.fano[1.0] == pytest.approx(1.0, abs=0.1) and fit.interarrival_cv == pytest.approx(1.0, abs=0.05)
+
+
+def test_a_step_profile_with_clusters_drives_the_workload_generator():
+    from sim.model.streams import Streams
+    from sim.model.workload import generate_workload
+    from tests.conftest import small_scenario
+    weights = [1.0, 3.0, 0.5, 1.5]                              # mean 1.5: normalised to 2/3, 2, 1/3, 1
+    scenario = small_scenario().with_overrides({
+        "duration": 4 * 600.0, "workload.rate_per_s": 4.0,
+        "workload.profile": {"type": "steps", "step_s": 600.0, "weights": weights},
+        "workload.burstiness": {"type": "cluster", "mean_cluster_size": 3.0, "cluster_spread_s": 1.0}})
+    counts = np.zeros(4)
+    for rep in range(4):
+        t = generate_workload(scenario, Streams(scenario.seed, rep)).arrival_s
+        counts += np.bincount((t // 600).astype(int), minlength=4)[:4] / 4
+    expected = 4.0 * 600.0 * np.array(weights) / np.mean(weights)
+    # sd of a step's count: sqrt(expected * (1 + K)) / 2 over 4 draws, K = 4: about 2-4 % of each count
+    assert counts == pytest.approx(expected, rel=0.12)
