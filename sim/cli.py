@@ -469,8 +469,8 @@ def cmd_fit_workload(args) -> int:
             step_s = parse_duration_s(args.step)
         except ValueError as err:
             raise ScenarioError(f"--step: {err}") from None
-        if not 0 < step_s <= 86400:
-            raise ScenarioError(f"--step: must be more than 0 and at most a day, got {args.step}")
+        if not 1 <= step_s <= 86400:
+            raise ScenarioError(f"--step: must be between 1 s and a day, got {args.step}")
     if args.name is not None and folder_name_problem(args.name):
         raise ScenarioError(f"--name: {folder_name_problem(args.name)}")
     out = _check_scenario_out(args.out, args.force) if args.out else None

@@ -64,3 +64,17 @@ def test_bad_trace_arguments_are_one_line(trace_csv, capsys, args, message):
 def test_a_missing_trace_is_one_line(tmp_path, capsys):
     assert main(["fit-workload", str(tmp_path / "absent.csv")]) == 2
     assert "trace file not found" in capsys.readouterr().err
+
+
+def test_a_trace_shorter_than_a_minute_fits_and_validates_with_gaps_marked(tmp_path, capsys):
+    trace = tmp_path / "short.csv"
+    times = np.cumsum(np.random.default_rng(2).exponential(0.4, 30))
+    pd.DataFrame({"arrival_s": times, "input_tokens": 100, "output_tokens": 20}).to_csv(trace, index=False)
+    scenario = tmp_path / "short.yaml"
+    assert main(["fit-workload", str(trace), "--format", "generic", "-o", str(scenario)]) == 0
+    assert "profile is flat" in capsys.readouterr().out
+    assert main(["validate-workload", str(trace), "--format", "generic", str(scenario), "-o",
+                 str(tmp_path / "v"), "--replications", "2", "--no-charts"]) == 0
+    table = pd.read_csv(tmp_path / "v" / "validation.csv").set_index("statistic")
+    assert np.isnan(table.loc["requests_per_min_mean", "trace"])       # no full minute: no number
+    assert table.loc["input_tokens_p50", "fitted"] == 100

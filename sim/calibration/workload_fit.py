@@ -174,6 +174,8 @@ def fit_dispersion(fano: dict[float, float], step_counts: np.ndarray, step_s: fl
     Windows longer than a step are left out (the closed form holds for windows inside one step).
     """
     windows = np.array([w for w in sorted(fano) if w <= step_s and np.isfinite(fano[w])], dtype=float)
+    if windows.size == 0:           # a trace too short for any window: nothing says it is not Poisson
+        return 0.0, 1.0, 0.0, {}
     target = np.log(np.maximum([fano[w] for w in windows], 1.0))
     counts = np.asarray(step_counts, dtype=float)
     step_dispersion = float(counts.var(ddof=1) / counts.mean()) if counts.size > 1 and counts.mean() > 0 else 0.0
@@ -369,6 +371,9 @@ def fit_workload(trace: pd.DataFrame, source: str, step_s: float | None = None, 
     if span <= 0:
         raise ValueError("every request of the trace arrives at the same time; there is no rate to fit")
     step = float(step_s) if step_s is not None else profile_step_s(span)
+    if step < min(FANO_WINDOWS_S):
+        raise ValueError(f"the profile step ({step:g} s) must be at least {min(FANO_WINDOWS_S):g} s, the shortest "
+                         "window whose dispersion is fitted")
     duration = fitted_duration_s(span)
     rates, counts = step_rates(t, duration, step)
     full = counts[:int(duration // step)]

@@ -47,15 +47,21 @@ def workload_statistics(sample: Sample) -> dict[str, float]:
     minute = np.minimum((t // MINUTE_S).astype(np.int64), max(per_minute.size - 1, 0))
     tokens = np.bincount(minute, weights=sample.input_tokens + sample.output_tokens,
                          minlength=per_minute.size)[:per_minute.size]
-    row = {"requests_per_min_mean": float(per_minute.mean()), "requests_per_min_sd": float(per_minute.std(ddof=1)),
+    row = {"requests_per_min_mean": _stat(per_minute, np.mean, 1),
+           "requests_per_min_sd": _stat(per_minute, lambda c: c.std(ddof=1), 2),
            "interarrival_cv": interarrival_cv(t)}
     row.update({f"fano_{w:g}s": index_of_dispersion(t, w, sample.duration_s) for w in FANO_WINDOWS_S})
     for column, values in (("input", sample.input_tokens), ("output", sample.output_tokens)):
         for q in (50, 95, 99):
             row[f"{column}_tokens_p{q}"] = float(np.percentile(values, q))
-    row["tokens_per_min_mean"] = float(tokens.mean())
-    row["tokens_per_min_p95"] = float(np.percentile(tokens, 95))
+    row["tokens_per_min_mean"] = _stat(tokens, np.mean, 1)
+    row["tokens_per_min_p95"] = _stat(tokens, lambda c: np.percentile(c, 95), 1)
     return row
+
+
+def _stat(values: np.ndarray, statistic, at_least: int) -> float:
+    """``statistic(values)``, or NaN for a sample too short for it (a trace shorter than a minute or two)."""
+    return float(statistic(values)) if values.size >= at_least else float("nan")
 
 
 def poisson_scenario(scenario: Scenario) -> Scenario:
@@ -112,7 +118,7 @@ def validate_workload(trace: pd.DataFrame, scenario: Scenario, replications: int
         draws = [_simulate(model, seed, rep) for rep in range(replications)]
         samples[name] = draws[0]
         stats[name] = pd.DataFrame([workload_statistics(d) for d in draws]).mean().to_dict()
-        curves[name] = np.nanmean([_curve(d) for d in draws], axis=0).tolist()
+        curves[name] = pd.DataFrame([_curve(d) for d in draws]).mean().tolist()    # NaN: no full window
     table = pd.DataFrame(stats)
     table.insert(2, "fitted/trace", table["fitted"] / table["trace"])
     table["poisson/trace"] = table["poisson"] / table["trace"]
