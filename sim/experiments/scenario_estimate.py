@@ -15,7 +15,7 @@ from sim.config import (DiurnalProfile, EmpiricalTokens, ExponentialLatency, Fix
                         QuantileTokens, Scenario, StepProfile)
 from sim.estimate import Estimate, estimate_rate
 from sim.model.arrivals import lognormal_params_from_median_p95
-from sim.model.workload import read_trace
+from sim.model.workload import rate_pieces, read_trace
 
 
 def estimate_from_scenario(scenario: Scenario) -> Estimate:
@@ -40,6 +40,10 @@ def estimate_from_scenario(scenario: Scenario) -> Estimate:
         frame = read_trace(wl.trace, scenario.duration)
         rate = len(frame) / scenario.duration
         input_tokens, output_tokens = frame["input_tokens"].mean(), frame["output_tokens"].mean()
+    elif isinstance(wl.profile, StepProfile):     # the run may end inside a step: its own mean rate
+        _, lengths, rates = rate_pieces(scenario)
+        rate = float((rates * lengths).sum() / lengths.sum())
+        input_tokens, output_tokens = mean_tokens(wl.input_tokens), mean_tokens(wl.output_tokens)
     else:
         rate = wl.mean_rate_per_s
         input_tokens, output_tokens = mean_tokens(wl.input_tokens), mean_tokens(wl.output_tokens)

@@ -60,8 +60,8 @@ def workload_validation_chart(validation: WorkloadValidation, path: Path | str, 
             ylabel="requests per minute", ylim=(0, None))
     tpm.set(title="Tokens per minute, input + output (one draw)", xlabel="minutes since the first request",
             ylabel="thousand tokens per minute", ylim=(0, None))
-    fano.set(title=f"Fano factor of counts (mean of {validation.replications} draws; grey lines:\n"
-                   "the fitted windows 1, 10, 60 s; beyond 100 s few windows, noisy)", xlabel="window (s)",
+    fano.set(title=f"Fano factor of counts, mean of {validation.replications} draws\n"
+                   "(grey: the fitted windows; over 100 s few windows, noisy)", xlabel="window (s)",
              ylabel="variance / mean of counts (1 = Poisson)")
     gaps.set(title="Inter-arrival times", xlabel="gap between consecutive requests (s)",
              ylabel="share of gaps longer (survival)")
