@@ -227,3 +227,16 @@ def test_a_step_profile_with_clusters_drives_the_workload_generator():
     expected = 4.0 * 600.0 * np.array(weights) / np.mean(weights)
     # sd of a step's count: sqrt(expected * (1 + K)) / 2 over 4 draws, K = 4: about 2-4 % of each count
     assert counts == pytest.approx(expected, rel=0.12)
+
+
+def test_the_estimate_of_a_fitted_scenario_uses_the_rate_it_generates():
+    from sim.experiments.scenario_estimate import estimate_from_scenario
+    from tests.conftest import small_scenario
+    # Steps 600 s: weights 1 and 3 (normalised 0.5, 1.5); a run of 900 s ends half-way through the second step.
+    scenario = small_scenario().with_overrides({
+        "duration": 900.0, "workload.rate_per_s": 2.0,
+        "workload.profile": {"type": "steps", "step_s": 600.0, "weights": [1.0, 3.0]},
+        "workload.input_tokens": {"type": "quantiles", "values": [0, 100, 200]}})
+    est = estimate_from_scenario(scenario)
+    assert est.average_rps == pytest.approx((1.0 * 600 + 3.0 * 300) / 900)
+    assert est.input_tokens_per_day / est.llm_calls_per_day == pytest.approx(100.0)   # uniform on 0..200
