@@ -7,6 +7,8 @@
     python -m sim estimate (SCENARIO | --dau N --requests-per-user-per-day R ... [--limits PRESET]) [--json]
     python -m sim catalogue [models | limits] [--provider NAME] [--json]
     python -m sim fit-provider LOG [--format calls|csv] [--model-col NAME ...] [-o provider.yaml]
+    python -m sim fit-workload TRACE [--format azure|mooncake|generic ...] [-o SCENARIO.yaml]
+    python -m sim validate-workload TRACE SCENARIO.yaml [--format ...] [--out DIR]
 
 Bad input (a scenario that does not validate, an unknown override path, a missing or unreadable file, an
 output folder that cannot be written, a run too large for the machine) prints one message naming the field
@@ -47,6 +49,19 @@ def _add_executor_args(p: argparse.ArgumentParser, what: str = "runs") -> None:
                    help=f"where the {what} run (default: serially, here)")
     p.add_argument("--workers", type=int, help="processes or Dask workers (default: CPU count)")
     p.add_argument("--scheduler", help="address of a running Dask scheduler (with --executor dask)")
+
+
+def _add_trace_args(p: argparse.ArgumentParser) -> None:
+    p.add_argument("trace", help="request trace file (one row per request)")
+    p.add_argument("--format", default="azure", choices=["azure", "mooncake", "generic"],
+                   help="azure: Azure LLM inference CSV (default); mooncake: Mooncake JSON Lines; generic: any "
+                        "CSV, with the column flags below")
+    p.add_argument("--time-col", default="arrival_s", help="generic: arrival-time column (default arrival_s)")
+    p.add_argument("--time-unit", default="s", choices=["s", "ms", "datetime"],
+                   help="generic: unit of the time column (default s)")
+    p.add_argument("--input-col", default="input_tokens", help="generic: input-token column (default input_tokens)")
+    p.add_argument("--output-col", default="output_tokens",
+                   help="generic: output-token column (default output_tokens)")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -176,6 +191,32 @@ def build_parser() -> argparse.ArgumentParser:
     cols.add_argument("--provider-col", help="provider name (optional; default: provider if present)")
     cols.add_argument("--provider", default="fitted", help="provider name when there is no provider column")
     cols.add_argument("--time-unit", default="s", choices=["s", "ms"], help="unit of latency and TTFT (default s)")
+
+    fw = sub.add_parser("fit-workload", help="fit a workload (rate profile, bursts, tokens) to a trace and write "
+                                             "it as a runnable scenario (see sim/calibration/workload_fit.py)")
+    _add_trace_args(fw)
+    fw.add_argument("--tokens", default="empirical", choices=["empirical", "lognormal"],
+                    help="token model written to the scenario: the trace's quantile table (default) or the "
+                         "fitted lognormal; both are printed with their KS distance")
+    fw.add_argument("--step", help="rate-profile step, a duration (default: 1m for a trace shorter than a day, "
+                                   "else 1h)")
+    fw.add_argument("--name", help="scenario name (default: fitted_<trace file name>)")
+    fw.add_argument("-o", "--out", help="scenario YAML to write (default: only print the fit)")
+    fw.add_argument("--force", action="store_true",
+                    help="replace an existing file that fit-workload did not write")
+
+    vw = sub.add_parser("validate-workload", help="simulate a fitted workload and compare it with its trace "
+                                                  "(table, CSV and charts; a Poisson model alongside)")
+    _add_trace_args(vw)
+    vw.add_argument("scenario", help="scenario YAML whose workload to check (e.g. written by fit-workload)")
+    vw.add_argument("--replications", type=int, default=5,
+                    help="independent draws of each model; statistics are their means (default 5)")
+    vw.add_argument("--seed", type=int, help="seed (default: the scenario's)")
+    vw.add_argument("-o", "--out", help="output folder (default: results/<scenario name>_validation)")
+    vw.add_argument("--no-charts", action="store_true", help="skip the PNG chart")
+    vw.add_argument("--force", action="store_true",
+                    help="replace results of another scenario in --out (never a folder this program did not write)")
+    vw.add_argument("--quiet", action="store_true", help="no table; print only the results path")
     return parser
 
 
@@ -203,7 +244,8 @@ def main(argv: list[str] | None = None) -> int:
         return {"run": cmd_run, "check": cmd_check, "schema": cmd_schema, "estimate": cmd_estimate,
                 "catalogue": cmd_catalogue,
                 "sweep": cmd_sweep, "experiment": cmd_experiment, "tune": cmd_tune, "report": cmd_report,
-                "fit-provider": cmd_fit_provider}[
+                "fit-provider": cmd_fit_provider, "fit-workload": cmd_fit_workload,
+                "validate-workload": cmd_validate_workload}[
             args.command](args)
     except ScenarioError as err:
         print(f"error: {err}", file=sys.stderr)
@@ -499,6 +541,106 @@ def cmd_fit_provider(args) -> int:
     if args.chart:
         from sim.report.provider_fit_chart import provider_fit_chart
         print(f"chart: {provider_fit_chart(args.chart, fit, log)}")
+    return 0
+
+
+def read_trace_arg(args):
+    """The trace named on the command line as a frame (arrival_s, input_tokens, output_tokens)."""
+    from sim.model import arrivals as arr
+    try:
+        if args.format == "azure":
+            return arr.read_azure_trace(args.trace)
+        if args.format == "mooncake":
+            return arr.read_mooncake_trace(args.trace)
+        return arr.read_trace_csv(args.trace, args.time_col, args.input_col, args.output_col,
+                                  time_unit=args.time_unit)
+    except (ValueError, FileNotFoundError) as err:
+        raise ScenarioError(f"trace ({args.format} format): {err}") from None
+
+
+def cmd_fit_workload(args) -> int:
+    from sim.calibration.workload_fit import fit_workload
+    from sim.calibration.workload_scenario import fitted_scenario_yaml, format_fit
+    from sim.config import folder_name_problem, parse_duration_s
+    step_s = None
+    if args.step is not None:
+        try:
+            step_s = parse_duration_s(args.step)
+        except ValueError as err:
+            raise ScenarioError(f"--step: {err}") from None
+        if not 1 <= step_s <= 86400:
+            raise ScenarioError(f"--step: must be between 1 s and a day, got {args.step}")
+    if args.name is not None and folder_name_problem(args.name):
+        raise ScenarioError(f"--name: {folder_name_problem(args.name)}")
+    out = _check_scenario_out(args.out, args.force) if args.out else None
+    trace = read_trace_arg(args)
+    try:
+        fit = fit_workload(trace, args.trace, step_s=step_s)
+    except ValueError as err:
+        raise ScenarioError(f"trace {args.trace}: {err}") from None
+    print(format_fit(fit))
+    if out is not None:
+        from sim.config import validate_scenario
+        import yaml
+        text = fitted_scenario_yaml(fit, args.tokens, args.name)
+        validate_scenario(yaml.safe_load(text))         # what run will accept, checked before writing
+        tmp = out.with_name(f".{out.name}.tmp")
+        tmp.write_text(text)
+        tmp.replace(out)
+        print(f"\nscenario: {out} (tokens: {args.tokens}); simulate it with: python -m sim run {out}")
+    return 0
+
+
+def _check_scenario_out(out: str, force: bool) -> Path:
+    """``-o`` of fit-workload: a file it may write (a new one, or one it wrote before, or --force)."""
+    from sim.calibration.workload_scenario import SCENARIO_MARKER
+    path = Path(out).expanduser()
+    if path.is_dir():
+        raise ScenarioError(f"-o {out}: is a folder; give a file name such as workload.yaml")
+    if path.exists() and not force:
+        try:
+            first = path.read_text(errors="replace").split("\n", 1)[0]
+        except OSError as err:
+            raise ScenarioError(f"-o {out}: cannot read the existing file: {err.strerror or err}") from None
+        if not first.startswith(SCENARIO_MARKER):
+            raise ScenarioError(f"-o {out}: exists and was not written by fit-workload; use --force to replace it")
+    if not path.parent.is_dir():
+        raise ScenarioError(f"-o {out}: folder {path.parent} does not exist")
+    return path
+
+
+def cmd_validate_workload(args) -> int:
+    from sim.config import load_scenario
+    from sim.results import atomic_dir, check_out_dir
+    check_seed(args.seed)
+    if args.replications < 1:
+        raise ScenarioError("--replications: must be at least 1")
+    scenario = load_scenario(args.scenario)
+    if scenario.workload.trace is not None:
+        raise ScenarioError(f"{args.scenario}: workload.trace replays a trace; there is no fitted workload to "
+                            "validate")
+    out = check_out_dir(args.out if args.out else Path("results") / f"{scenario.name}_validation",
+                        scenario.name, args.force)
+    trace = read_trace_arg(args)
+    if len(trace) < 2:
+        raise ScenarioError(f"trace {args.trace}: needs at least two requests")
+    from sim.calibration.workload_validation import validate_workload
+    from sim.report.tables import format_frame
+    validation = validate_workload(trace, scenario, args.replications, args.seed)
+    with atomic_dir(out, replications=args.replications, seed=validation.seed) as tmp:
+        (tmp / "scenario.yaml").write_text(scenario.to_yaml())
+        validation.table.to_csv(tmp / "validation.csv", index=False)
+        validation.fano_curve.to_csv(tmp / "fano_curve.csv", index=False)
+        if not args.no_charts:
+            from sim.report.workload_charts import workload_validation_chart
+            workload_validation_chart(validation, tmp / "validation.png",
+                                      f"{Path(args.trace).name}: trace vs {scenario.name} vs Poisson "
+                                      f"({args.replications} draws of each model)")
+    if not args.quiet:
+        print(format_frame(validation.table))
+        for note in validation.notes:
+            print(f"note: {note}")
+    print(f"{'' if args.quiet else chr(10)}results: {out}/")
     return 0
 
 

@@ -173,7 +173,29 @@ class EmpiricalTokens(Section):
         return _existing_path(v, info)
 
 
-TokenDistribution = Annotated[Union[FixedTokens, LognormalTokens, EmpiricalTokens], Field(discriminator="type")]
+class QuantileTokens(Section):
+    """Token counts drawn from a quantile table: the inverse CDF through the points, rounded to integers."""
+
+    type: Literal["quantiles"] = "quantiles"
+    values: list[float] = Field(min_length=2, max_length=100_001, description="Token counts at evenly spaced "
+                                "probabilities 0, 1/(n-1), ..., 1 (the minimum, ..., the maximum), ascending; "
+                                "a draw interpolates linearly between them.")
+    source: str = Field("", description="Where the quantiles come from (e.g. the trace they were fitted to).")
+
+    @field_validator("values")
+    @classmethod
+    def _ascending_counts(cls, v: list[float]) -> list[float]:
+        if any(x < 0 or x > MAX_TOKENS for x in v):
+            raise ValueError(f"every value must be in [0, {MAX_TOKENS:,}]")
+        if any(b < a for a, b in zip(v, v[1:])):
+            raise ValueError("values must be ascending (quantiles at increasing probabilities)")
+        if v[-1] < 0.5:
+            raise ValueError("the largest value must be at least 1 token")
+        return v
+
+
+TokenDistribution = Annotated[Union[FixedTokens, LognormalTokens, EmpiricalTokens, QuantileTokens],
+                              Field(discriminator="type")]
 
 
 class FlatProfile(Section):
@@ -200,7 +222,23 @@ class HourlyProfile(Section):
         return v
 
 
-Profile = Annotated[Union[FlatProfile, DiurnalProfile, HourlyProfile], Field(discriminator="type")]
+class StepProfile(Section):
+    """A rate shape in consecutive steps from t=0 (one per minute, say), repeated if the run is longer."""
+
+    type: Literal["steps"] = "steps"
+    step_s: PosDuration = Field(60.0, description="Length of one step.")
+    weights: list[float] = Field(min_length=1, max_length=MAX_INTERVALS, description="Relative rate of each "
+                                 "step, from t=0; normalised to mean 1 (so rate_per_s stays the mean rate).")
+
+    @field_validator("weights")
+    @classmethod
+    def _positive(cls, v: list[float]) -> list[float]:
+        if any(w < 0 for w in v) or sum(v) <= 0:
+            raise ValueError("weights must be >= 0 with a positive sum")
+        return v
+
+
+Profile = Annotated[Union[FlatProfile, DiurnalProfile, HourlyProfile, StepProfile], Field(discriminator="type")]
 
 
 class NoBurstiness(Section):
@@ -224,7 +262,23 @@ class MMPPBurstiness(Section):
         return self
 
 
-Burstiness = Annotated[Union[NoBurstiness, MMPPBurstiness], Field(discriminator="type")]
+class ClusterBurstiness(Section):
+    """Requests come in clusters (a Neyman-Scott process): cluster starts follow the profile's rate divided by
+    the mean cluster size, so the mean rate is kept; a cluster holds 1 + a negative binomial number of
+    requests (geometric for shape 1), each delayed from the start by an exponential time (see
+    sim/model/arrivals.py, cluster_arrival_times)."""
+
+    type: Literal["cluster"] = "cluster"
+    mean_cluster_size: float = Field(10.0, ge=1.0, le=1e6, description="Mean requests per cluster (geometric "
+                                     "on 1, 2, ...; 1 = Poisson).")
+    cluster_spread_s: PosDuration = Field(5.0, le=86400.0, description="Mean delay of a cluster's requests "
+                                          "after its start (exponential).")
+    cluster_size_shape: float = Field(1.0, gt=0, le=1e6, description="Shape r of the cluster size, 1 + "
+                                      "NegativeBinomial(mean - 1, r): 1 = geometric; large = clusters of nearly "
+                                      "equal size; small = mostly single requests and a few huge clusters.")
+
+
+Burstiness = Annotated[Union[NoBurstiness, MMPPBurstiness, ClusterBurstiness], Field(discriminator="type")]
 
 
 class CallsPerRequest(Section):

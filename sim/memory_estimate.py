@@ -58,7 +58,7 @@ def expected_requests(scenario) -> float:
 def _profile_peak(profile) -> float:
     if profile.type == "diurnal":
         return profile.peak_to_average
-    if profile.type == "hourly":
+    if profile.type in ("hourly", "steps"):
         return max(profile.weights) * len(profile.weights) / sum(profile.weights)
     return 1.0
 

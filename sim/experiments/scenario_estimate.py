@@ -14,10 +14,11 @@ import math
 import numpy as np
 import pandas as pd
 
-from sim.config import DiurnalProfile, EmpiricalTokens, ExponentialLatency, FixedTokens, HourlyProfile, Scenario
+from sim.config import (DiurnalProfile, EmpiricalTokens, ExponentialLatency, FixedTokens, HourlyProfile,
+                        QuantileTokens, Scenario, StepProfile)
 from sim.estimate import TOKENS_PER_MTOK, Estimate, LimitCheck, check_limits, estimate_rate
 from sim.model.arrivals import lognormal_params_from_median_p95
-from sim.model.workload import read_trace
+from sim.model.workload import rate_pieces, read_trace
 
 
 def estimate_from_scenario(scenario: Scenario) -> Estimate:
@@ -33,6 +34,8 @@ def estimate_from_scenario(scenario: Scenario) -> Estimate:
             return float(dist.value)
         if isinstance(dist, EmpiricalTokens):
             return float(pd.read_csv(dist.path)[dist.column].mean())
+        if isinstance(dist, QuantileTokens):       # the mean of the piecewise-linear inverse CDF
+            return float(np.mean(np.convolve(dist.values, [0.5, 0.5], mode="valid")))
         _, sigma = lognormal_params_from_median_p95(dist.median, dist.p95)
         return dist.median * math.exp(sigma ** 2 / 2)
 
@@ -40,12 +43,16 @@ def estimate_from_scenario(scenario: Scenario) -> Estimate:
         frame = read_trace(wl.trace, scenario.duration)
         rate = len(frame) / scenario.duration
         input_tokens, output_tokens = frame["input_tokens"].mean(), frame["output_tokens"].mean()
+    elif isinstance(wl.profile, StepProfile):     # the run may end inside a step: its own mean rate
+        _, lengths, rates = rate_pieces(scenario)
+        rate = float((rates * lengths).sum() / lengths.sum())
+        input_tokens, output_tokens = mean_tokens(wl.input_tokens), mean_tokens(wl.output_tokens)
     else:
         rate = wl.mean_rate_per_s
         input_tokens, output_tokens = mean_tokens(wl.input_tokens), mean_tokens(wl.output_tokens)
     if isinstance(wl.profile, DiurnalProfile):
         peak_to_average = wl.profile.peak_to_average
-    elif isinstance(wl.profile, HourlyProfile):
+    elif isinstance(wl.profile, (HourlyProfile, StepProfile)):
         weights = np.asarray(wl.profile.weights, dtype=float)
         peak_to_average = float(weights.max() / weights.mean())
     else:

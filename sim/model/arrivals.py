@@ -27,11 +27,23 @@ Arrival processes
   While calm, it is multiplied by ``c``, which is chosen so that the long-run mean
   rate is unchanged. Burstiness therefore changes only the variance of the
   traffic, not its volume.
+* **Steps** (:func:`step_rate_pieces`). A rate that changes every ``step_s``
+  seconds from ``t = 0`` (one rate per minute of a fitted trace), not tied to
+  the clock; the steps repeat if the run is longer than they are.
+* **Clusters** (:func:`cluster_arrival_times`). A Neyman-Scott cluster process:
+  cluster starts are a Poisson process at the profile's rate divided by the
+  mean cluster size; each cluster holds a geometric number of requests, each
+  delayed after the start by an exponential time. It reaches the dispersion of
+  very bursty traces (a batch job firing dozens of calls within seconds), its
+  parameters read as what they are (requests per burst, how fast a burst
+  fires), and its index of dispersion has a closed form
+  (:func:`cluster_index_of_dispersion`).
 
 Request sizes
 -------------
 Token counts can be fixed, log-normal (set by median and p95, the two figures
-that trace papers usually report) or bootstrapped from an observed sample.
+that trace papers usually report), bootstrapped from an observed sample, or
+drawn through a quantile table (:func:`sample_tokens_quantiles`).
 Per-request "complexity" is a Beta draw. The number of LLM calls per request
 (agent loops) is either fixed or geometric.
 
@@ -67,11 +79,20 @@ __all__ = [
     "mmpp_calm_factor",
     "mmpp_index_of_dispersion",
     "mmpp_arrival_times",
+    "mmpp_on_pieces",
+    "step_rate_pieces",
+    "hourly_rate_pieces",
+    "poisson_on_pieces",
+    "cluster_arrival_times",
+    "cluster_index_of_dispersion",
+    "cluster_sizes",
+    "cluster_size_factor",
     "zipf_user_ids",
     "sample_tokens_fixed",
     "lognormal_params_from_median_p95",
     "sample_tokens_lognormal",
     "sample_tokens_empirical",
+    "sample_tokens_quantiles",
     "sample_complexity",
     "sample_calls_per_request",
     "read_azure_trace",
@@ -437,28 +458,195 @@ def mmpp_arrival_times(
     """
     d = _validate_duration(duration_s)
     lam = _validate_rate(base_rate_per_s)
-    m, p, mb, mc = _validate_mmpp(burst_rate_multiplier, mean_burst_s, mean_calm_s)
-    c = mmpp_calm_factor(m, mb, mc)
+    _validate_mmpp(burst_rate_multiplier, mean_burst_s, mean_calm_s)
     w = np.ones(HOURS_PER_DAY) if hourly_weights is None else _validate_weights(hourly_weights)
-    offset = float(start_offset_s)
     if d == 0.0 or lam == 0.0:
         return np.empty(0)
+    starts, lengths, rates = hourly_rate_pieces(d, lam, w, start_offset_s)
+    return mmpp_on_pieces(rng, starts, lengths, rates, burst_rate_multiplier, mean_burst_s, mean_calm_s)
 
+
+def mmpp_on_pieces(
+    rng: np.random.Generator,
+    starts: np.ndarray,
+    lengths: np.ndarray,
+    rates_per_s: np.ndarray,
+    burst_rate_multiplier: float,
+    mean_burst_s: float,
+    mean_calm_s: float,
+) -> np.ndarray:
+    """Sorted arrival times of a two-state MMPP modulating a piecewise-constant rate.
+
+    The pieces are contiguous from ``starts[0] = 0``; the state process is
+    drawn as in :func:`mmpp_arrival_times`, its switch times are merged with
+    the pieces' edges, and each resulting piece is a Poisson piece.
+    """
+    m, p, mb, mc = _validate_mmpp(burst_rate_multiplier, mean_burst_s, mean_calm_s)
+    c = mmpp_calm_factor(m, mb, mc)
+    d = float(starts[-1] + lengths[-1])
     start_burst = bool(rng.random() < p)
     first_mean, second_mean = (mb, mc) if start_burst else (mc, mb)
     switches = _alternating_switch_times(rng, d, first_mean, second_mean)
-    hour_starts, _ = _hour_pieces(d, offset)
 
-    edges = np.union1d(np.concatenate((hour_starts, switches)), [0.0])
+    edges = np.union1d(np.concatenate((starts, switches)), [0.0])
     edges = np.append(edges, d)
-    starts, lengths = edges[:-1], np.diff(edges)
+    piece_starts, piece_lengths = edges[:-1], np.diff(edges)
+    mid = piece_starts + 0.5 * piece_lengths
     # State of each piece: the number of switches at or before its start; its
     # parity says whether the state differs from the initial one.
-    n_switched = np.searchsorted(switches, starts + 0.5 * lengths, side="right")
+    n_switched = np.searchsorted(switches, mid, side="right")
     in_burst = (n_switched % 2 == 0) == start_burst
     factor = np.where(in_burst, m, c)
-    rates = lam * w[_piece_hours(starts, lengths, offset)] * factor
-    return _poisson_on_pieces(rng, starts, lengths, rates)
+    base = rates_per_s[np.searchsorted(starts, mid, side="right") - 1]
+    return _poisson_on_pieces(rng, piece_starts, piece_lengths, base * factor)
+
+
+# --------------------------------------------------------------------------- #
+# Rate pieces, steps and clusters
+# --------------------------------------------------------------------------- #
+def hourly_rate_pieces(duration_s: float, base_rate_per_s: float, hourly_weights=None,
+                       start_offset_s: float = 0.0) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """``(starts, lengths, rates_per_s)`` of ``[0, duration_s)`` cut at clock hours, rate ``base * w[hour]``."""
+    d = _validate_duration(duration_s)
+    lam = _validate_rate(base_rate_per_s)
+    w = np.ones(HOURS_PER_DAY) if hourly_weights is None else _validate_weights(hourly_weights)
+    starts, lengths = _hour_pieces(d, float(start_offset_s))
+    return starts, lengths, lam * w[_piece_hours(starts, lengths, float(start_offset_s))]
+
+
+def step_rate_pieces(duration_s: float, base_rate_per_s: float, step_s: float,
+                     weights) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """``(starts, lengths, rates_per_s)`` of a rate in steps of ``step_s`` from ``t = 0``.
+
+    Step ``i`` has rate ``base_rate_per_s * w[i % len(w)]`` with ``w`` the
+    weights scaled to mean 1, so ``base_rate_per_s`` is the mean rate over one
+    pass of the steps; the steps repeat if ``duration_s`` is longer than
+    ``len(w) * step_s``, and the last piece is cut at ``duration_s``.
+    """
+    d = _validate_duration(duration_s)
+    lam = _validate_rate(base_rate_per_s)
+    step = float(step_s)
+    if not (np.isfinite(step) and step > 0):
+        raise ValueError(f"step_s must be finite and > 0, got {step_s!r}")
+    w = np.asarray(weights, dtype=float)
+    if w.ndim != 1 or w.size == 0 or not np.all(np.isfinite(w)) or np.any(w < 0) or w.sum() <= 0:
+        raise ValueError("weights must be a non-empty 1-D array, finite, >= 0, with a positive sum")
+    w = w / w.mean()
+    n = max(1, int(math.ceil(d / step)))
+    starts = np.arange(n) * step
+    lengths = np.minimum(starts + step, d) - starts
+    return starts, lengths, lam * w[np.arange(n) % w.size]
+
+
+def poisson_on_pieces(rng: np.random.Generator, starts: np.ndarray, lengths: np.ndarray,
+                      rates_per_s: np.ndarray) -> np.ndarray:
+    """Sorted arrival times of an exact Poisson process, rate ``rates_per_s[i]`` on piece ``i``."""
+    if starts.size == 0:
+        return np.empty(0)
+    return _poisson_on_pieces(rng, np.asarray(starts, float), np.asarray(lengths, float),
+                              np.asarray(rates_per_s, float))
+
+
+def _validate_cluster(mean_cluster_size: float, cluster_spread_s: float,
+                      cluster_size_shape: float) -> tuple[float, float, float]:
+    mu, tau, r = float(mean_cluster_size), float(cluster_spread_s), float(cluster_size_shape)
+    if not (np.isfinite(mu) and mu >= 1.0):
+        raise ValueError(f"mean_cluster_size must be finite and >= 1, got {mean_cluster_size!r}")
+    if not (np.isfinite(tau) and tau > 0):
+        raise ValueError(f"cluster_spread_s must be finite and > 0, got {cluster_spread_s!r}")
+    if not (np.isfinite(r) and r > 0):
+        raise ValueError(f"cluster_size_shape must be finite and > 0, got {cluster_size_shape!r}")
+    return mu, tau, r
+
+
+def cluster_sizes(rng: np.random.Generator, n: int, mean_cluster_size: float,
+                  cluster_size_shape: float = 1.0) -> np.ndarray:
+    """``n`` cluster sizes ``1 + NegativeBinomial`` with mean ``mean_cluster_size`` and shape ``r``.
+
+    The extra requests ``N - 1`` have mean ``m = mean_cluster_size - 1`` and
+    variance ``m + m**2 / r``: ``r = 1`` is the geometric law on 1, 2, ...;
+    a large ``r`` tends to ``1 + Poisson(m)`` (clusters of nearly equal size);
+    a small ``r`` makes most clusters single requests and a few huge.
+    """
+    mu, _, r = _validate_cluster(mean_cluster_size, 1.0, cluster_size_shape)
+    m = mu - 1.0
+    if m == 0.0:
+        return np.ones(int(n), dtype=np.int64)
+    return 1 + rng.negative_binomial(r, r / (r + m), int(n))
+
+
+def cluster_size_factor(mean_cluster_size: float, cluster_size_shape: float = 1.0) -> float:
+    """``K = E[N(N-1)] / E[N]`` of :func:`cluster_sizes`: the excess dispersion of long windows.
+
+    With ``m = mean - 1``, ``E[N(N-1)] = m + m**2 / r + mean**2 - mean``; ``K = 2 * m`` for ``r = 1``.
+    """
+    mu, _, r = _validate_cluster(mean_cluster_size, 1.0, cluster_size_shape)
+    m = mu - 1.0
+    return (m + m * m / r + mu * mu - mu) / mu
+
+
+#: Cluster starts are drawn from this many spreads before ``t = 0``, so the
+#: process is (to ``exp(-10)``, 5e-5 of the rate) stationary from the start.
+CLUSTER_LEAD_SPREADS = 10.0
+
+
+def cluster_arrival_times(
+    rng: np.random.Generator,
+    starts: np.ndarray,
+    lengths: np.ndarray,
+    rates_per_s: np.ndarray,
+    mean_cluster_size: float,
+    cluster_spread_s: float,
+    cluster_size_shape: float = 1.0,
+) -> np.ndarray:
+    """Sorted arrival times in ``[0, duration)`` of a Neyman-Scott cluster process.
+
+    Picture a batch job or an agent fan-out: something fires, and a run of
+    requests follows within seconds. Cluster starts are a Poisson process with
+    rate ``rates_per_s / mean_cluster_size`` on the pieces (contiguous from
+    0); a cluster holds ``N`` requests, drawn by :func:`cluster_sizes`
+    (geometric on ``1, 2, ...`` for ``cluster_size_shape = 1``); each request
+    arrives ``Exp(cluster_spread_s)`` after its cluster's start. The request
+    rate is therefore ``rates_per_s`` smoothed by the exponential delay. Starts are also drawn over a lead-in of
+    :data:`CLUSTER_LEAD_SPREADS` spreads before 0 (at the first piece's
+    rate), so the run does not start empty; requests at or after the end are
+    dropped. ``mean_cluster_size = 1`` gives a Poisson process.
+
+    Dispersion: with a flat rate, :func:`cluster_index_of_dispersion`.
+    """
+    mu, tau, shape = _validate_cluster(mean_cluster_size, cluster_spread_s, cluster_size_shape)
+    starts, lengths = np.asarray(starts, float), np.asarray(lengths, float)
+    rates = np.asarray(rates_per_s, float)
+    if starts.size == 0:
+        return np.empty(0)
+    d = float(starts[-1] + lengths[-1])
+    lead = CLUSTER_LEAD_SPREADS * tau
+    centres = _poisson_on_pieces(rng, np.concatenate(([-lead], starts)), np.concatenate(([lead], lengths)),
+                                 np.concatenate(([rates[0]], rates)) / mu)
+    sizes = cluster_sizes(rng, centres.size, mu, shape)
+    t = np.repeat(centres, sizes) + rng.exponential(tau, int(sizes.sum()))
+    t = t[(t >= 0.0) & (t < d)]
+    t.sort()
+    return t
+
+
+def cluster_index_of_dispersion(window_s, mean_cluster_size: float, cluster_spread_s: float,
+                                cluster_size_shape: float = 1.0):
+    """Variance over mean of the counts in windows of ``window_s`` of a flat-rate cluster process.
+
+    With ``K = E[N(N-1)] / E[N]`` (:func:`cluster_size_factor`; ``2 * (mean - 1)``
+    for geometric sizes), and two requests of one cluster ``Laplace(spread)``
+    apart::
+
+        IDC(T) = 1 + K * (1 - (tau / T) * (1 - exp(-T / tau)))
+
+    It does not depend on the rate; it is 1 for ``T -> 0`` and tends to
+    ``1 + K`` for windows much longer than the spread. Vectorised over
+    ``window_s``.
+    """
+    mu, tau, shape = _validate_cluster(mean_cluster_size, cluster_spread_s, cluster_size_shape)
+    T = np.asarray(window_s, dtype=float)
+    return 1.0 + cluster_size_factor(mu, shape) * (1.0 - (tau / T) * -np.expm1(-T / tau))
 
 
 # --------------------------------------------------------------------------- #
@@ -564,6 +752,24 @@ def sample_tokens_empirical(rng: np.random.Generator, n: int, values) -> np.ndar
         raise ValueError("values must be finite and >= 0")
     v = np.rint(v).astype(np.int64)
     return v[rng.integers(0, v.size, int(n))]
+
+
+def sample_tokens_quantiles(rng: np.random.Generator, n: int, values) -> np.ndarray:
+    """``n`` token counts through a quantile table, rounded to integers >= 0 (int64).
+
+    ``values[k]`` is the quantile at probability ``k / (len(values) - 1)``
+    (ascending, from the minimum to the maximum). A draw is ``Q(U)``, ``U``
+    uniform, with ``Q`` linear between the points, then rounded. With a table
+    of a trace's quantiles this reproduces its distribution to within one
+    table step, without carrying the trace itself.
+    """
+    v = np.asarray(values, dtype=float)
+    if v.ndim != 1 or v.size < 2:
+        raise ValueError(f"values must be a 1-D array of at least 2 quantiles, got shape {v.shape}")
+    if not np.all(np.isfinite(v)) or np.any(v < 0) or np.any(np.diff(v) < 0):
+        raise ValueError("values must be finite, >= 0 and ascending")
+    u = rng.random(int(n)) * (v.size - 1)
+    return np.rint(np.interp(u, np.arange(v.size), v)).astype(np.int64)
 
 
 def sample_complexity(rng: np.random.Generator, n: int, alpha: float = 2.0, beta: float = 5.0) -> np.ndarray:

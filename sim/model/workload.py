@@ -8,8 +8,10 @@ router's noisy score of that, and the draw that decides whether an answer to it 
 stream, keeps the per-request path of the simulation lean and gives two designs the same traffic.
 
 Volume comes from daily active users x requests per user per day, or an explicit mean rate, shaped by a
-time-of-day profile (flat, diurnal, or 24 hourly weights) and optionally made bursty; or it comes from a
-replayed trace, whose arrival times and token counts are used as they are.
+time-of-day profile (flat, diurnal, or 24 hourly weights) or a rate in steps from the start (one a minute, as
+fitted from a trace by sim/calibration/workload_fit.py), and optionally made bursty (a two-state MMPP, or
+clusters of requests); or it comes from a replayed trace, whose arrival times and token counts are used as
+they are.
 """
 from __future__ import annotations
 
@@ -18,8 +20,8 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from sim.config import (DiurnalProfile, EmpiricalTokens, FixedTokens, HourlyProfile, LognormalTokens,
-                        MMPPBurstiness, Scenario, TraceConfig)
+from sim.config import (ClusterBurstiness, DiurnalProfile, EmpiricalTokens, FixedTokens, HourlyProfile,
+                        LognormalTokens, MMPPBurstiness, QuantileTokens, Scenario, StepProfile, TraceConfig)
 from sim.errors import ScenarioError
 from sim.model import arrivals as arr
 from sim.model.quality import QualityModel, QualityParams
@@ -59,8 +61,27 @@ def hourly_weights(scenario: Scenario) -> np.ndarray | None:
     return None
 
 
+def rate_pieces(scenario: Scenario):
+    """``(starts, lengths, rates_per_s)`` of the run: the profile's steps, or its clock hours."""
+    wl = scenario.workload
+    if isinstance(wl.profile, StepProfile):
+        return arr.step_rate_pieces(scenario.duration, wl.mean_rate_per_s, wl.profile.step_s, wl.profile.weights)
+    return arr.hourly_rate_pieces(scenario.duration, wl.mean_rate_per_s, hourly_weights(scenario),
+                                  wl.start_time_of_day)
+
+
 def _arrival_times(scenario: Scenario, rng: np.random.Generator) -> np.ndarray:
     wl = scenario.workload
+    if isinstance(wl.burstiness, ClusterBurstiness):
+        b = wl.burstiness
+        return arr.cluster_arrival_times(rng, *rate_pieces(scenario), b.mean_cluster_size, b.cluster_spread_s,
+                                         b.cluster_size_shape)
+    if isinstance(wl.profile, StepProfile):
+        pieces = rate_pieces(scenario)
+        if isinstance(wl.burstiness, MMPPBurstiness):
+            b = wl.burstiness
+            return arr.mmpp_on_pieces(rng, *pieces, b.burst_rate_multiplier, b.mean_burst_s, b.mean_calm_s)
+        return arr.poisson_on_pieces(rng, *pieces)
     weights = hourly_weights(scenario)
     if isinstance(wl.burstiness, MMPPBurstiness):
         b = wl.burstiness
@@ -82,6 +103,8 @@ def _tokens(dist, n: int, rng: np.random.Generator, field: str) -> np.ndarray:
             raise ScenarioError(f"{field}.column: {dist.column!r} is not a column of {dist.path} "
                                 f"(columns: {', '.join(map(str, frame.columns))})")
         return arr.sample_tokens_empirical(rng, n, frame[dist.column].to_numpy())
+    if isinstance(dist, QuantileTokens):
+        return arr.sample_tokens_quantiles(rng, n, dist.values)
     raise TypeError(dist)
 
 
