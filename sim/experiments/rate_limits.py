@@ -48,7 +48,7 @@ def enforcement_run(scenario_yaml: str, overrides: dict, seed: int | None, repli
             "rate_limited_share": float(refused.mean())}
 
 
-def rate_limit_enforcement(scenario: Scenario, out: Path, replications: int = 2, executor=None, params=None,
+def rate_limit_enforcement(scenario: Scenario, out: Path, replications: int = 3, executor=None, params=None,
                            **options) -> str:
     """Throughput and 429s for every enforcement period x max_output_tokens x offered load, on common random
     numbers: runs.parquet, enforcement.csv (means and 95% CI half-widths over replications) and
@@ -71,10 +71,10 @@ def rate_limit_enforcement(scenario: Scenario, out: Path, replications: int = 2,
         futures = [executor.submit(enforcement_run, base, overrides, seed, rep) for overrides, rep in jobs]
         rows = [f.result() for f in futures]
     runs = pd.DataFrame(rows)
-    runs[MAX_OUTPUT] = runs[MAX_OUTPUT].astype(object).where(runs[MAX_OUTPUT].notna(), "none")
+    runs[MAX_OUTPUT] = [str(int(m)) if pd.notna(m) else "none" for m in runs[MAX_OUTPUT]]   # a label
     table = summarise(runs)
     with atomic_dir(out) as tmp:
-        runs.astype({MAX_OUTPUT: str}).to_parquet(tmp / "runs.parquet", index=False)
+        runs.to_parquet(tmp / "runs.parquet", index=False)
         table.to_csv(tmp / "enforcement.csv", index=False)
         if options.get("charts", True):
             from sim.report.rate_limit_charts import enforcement_chart

@@ -53,6 +53,6 @@ def enforcement_chart(table: pd.DataFrame, path, *, period: str, max_output: str
             ax.yaxis.set_major_formatter(percent_formatter())
     axes[0, 0].set_ylabel("admitted tokens per minute,\nshare of the TPM limit")
     axes[1, 0].set_ylabel("share of calls answered 429")
-    axes[0, 0].legend(loc="upper left", fontsize=8.5, framealpha=0.9)
+    axes[0, 0].legend(loc="lower right", fontsize=8.5, framealpha=0.9)   # clear of the lines (all above 25%)
     fig.suptitle(title, fontsize=11)
     return save(fig, path)
