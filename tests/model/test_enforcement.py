@@ -29,7 +29,7 @@ def test_a_documented_per_second_limit_admits_two_thirds_of_poisson_overload():
     assert explicit == pytest.approx(per_minute, abs=0.03)
 
 
-def reservation_scenario(max_output_tokens, reserve: bool):
+def reservation_scenario(max_output_tokens, reserve: bool, smooth: bool = False):
     # 12,000 TPM over the whole minute (200 tokens/s); calls of 1,000 in + 200 out, 30 s long, 0.25/s offered
     # (300 tokens/s): counted as produced, the key passes 200/1,200 = 1/6 call per second; reserving 1,000
     # output tokens for 30 s holds 800 more per call in flight, and gives them back when the call ends
@@ -39,13 +39,14 @@ def reservation_scenario(max_output_tokens, reserve: bool):
                              "providers.0.models.0.max_output_tokens": max_output_tokens,
                              "providers.0.models.0.latency": {"type": "exponential", "mean_s": 30.0},
                              "providers.0.models.0.timeout_s": "1h", "gateway.request_timeout_s": None,
-                             "providers.0.models.0.error_rate": 0.0, "gateway.smooth_to_provider_limits": False,
+                             "providers.0.models.0.error_rate": 0.0, "gateway.smooth_to_provider_limits": smooth,
                              "resilience.retry.max_attempts": 1, "routing.chain": ["alpha/m1"]})
 
 
-def test_the_reservation_is_given_back_when_the_call_ends():
-    counted = admitted_per_s(reservation_scenario(1000, reserve=False))
-    reserved = admitted_per_s(reservation_scenario(1000, reserve=True))
+@pytest.mark.parametrize("smooth", [False, True])
+def test_the_reservation_is_given_back_when_the_call_ends(smooth):
+    counted = admitted_per_s(reservation_scenario(1000, reserve=False, smooth=smooth))
+    reserved = admitted_per_s(reservation_scenario(1000, reserve=True, smooth=smooth))
     assert counted == pytest.approx(200 / 1200, rel=0.05)
     # settled at the end: the long-run throughput is still what the calls use (a 12,000-token bucket keeps
     # every refund), but each call needs 2,000 at admission, so more calls are refused at the margin
