@@ -132,15 +132,16 @@ def build_parser() -> argparse.ArgumentParser:
 
     exp = sub.add_parser("experiment", help="run a catalogued experiment (see sim/experiments/registry.py)")
     exp.add_argument("name", help="outage_replay | silent_degradation | kill_switch | breaker_tuning | "
-                                  "provider_redundancy | shadow_mode | routing | cache_threshold | calibration")
+                                  "provider_redundancy | shadow_mode | routing | cache_threshold | calibration | "
+                                  "rate_limit_enforcement")
     exp.add_argument("--scenario", help="scenario file (default: experiments/<name>.yaml)")
     exp.add_argument("--set", dest="overrides", action="append", default=[], metavar="PATH=VALUE")
     exp.add_argument("--out", help="output folder (default: results/<name>)")
     exp.add_argument("--seed", type=int)
     exp.add_argument("--replications", type=int, help="replications (sweeps and redundancy)")
     exp.add_argument("--param", action="append", default=[], metavar="PATH=VALUES",
-                     help="replace a tuning experiment's grid values (breaker_tuning, cache_threshold; "
-                          "same syntax as sweep)")
+                     help="replace a tuning experiment's grid values (breaker_tuning, cache_threshold, "
+                          "rate_limit_enforcement; same syntax as sweep)")
     _add_executor_args(exp)
     exp.add_argument("--no-charts", action="store_true")
     _add_output_args(exp)
@@ -334,6 +335,10 @@ def cmd_run(args) -> int:
     return 0
 
 
+#: Experiments whose grid ``--param`` may replace.
+GRID_EXPERIMENTS = ("breaker_tuning", "cache_threshold", "rate_limit_enforcement")
+
+
 def cmd_experiment(args) -> int:
     from sim.config import load_scenario
     from sim.experiments.registry import EXPERIMENTS, SCENARIOS, WITHOUT_SCENARIO, run_experiment
@@ -355,8 +360,8 @@ def cmd_experiment(args) -> int:
             raise ScenarioError("--replications: must be at least 1")
         options["replications"] = args.replications
     if args.param:
-        if args.name not in ("breaker_tuning", "cache_threshold"):
-            raise ScenarioError(f"--param: only breaker_tuning and cache_threshold take grid values, not {args.name}")
+        if args.name not in GRID_EXPERIMENTS:
+            raise ScenarioError(f"--param: only {', '.join(GRID_EXPERIMENTS)} take grid values, not {args.name}")
         from sim.experiments.sweep import parse_params
         options["params"] = parse_params(args.param)
     executor, close = make_executor(args.executor, args.workers, args.scheduler)

@@ -451,11 +451,22 @@ class ModelConfig(Section):
                                                "rejected like one over the context window. None = no limit of its "
                                                "own; catalogue models fill it.")
 
+    requested_max_tokens: int | None = Field(
+        None, gt=0, le=MAX_TOKENS, description="The max_tokens (max_completion_tokens) each call sends. Changes no "
+                                               "answer; a provider that reserves it (limits.reserve_max_output) "
+                                               "counts it against the token limits until the call finishes, and a "
+                                               "call whose input + requested_max_tokens exceeds the context window "
+                                               "is rejected. None = not sent (the output produced is counted).")
+
     @model_validator(mode="after")
     def _output_fits_the_window(self):
         window, most_out = self.context_window_tokens, self.max_output_tokens
         if window is not None and most_out is not None and most_out > window:
             raise ValueError(f"max_output_tokens ({most_out}) exceeds context_window_tokens ({window})")
+        asked = self.requested_max_tokens
+        if asked is not None and most_out is not None and asked > most_out:
+            raise ValueError(f"requested_max_tokens ({asked}) exceeds the model's max_output_tokens ({most_out}): "
+                             "the provider would reject every call")
         return self
 
     @model_validator(mode="before")
@@ -483,6 +494,20 @@ class LimitsConfig(Section):
     output_tokens_per_min: float | None = Field(None, gt=0, description="Output TPM per key; None = unlimited.")
     tokens_per_min: float | None = Field(None, gt=0, description="Combined input+output TPM per key (OpenAI "
                                                                   "style); None = unlimited.")
+    enforcement_period_s: float | None = Field(
+        None, gt=0, le=60, description="Enforcement granularity: each bucket holds this many seconds of the "
+                                       "minute's limit (capacity = limit x period / 60) and refills at limit/60 "
+                                       "per second. 60 = a whole minute's quota can be spent at once; 1 = about "
+                                       "a second's worth (Anthropic, OpenAI). A call larger than the bucket but "
+                                       "within the minute's limit passes from a full bucket. None = the "
+                                       "provider's documented value (the catalogue's 'enforcement' section, by "
+                                       "provider name: anthropic and openai 1 s, google 60 s), 60 s for a "
+                                       "provider the catalogue does not name.")
+    reserve_max_output: bool | None = Field(
+        None, description="Count a call at admission as its input plus its model's max_output_tokens against "
+                          "the output and combined token limits, and give back the unused part when it "
+                          "finishes (OpenAI's rule); false = count the output it produces. None = the "
+                          "provider's documented rule (catalogue, by provider name: openai true), else false.")
 
     @model_validator(mode="before")
     @classmethod
@@ -514,6 +539,15 @@ class ProviderConfig(Section):
     limits: LimitsConfig = Field(default_factory=LimitsConfig)
     max_concurrency: int | None = Field(None, gt=0, le=MAX_SLOTS, description="Calls in flight at once; None = unbounded.")
     models: list[ModelConfig] = Field(min_length=1)
+
+    def enforcement(self) -> tuple[float, bool]:
+        """(period_s, reserve_max_output): the scenario's, or else as the catalogue documents this provider
+        (by name), or else a whole-minute bucket counting the output produced."""
+        documented = load_catalogue().enforcement_for(self.name) or {"period_s": 60.0, "reserve_max_output": False}
+        period = self.limits.enforcement_period_s
+        reserve = self.limits.reserve_max_output
+        return (float(documented["period_s"] if period is None else period),
+                bool(documented["reserve_max_output"] if reserve is None else reserve))
 
     @model_validator(mode="after")
     def _unique_models(self):

@@ -5,7 +5,7 @@ copying prices, latencies and per-key limits by hand. Those numbers live in ``pr
 module, each with the page it came from (``source``) and the date it was read (``as_of``), because provider
 prices and limits change and a stale number should be easy to spot and to update.
 
-Two sections:
+Three sections:
 
 * ``models``: per model ``provider`` (``anthropic`` | ``openai`` | ``google``), ``input_usd_per_mtok`` and
   ``output_usd_per_mtok`` (US dollars per million tokens), ``latency`` (``type: ttft_throughput`` with
@@ -16,6 +16,11 @@ Two sections:
   means unlimited. A preset names its ``provider``, usage ``tier`` and ``model``; its ``must_supply`` lists
   the limits no published source gives (a negotiated custom tier, or a number not found), which a scenario
   using it must set itself.
+* ``enforcement``: per provider (``anthropic``, ``openai``, ``google``) how it enforces those limits:
+  ``period_s``, the seconds of the minute's quota its buckets hold (60 = the whole minute at once, 1 = one
+  second's worth), and ``reserve_max_output``, whether a call is counted at admission as its prompt plus its
+  ``max_tokens`` (settled to the actual output when it finishes). A scenario's provider of that name takes
+  them as defaults (:meth:`Catalogue.enforcement_for`).
 
 Everything is returned as plain ``dict`` copies (no pydantic here): the scenario configuration merges them.
 Use :func:`without_provenance` to drop the ``source`` / ``as_of`` / ``page_date`` / ``note`` keys first.
@@ -26,7 +31,7 @@ from __future__ import annotations
 import copy
 import functools
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from importlib import resources
 from pathlib import Path
 from types import MappingProxyType
@@ -72,6 +77,7 @@ class Catalogue:
     models: Mapping[str, Mapping[str, Any]]
     limit_presets: Mapping[str, Mapping[str, Any]]
     path: str
+    enforcement: Mapping[str, Mapping[str, Any]] = field(default_factory=lambda: MappingProxyType({}))
 
     def model(self, name: str) -> dict:
         """The model entry called ``name`` (prices, latency, provenance); ``KeyError`` listing known names."""
@@ -80,6 +86,12 @@ class Catalogue:
     def limit_preset(self, name: str) -> dict:
         """The per-key limit preset called ``name``; ``KeyError`` listing known names."""
         return copy.deepcopy(dict(self._lookup(self.limit_presets, name, "limit preset")))
+
+    def enforcement_for(self, provider: str) -> dict | None:
+        """How the provider called ``provider`` enforces its limits (``period_s``, ``reserve_max_output``,
+        provenance), or None when the catalogue does not say."""
+        entry = self.enforcement.get(provider.lower())
+        return None if entry is None else copy.deepcopy(dict(entry))
 
     def model_names(self) -> list[str]:
         return sorted(self.models)
@@ -145,7 +157,11 @@ def _parse(text: str, where: str) -> Catalogue:
         _check_model(entry, f"{where}: models.{name}")
     for name, entry in presets.items():
         _check_preset(entry, f"{where}: limit_presets.{name}")
-    return Catalogue(models=MappingProxyType(models), limit_presets=MappingProxyType(presets), path=where)
+    enforcement = _section(data, "enforcement", where) if "enforcement" in data else {}
+    for name, entry in enforcement.items():
+        _check_enforcement(entry, f"{where}: enforcement.{name}")
+    return Catalogue(models=MappingProxyType(models), limit_presets=MappingProxyType(presets), path=where,
+                     enforcement=MappingProxyType(enforcement))
 
 
 def _section(data: Mapping, key: str, where: str) -> dict[str, dict]:
@@ -231,3 +247,12 @@ def _check_preset(entry: Mapping, at: str) -> None:
 def missing_limits(preset: Mapping[str, Any], given: Mapping[str, Any]) -> list[str]:
     """The limits a preset leaves to the user (its ``must_supply``) that ``given`` does not set to a value."""
     return [key for key in preset.get("must_supply", ()) if given.get(key) is None]
+
+
+def _check_enforcement(entry: Mapping, at: str) -> None:
+    value = entry.get("period_s")
+    if not _is_number(value) or not 0 < value <= 60:
+        raise ScenarioError(f"{at}.period_s: must be a number of seconds in (0, 60], got {value!r}")
+    if not isinstance(entry.get("reserve_max_output"), bool):
+        raise ScenarioError(f"{at}.reserve_max_output: must be true or false, got {entry.get('reserve_max_output')!r}")
+    _check_provenance(entry, at)

@@ -256,7 +256,7 @@ def test_a_signal_mid_run_removes_the_temporary_folder(tmp_path, signum, status)
 def test_experiment_param_only_for_the_tuning_experiments(tmp_path, capsys):
     code = main(["experiment", "routing", "--param", "cache.threshold=0.9", "--out", str(tmp_path / "r")])
     assert code == 2
-    assert "--param: only breaker_tuning and cache_threshold" in capsys.readouterr().err
+    assert "--param: only breaker_tuning, cache_threshold, rate_limit_enforcement take" in capsys.readouterr().err
     assert not (tmp_path / "r").exists()
     code = main(["experiment", "breaker_tuning", "--param", "cache.threshold=0.9", "--out", str(tmp_path / "b")])
     assert code == 2 and not (tmp_path / "b").exists()

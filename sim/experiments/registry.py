@@ -9,6 +9,7 @@
     python -m sim experiment routing              # cost against quality: strong, cheap, threshold, cascade
     python -m sim experiment cache_threshold      # cache threshold and TTL: hits, wrong and stale answers
     python -m sim experiment calibration          # the cache and router models against published numbers
+    python -m sim experiment rate_limit_enforcement  # the same limits enforced per minute, per second, max_tokens
 
 Each experiment reads its scenario from ``experiments/<name>.yaml`` (override with ``--scenario`` and
 ``--set``), runs its variants or its grid on common random numbers, and writes under ``results/<name>/``
@@ -30,6 +31,7 @@ from sim.calibration.similarity import (REAL_PAIRS_NPZ, load_real_pairs, pair_co
 from sim.config import Scenario, load_scenario
 from sim.errors import ScenarioError
 from sim.experiments.sweep import aggregate, ci_halfwidth, run_one, sweep, write_sweep
+from sim.experiments.rate_limits import rate_limit_enforcement
 from sim.experiments.variants import run_variants
 from sim.incidents import draw_faults, fit_fault_process, load_incidents
 from sim.model.quality import QualityParams
@@ -317,6 +319,7 @@ EXPERIMENTS: dict[str, Callable[..., str]] = {
     "routing": routing,
     "cache_threshold": cache_threshold,
     "calibration": calibration,
+    "rate_limit_enforcement": rate_limit_enforcement,
 }
 
 #: Experiments that read no scenario file.

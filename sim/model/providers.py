@@ -2,6 +2,7 @@
 
 A provider (Anthropic, OpenAI, ...) meters each API key with requests-per-minute and input/output
 tokens-per-minute limits, refilled continuously; N keys behind a perfect rotation give N times the limits.
+How it enforces them (the buckets' size, OpenAI's reservation of max_tokens) is :mod:`sim.policies.rate_limits`.
 It may also cap calls in flight (``max_concurrency``). A model answers a call after its time to first token
 plus the output tokens at its streaming speed, with lognormal noise; some calls fail (5xx), some are refused
 by the content filter, some run past the client's timeout, and some answers are wrong (hallucination) or
@@ -24,7 +25,7 @@ import simpy
 
 from sim.config import ExponentialLatency, ModelConfig, ProviderConfig
 from sim.model.streams import Streams
-from sim.policies.token_bucket import ADMITTED, TOO_LARGE as TOO_LARGE_ADMISSION, Admission, TokenBucket
+from sim.policies.rate_limits import ProviderRateLimits
 from sim.record import CALL_STATUS
 
 OK, ERROR, TIMEOUT, RATE_LIMITED, REFUSED, TOO_LARGE, CONTEXT_EXCEEDED = (
@@ -47,65 +48,14 @@ class AttemptResult(NamedTuple):
 _new_tuple = tuple.__new__
 
 
-class ProviderLimits:
-    """The RPM, input TPM, output TPM and combined TPM buckets of a provider, all keys pooled.
-
-    ``requests`` is the request count to charge: more than 1 while a fault cuts the limits (a limit cut to
-    1/4 is the same as every call costing 4 times as much of it).
-    """
+class ProviderLimits(ProviderRateLimits):
+    """The rate limits of a provider's keys (:class:`ProviderRateLimits`) built from its configuration."""
 
     def __init__(self, config: ProviderConfig):
         per_min = config.limits.per_minute(config.api_keys)
-        # (bucket, which amount it meters: 0 requests, 1 input, 2 output, 3 input+output)
-        self._buckets = [(TokenBucket.per_minute(limit), kind)
-                         for kind, limit in enumerate(per_min.values()) if limit]
-
-    @property
-    def active(self) -> bool:
-        return bool(self._buckets)
-
-    @staticmethod
-    def _amounts(input_tokens, output_tokens, requests):
-        return (requests, input_tokens, output_tokens, input_tokens + output_tokens)
-
-    def fits(self, input_tokens: float, output_tokens: float, requests: float = 1.0) -> bool:
-        """Whether the call fits in every bucket at all; a call larger than a whole minute's limit is never
-        admitted (the provider answers "request too large", however long the caller waits)."""
-        amounts = self._amounts(input_tokens, output_tokens, requests)
-        for bucket, kind in self._buckets:
-            if amounts[kind] > bucket.capacity:
-                return False
-        return True
-
-    def try_admit(self, now: float, input_tokens: float, output_tokens: float,
-                  requests: float = 1.0) -> Admission:
-        """Admitted with the tokens taken from every bucket, or refused (a 429) with the Retry-After of the
-        shortest bucket and nothing taken; ``too_large`` when some bucket can never hold the call."""
-        amounts = self._amounts(input_tokens, output_tokens, requests)
-        wait = 0.0
-        for bucket, kind in self._buckets:
-            short = amounts[kind] - bucket.level(now)
-            if short > 0:
-                wait = max(wait, short / bucket.rate_per_s if bucket.holds(amounts[kind]) else math.inf)
-        if wait > 0:
-            return TOO_LARGE_ADMISSION if wait == math.inf else Admission(False, wait)
-        for bucket, kind in self._buckets:
-            bucket.try_take(now, amounts[kind])
-        return ADMITTED
-
-    def reserve(self, now: float, input_tokens: float, output_tokens: float, requests: float = 1.0) -> float:
-        """Reserve in every bucket (FIFO smoothing); the wait until all are covered. A call too large for
-        some bucket (see :meth:`fits`) is reserved in none and waits ``math.inf``."""
-        amounts = self._amounts(input_tokens, output_tokens, requests)
-        for bucket, kind in self._buckets:
-            if amounts[kind] > bucket.capacity:
-                return math.inf
-        return max(bucket.reserve(now, amounts[kind]) for bucket, kind in self._buckets)
-
-    def refund(self, now: float, input_tokens: float, output_tokens: float, requests: float = 1.0) -> None:
-        amounts = self._amounts(input_tokens, output_tokens, requests)
-        for bucket, kind in self._buckets:
-            bucket.refund(now, amounts[kind])
+        period_s, reserve_max_output = config.enforcement()
+        super().__init__(per_min["rpm"], per_min["itpm"], per_min["otpm"], per_min["tpm"],
+                         period_s=period_s, reserve_max_output=reserve_max_output)
 
 
 class ModelRuntime:
@@ -141,13 +91,15 @@ class ModelRuntime:
         self.context_window_tokens = math.inf if window is None else window
         self.max_output_tokens = math.inf if most_out is None else most_out
         self.size_limited = window is not None or most_out is not None
+        self.requested_max_tokens = config.requested_max_tokens     # what each call sends as max_tokens, if any
         self.cheap_tier = config.tier == "cheap"
 
     def rejects(self, input_tokens: int, output_tokens: int) -> bool:
-        """Whether the provider refuses this call outright (400): input + output over the context window, or
-        more output asked for than the model's maximum."""
-        return (input_tokens + output_tokens > self.context_window_tokens
-                or output_tokens > self.max_output_tokens)
+        """Whether the provider refuses this call outright (400): input + the output asked for over the context
+        window, or more output asked for than the model's maximum. The output asked for is the call's
+        ``max_tokens`` when the model sends one (``requested_max_tokens``), else the output it will produce."""
+        asked = output_tokens if self.requested_max_tokens is None else self.requested_max_tokens
+        return input_tokens + asked > self.context_window_tokens or asked > self.max_output_tokens
 
     def cost_usd(self, input_tokens: int, output_tokens: int) -> float:
         return input_tokens * self.input_usd_per_token + output_tokens * self.output_usd_per_token

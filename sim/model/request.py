@@ -105,6 +105,8 @@ class Gate(NamedTuple):
     verdict: int                # GO, RATE_LIMITED_429, TOO_LARGE_400, SHED_AT_LIMITS or CONTEXT_400
     wait_s: float = 0.0         # smoothing: how long to wait before the call may go
     retry_after_s: float | None = None   # a 429's Retry-After
+    unused_output: float = 0.0  # output tokens counted at admission beyond what the call produces (OpenAI's
+                                # max_tokens reservation), given back when the call ends
 
 
 GO, RATE_LIMITED_429, TOO_LARGE_400, SHED_AT_LIMITS, CONTEXT_400 = range(5)
@@ -513,11 +515,13 @@ class RequestFlow:
         now = self.env.now
         # a rate_limit fault cutting the limits to a factor f makes each call weigh 1/f of them
         scale = 1.0 / self.faults.limit_factor(target.provider.name, target.label, now)
-        in_tok, out_tok = call.input_tokens * scale, call.output_tokens * scale
+        in_tok = call.input_tokens * scale
+        out_tok = limits.charged_output(call.output_tokens, target.model.config.requested_max_tokens) * scale
+        unused = out_tok - call.output_tokens * scale
         if not self.smooth:
             admission = limits.try_admit(now, in_tok, out_tok, scale)
             if admission.admitted:
-                return PASS
+                return Gate(GO, 0.0, None, unused) if unused > 0 else PASS
             return TOO_LARGE_GATE if admission.too_large else Gate(RATE_LIMITED_429,
                                                                    retry_after_s=admission.retry_after_s)
         wait_s = limits.reserve(now, in_tok, out_tok, scale)
@@ -526,7 +530,7 @@ class RequestFlow:
         if wait_s > 0 and now + wait_s - call.arrival_s > self.patience_s:
             limits.refund(now, in_tok, out_tok, scale)
             return SHED_GATE
-        return Gate(GO, wait_s) if wait_s > 0 else PASS
+        return Gate(GO, wait_s, None, unused) if wait_s > 0 or unused > 0 else PASS
 
     def _call(self, call: LlmCall, target: Target, attempt: int, gate: Gate, t_ask: float):
         """The attempt itself, once past the limits (asked at ``t_ask``): an answer, or a 400 or a 429
@@ -542,6 +546,8 @@ class RequestFlow:
         if retry_after_s is None and effect is not None and effect.forced_status == RATE_LIMITED:
             retry_after_s = SPURIOUS_RETRY_AFTER_S
         if retry_after_s is not None:
+            if gate.unused_output:
+                provider.limits.settle(now, gate.unused_output, 0.0)
             return Attempted(AttemptResult(RATE_LIMITED, 0.0), now, retry_after_s)
         slot = None
         if provider.slots is not None:
@@ -555,6 +561,8 @@ class RequestFlow:
         yield env.timeout(answer.duration_s)
         if slot is not None:
             provider.slots.release(slot)
+        if gate.unused_output:
+            provider.limits.settle(env.now, gate.unused_output, 0.0)
         return _new_tuple(Attempted, (answer, start_s, None))
 
     def _draw(self, call: LlmCall, target: Target, attempt: int, effect, start_s: float) -> AttemptResult:

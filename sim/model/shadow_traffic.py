@@ -38,12 +38,15 @@ class ShadowTraffic:
         if target.model.rejects(in_tok, out_tok):       # over the candidate's context window: a lost sample
             self.lost_to_limits += 1
             return
-        if limits is not None and not limits.try_admit(env.now, in_tok, out_tok).admitted:
+        charged = out_tok if limits is None else limits.charged_output(out_tok, target.model.config.requested_max_tokens)
+        if limits is not None and not limits.try_admit(env.now, in_tok, charged).admitted:
             self.lost_to_limits += 1
             return
         start = env.now
         answer = target.model.draw(in_tok, out_tok, lane=2)
         yield env.timeout(answer.duration_s)
+        if charged > out_tok:
+            limits.settle(env.now, charged, out_tok)
         self.rec.call(request_id=i, call_index=-1, attempt=1, target=target.code, start_s=start,
                       end_s=start + answer.duration_s, status=answer.status, input_tokens=in_tok,
                       output_tokens=out_tok, cost_usd=answer.cost_usd, hallucinated=answer.hallucinated,

@@ -12,6 +12,7 @@ file says reaches the policy as the very object it validated.
 """
 from sim.policies.breaker import BreakerConfig, CircuitBreaker
 from sim.policies.kill_switch import BudgetKillSwitch, KillSwitchConfig
+from sim.policies.rate_limits import ProviderRateLimits
 from sim.policies.retry import RetryConfig, RetryPolicy
 from sim.policies.router import Router
 from sim.policies.semantic_cache import SemanticCache
@@ -19,5 +20,5 @@ from sim.policies.shadow_evaluator import ShadowConfig, ShadowEvaluator
 from sim.policies.token_bucket import KeyedTokenBuckets, TokenBucket
 
 __all__ = ["BreakerConfig", "BudgetKillSwitch", "CircuitBreaker", "KeyedTokenBuckets", "KillSwitchConfig",
-           "RetryConfig", "RetryPolicy", "Router", "SemanticCache", "ShadowConfig", "ShadowEvaluator",
+           "ProviderRateLimits", "RetryConfig", "RetryPolicy", "Router", "SemanticCache", "ShadowConfig", "ShadowEvaluator",
            "TokenBucket"]
