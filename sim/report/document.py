@@ -171,7 +171,16 @@ def describe_scenario(s) -> list[str]:
         models = "; ".join(f"{m.name} (${m.input_usd_per_mtok:g} / ${m.output_usd_per_mtok:g} per 1M input / "
                            f"output tokens, {m.error_rate:.2%} errors)" for m in p.models)
         keys = f"{p.api_keys} API key{'s' if p.api_keys != 1 else ''}"
-        lines.append(f"Provider {p.name}: {models}; {keys} at {_limits_text(p.limits)} each.")
+        limits = _limits_text(p.limits)
+        line = f"Provider {p.name}: {models}; {keys} at {limits} each"
+        if limits != "no rate limits":
+            period_s, reserve = p.enforcement()
+            documented = " (the provider's documented default)" if p.limits.enforcement_period_s is None else ""
+            line += f"; each limit enforced as a bucket holding {duration_text(period_s)} of it{documented}"
+            asked = [m.name for m in p.models if m.requested_max_tokens is not None]
+            if reserve and asked:
+                line += f"; the max_tokens of {', '.join(asked)} reserved at admission"
+        lines.append(line + ".")
     g = s.gateway
     gateway = []
     if g.user_rate_limit:
