@@ -140,10 +140,11 @@ def step_lines(table: pd.DataFrame) -> list[str]:
     lines = [f"{first.step:<19} {usd_k(first.cost_per_month_usd)} ± {usd_k(first.cost_per_month_usd_ci95)} "
              f"a month; {_side_effects(first)}"]
     for _, r in table.iloc[1:].iterrows():
+        verb = "saves" if r.saved_usd >= 0 else "adds"
         lines.append(
-            f"{r.step:<19} saves {r.saved_usd:>+9,.0f} ± {r.saved_usd_ci95:,.0f} USD/month "
-            f"({r.saved_share:+.1%} ± {r.saved_share_ci95:.1%} of the bill before it; lesson "
-            f"{r.lesson_saved_share:+.0%}) -> {usd_k(r.cost_per_month_usd)}; {_side_effects(r)}")
+            f"{r.step:<19} {verb} ${abs(r.saved_usd):,.0f} ± {r.saved_usd_ci95:,.0f} a month "
+            f"({abs(r.saved_share):.1%} ± {r.saved_share_ci95:.1%} of the bill before it; the lesson claims it "
+            f"saves {r.lesson_saved_share:.0%}) -> {usd_k(r.cost_per_month_usd)}; {_side_effects(r)}")
     return lines
 
 
