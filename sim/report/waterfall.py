@@ -23,6 +23,11 @@ def _usd(value: float) -> str:
     return f"${value:,.0f}"
 
 
+def _share(value: float) -> str:
+    """A share with the decimals it needs to differ from 0 (a paired interval may be 0.02%)."""
+    return f"{value:.2%}" if 0 < value < 0.001 else f"{value:.1%}"
+
+
 def cost_waterfall_chart(table: pd.DataFrame, path, title: str, lesson_final_usd: float | None = None,
                          labels: dict[str, str] | None = None) -> Path:
     """``table``: one row per step (the baseline first) with ``cost_per_month_usd`` (+ ``_ci95``),
@@ -56,7 +61,7 @@ def cost_waterfall_chart(table: pd.DataFrame, path, title: str, lesson_final_usd
         ax.plot([sim_x[k - 1] + width / 2, sim_x[k] - width / 2], [before, before], color="0.3", lw=0.8, ls=":")
         row = table.iloc[k]
         text = (f"{'-' if row.saved_usd >= 0 else '+'}{_usd(abs(row.saved_usd))}\n"
-                f"{-row.saved_share:+.1%}\n± {row.saved_share_ci95:.1%}")
+                f"{-row.saved_share:+.1%}\n± {_share(row.saved_share_ci95)}")
         ax.text(sim_x[k], max(before, after + steps_ci[k]) + top * 0.012, text, ha="center", va="bottom",
                 fontsize=SLIDE_FONT_PT - 1, color="0.1")
         c_before, c_after = claimed[k - 1], claimed[k]
@@ -67,18 +72,23 @@ def cost_waterfall_chart(table: pd.DataFrame, path, title: str, lesson_final_usd
     whole(sim_x[n], bills[-1], TOTAL, ci=bills_ci[-1])
     whole(claim_x[n], claimed[-1], CLAIM, hatch="//")
     if lesson_final_usd is not None:
-        ax.hlines(lesson_final_usd, claim_x[n] - width, claim_x[n] + width * 1.2, colors="#9467bd", linestyles="--",
+        ax.hlines(lesson_final_usd, claim_x[n] - width / 2, claim_x[n] + width * 1.2, colors="#9467bd", linestyles="--",
                   lw=2)
         ax.text(claim_x[n] + width * 1.25, lesson_final_usd, f"lesson's stated\nfinal {_usd(lesson_final_usd)}",
                 va="center", ha="left", fontsize=SLIDE_FONT_PT - 1, color="#9467bd")
     names = [labels.get(s, s.replace("_", " ")) for s in table["step"]]
-    ax.set_xticks(np.arange(n + 1), [names[0]] + [f"+ {s}" for s in names[1:]] + ["final bill"],
-                  fontsize=SLIDE_FONT_PT)
+    ticks = [names[0]] + [f"+ {s}" for s in names[1:]]
+    if "quality_failure_rate" in table:        # what each step does to the answers, under its name
+        ticks = [f"{t}\n{q:.2%} wrong" for t, q in zip(ticks, table["quality_failure_rate"])]
+    ax.set_xticks(np.arange(n + 1), ticks + ["final bill"], fontsize=SLIDE_FONT_PT)
     ax.set_xlim(-0.6, n + 1.05)
     ax.set_ylim(0, top * 1.16)
     ax.yaxis.set_major_formatter(UsdFormatter())
     ax.tick_params(labelsize=SLIDE_FONT_PT)
     ax.set_ylabel("cost per month (USD, 30 days)", fontsize=12)
+    if "quality_failure_rate" in table:
+        ax.set_xlabel("under each step: share of answers wrong (model errors, stale or false cache hits, misrouted "
+                      "hard requests)", fontsize=SLIDE_FONT_PT - 1, color="0.3")
     ax.grid(axis="y", alpha=0.3)
     from matplotlib.patches import Patch
     from matplotlib.lines import Line2D
