@@ -331,8 +331,9 @@ def scaling_pyramid(scenario: Scenario, out: Path, replications: int = PYRAMID_R
         if charts:
             from sim.report.waterfall import cost_waterfall_chart
             cost_waterfall_chart(table, tmp / "waterfall.png", lesson_final_usd=pyramid.LESSON_FINAL_USD,
-                                 title=f"{scenario.name}: monthly bill after each lever, simulated "
-                                       f"(mean ± 95% CI, {replications} replications) beside the lesson's claim")
+                                 title=f"{scenario.name}: monthly bill after each lever, simulated ("
+                                       + (f"mean ± 95% CI, {replications} replications" if replications > 1
+                                          else "one replication, no intervals") + ") beside the lesson's claim")
     return report + "\n\n" + text
 
 

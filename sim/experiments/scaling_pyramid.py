@@ -115,6 +115,11 @@ def usd_k(value: float) -> str:
     return f"${value / 1000:,.1f}K"
 
 
+def plus_minus(half_width: float, fmt) -> str:
+    """`` ± x`` with ``fmt`` (a function of the half-width), or nothing for one replication (no interval)."""
+    return "" if pd.isna(half_width) else f" ± {fmt(half_width)}"
+
+
 def verdict_text(v: Verdict) -> str:
     """The discrepancy in plain words."""
     lesson_share = 1 - v.lesson_final_usd / LESSON_BASELINE_USD
@@ -122,7 +127,9 @@ def verdict_text(v: Verdict) -> str:
     return (f"The lesson says {usd_k(LESSON_BASELINE_USD)} -> {usd_k(v.lesson_final_usd)} "
             f"(-{lesson_share:.0%}); its own four percentages composed give {usd_k(v.lesson_composed_usd)} "
             f"(-{composed_share:.0%}). The simulation, baseline {usd_k(v.baseline_usd)}, ends at "
-            f"{usd_k(v.final_usd)} ± {usd_k(v.final_usd_ci95)} (-{v.saved_share:.1%} ± {v.saved_share_ci95:.1%}).")
+            f"{usd_k(v.final_usd)}{plus_minus(v.final_usd_ci95, usd_k)} "
+            f"(-{v.saved_share:.1%}{plus_minus(v.saved_share_ci95, '{:.1%}'.format)})."
+            + ("" if not pd.isna(v.final_usd_ci95) else " One replication: no intervals."))
 
 
 def _side_effects(row: pd.Series) -> str:
@@ -137,13 +144,14 @@ def _side_effects(row: pd.Series) -> str:
 def step_lines(table: pd.DataFrame) -> list[str]:
     """One line per step: what it saved against what the lesson claims, and what quality and service did."""
     first = table.iloc[0]
-    lines = [f"{first.step:<19} {usd_k(first.cost_per_month_usd)} ± {usd_k(first.cost_per_month_usd_ci95)} "
-             f"a month; {_side_effects(first)}"]
+    lines = [f"{first.step:<19} {usd_k(first.cost_per_month_usd)}"
+             f"{plus_minus(first.cost_per_month_usd_ci95, usd_k)} a month; {_side_effects(first)}"]
     for _, r in table.iloc[1:].iterrows():
         verb = "saves" if r.saved_usd >= 0 else "adds"
         lines.append(
-            f"{r.step:<19} {verb} ${abs(r.saved_usd):,.0f} ± {r.saved_usd_ci95:,.0f} a month "
-            f"({abs(r.saved_share):.1%} ± {r.saved_share_ci95:.1%} of the bill before it; the lesson claims it "
+            f"{r.step:<19} {verb} ${abs(r.saved_usd):,.0f}{plus_minus(r.saved_usd_ci95, '{:,.0f}'.format)} a month "
+            f"({abs(r.saved_share):.1%}{plus_minus(r.saved_share_ci95, '{:.1%}'.format)} of the bill before it; "
+            f"the lesson claims it "
             f"saves {r.lesson_saved_share:.0%}) -> {usd_k(r.cost_per_month_usd)}; {_side_effects(r)}")
     return lines
 

@@ -57,11 +57,12 @@ def cost_waterfall_chart(table: pd.DataFrame, path, title: str, lesson_final_usd
         before, after = bills[k - 1], bills[k]
         ax.bar(sim_x[k], after - before, width, bottom=before, color=SAVES if after <= before else COSTS,
                edgecolor="white", linewidth=0.6)
-        ax.errorbar(sim_x[k], after, yerr=steps_ci[k], fmt="none", ecolor="0.15", capsize=4, lw=1.2)
+        if steps_ci[k] > 0:
+            ax.errorbar(sim_x[k], after, yerr=steps_ci[k], fmt="none", ecolor="0.15", capsize=4, lw=1.2)
         ax.plot([sim_x[k - 1] + width / 2, sim_x[k] - width / 2], [before, before], color="0.3", lw=0.8, ls=":")
         row = table.iloc[k]
         text = (f"{'-' if row.saved_usd >= 0 else '+'}{_usd(abs(row.saved_usd))}\n"
-                f"{-row.saved_share:+.1%}\n± {_share(row.saved_share_ci95)}")
+                f"{-row.saved_share:+.1%}" + ("" if pd.isna(row.saved_share_ci95) else f"\n± {_share(row.saved_share_ci95)}"))
         ax.text(sim_x[k], max(before, after + steps_ci[k]) + top * 0.012, text, ha="center", va="bottom",
                 fontsize=SLIDE_FONT_PT - 1, color="0.1")
         c_before, c_after = claimed[k - 1], claimed[k]
