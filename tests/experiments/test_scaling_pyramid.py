@@ -64,6 +64,16 @@ def test_verdict_states_the_three_finals():
     assert v.saved_share == pytest.approx(np.mean([1 - 0.0050 / 0.0125, 1 - 0.0051 / 0.0126]))
 
 
+def test_the_scenarios_baseline_costs_about_45k_a_month_in_closed_form():
+    from sim.experiments.scenario_estimate import estimate_from_scenario
+    baseline = sim.load_scenario(SCENARIOS / "scaling_pyramid.yaml").variant("baseline")
+    estimate = estimate_from_scenario(baseline)
+    # the closed form bills every call; the simulation leaves timed-out calls unbilled (~3% less)
+    assert estimate.cost_per_month_usd == pytest.approx(pyramid.LESSON_BASELINE_USD, rel=0.05)
+    sonnet = baseline.providers[0].models[0]
+    assert (sonnet.input_usd_per_mtok, sonnet.output_usd_per_mtok) == (3.0, 15.0)   # the catalogue's Sonnet 4
+
+
 @pytest.fixture(scope="module")
 def tiny_levers():
     """Each step of the scenario on 30 minutes of the afternoon peak (same seed: the same traffic)."""
