@@ -133,12 +133,12 @@ def build_parser() -> argparse.ArgumentParser:
     exp = sub.add_parser("experiment", help="run a catalogued experiment (see sim/experiments/registry.py)")
     exp.add_argument("name", help="outage_replay | silent_degradation | kill_switch | breaker_tuning | "
                                   "provider_redundancy | shadow_mode | routing | cache_threshold | calibration | "
-                                  "rate_limit_enforcement")
+                                  "rate_limit_enforcement | scaling_pyramid")
     exp.add_argument("--scenario", help="scenario file (default: experiments/<name>.yaml)")
     exp.add_argument("--set", dest="overrides", action="append", default=[], metavar="PATH=VALUE")
     exp.add_argument("--out", help="output folder (default: results/<name>)")
     exp.add_argument("--seed", type=int)
-    exp.add_argument("--replications", type=int, help="replications (sweeps and redundancy)")
+    exp.add_argument("--replications", type=int, help="replications (sweeps, redundancy, rate_limit_enforcement, scaling_pyramid)")
     exp.add_argument("--param", action="append", default=[], metavar="PATH=VALUES",
                      help="replace a tuning experiment's grid values (breaker_tuning, cache_threshold, "
                           "rate_limit_enforcement; same syntax as sweep)")

@@ -10,6 +10,7 @@
     python -m sim experiment cache_threshold      # cache threshold and TTL: hits, wrong and stale answers
     python -m sim experiment calibration          # the cache and router models against published numbers
     python -m sim experiment rate_limit_enforcement  # the same limits enforced per minute, per second, max_tokens
+    python -m sim experiment scaling_pyramid      # the lesson's four cost levers, one at a time, as a waterfall
 
 Each experiment reads its scenario from ``experiments/<name>.yaml`` (override with ``--scenario`` and
 ``--set``), runs its variants or its grid on common random numbers, and writes under ``results/<name>/``
@@ -305,6 +306,57 @@ def provider_redundancy(scenario: Scenario, out: Path, replications: int = 10, e
     return format_frame(table)
 
 
+PYRAMID_COMPARED = ("requests_total", "availability", "requests_shed", "requests_timeout", "cost_usd",
+                    "cost_per_request_usd", "quality_failure_rate", "cache_hit_rate", "false_hit_rate",
+                    "strong_call_share", "latency_p95_s")
+PYRAMID_REPLICATIONS = 5
+
+
+def scaling_pyramid(scenario: Scenario, out: Path, replications: int = PYRAMID_REPLICATIONS, executor=None,
+                    **options) -> str:
+    """The scenario's variants (baseline, then one lever more each) on common random numbers with
+    replications (frames and charts of replication 0, ``runs.parquet``, ``summary.csv``, ``paired.csv``),
+    and the cost waterfall against the lesson's claims: ``waterfall.csv``, ``waterfall.md`` and
+    ``waterfall.png``/``.svg`` (see sim/experiments/scaling_pyramid.py)."""
+    from sim.experiments import scaling_pyramid as pyramid
+    from sim.report.document import month_basis
+    steps = list(scenario.variants)
+    if len(steps) < 2:
+        raise ScenarioError("scaling_pyramid: the scenario needs variants: a baseline, then one lever more each")
+    per_month, basis = month_basis(scenario)
+    if per_month is None:
+        raise ScenarioError("scaling_pyramid: workload needs dau and requests_per_user_per_day (or rate_per_s) "
+                            "to extrapolate a month")
+    charts = options.get("charts", True)
+    with atomic_dir(out, replications=replications, variants=steps) as tmp:
+        report = run_variants(scenario, steps, tmp, seed=options.get("seed"), charts=charts,
+                              metrics=PYRAMID_COMPARED, on_run=options.get("on_run"),
+                              replications=replications, executor=executor)
+        runs = _runs_of(tmp, steps, replications)
+        table = pyramid.waterfall(runs, steps, per_month)
+        verdict = pyramid.verdict(runs, steps, per_month)
+        text = "\n".join([pyramid.verdict_text(verdict), "", *pyramid.step_lines(table), "", basis + ".",
+                          pyramid.MECHANISMS])
+        table.to_csv(tmp / "waterfall.csv", index=False)
+        (tmp / "waterfall.md").write_text(f"# {scenario.name}: the cost waterfall\n\n{text}\n")
+        if charts:
+            from sim.report.waterfall import cost_waterfall_chart
+            cost_waterfall_chart(table, tmp / "waterfall.png", lesson_final_usd=pyramid.LESSON_FINAL_USD,
+                                 title=f"{scenario.name}: monthly bill after each lever, simulated ("
+                                       + (f"mean ± 95% CI, {replications} replications" if replications > 1
+                                          else "one replication, no intervals") + ") beside the lesson's claim")
+    return report + "\n\n" + text
+
+
+def _runs_of(folder: Path, steps: list[str], replications: int) -> pd.DataFrame:
+    """One row per (variant, replication): runs.parquet, or the variants' summaries for a single replication."""
+    if replications > 1:
+        return pd.read_parquet(folder / "runs.parquet")
+    import json
+    return pd.DataFrame([{"variant": s, "replication": 0, **json.loads((folder / s / "summary.json").read_text())}
+                         for s in steps])
+
+
 #: Regional failures hitting OpenAI and Azure together per year: the file has one (2024-12-26) in ~3.8
 #: years of OpenAI history; a round 0.25 per year is kept as the assumption.
 SHARED_CAUSE_PER_YEAR = 0.25
@@ -320,6 +372,7 @@ EXPERIMENTS: dict[str, Callable[..., str]] = {
     "cache_threshold": cache_threshold,
     "calibration": calibration,
     "rate_limit_enforcement": rate_limit_enforcement,
+    "scaling_pyramid": scaling_pyramid,
 }
 
 #: Experiments that read no scenario file.

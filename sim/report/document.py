@@ -57,6 +57,9 @@ KEY_METRICS = (
 #: What each chart file shows, by file name (anything else is captioned by its name).
 CHART_CAPTIONS = {
     "comparison.png": "Every design side by side.",
+    "waterfall.png": "The monthly bill after each lever, added one at a time on the same traffic (whiskers: the "
+                     "bills' 95% intervals, and each step's paired interval), beside the lesson's claimed step "
+                     "(hatched) and its stated final bill.",
     "variants_timeline.png": "The designs overlaid over time: requests not served, errors, latency, breaker "
                              "state, cost; faults shaded and named.",
     "latency_cdf_variants.png": "Latency of every request per design; unanswered requests count as never "
@@ -444,6 +447,7 @@ def build_report(folder: str | Path) -> Report:
     elif variants:                  # variants, or replications written beside replication 0's frames
         report.events = {p.name: important_events(p, offset) for p in variants}
     report.events = {n: lines for n, lines in report.events.items() if lines}
+    _add_waterfall(report, folder)
     report.charts = _charts(folder, [p.name for p in variants])
     report.caveats = _caveats(kind, scenario, summaries, replications)
     return report
@@ -488,6 +492,45 @@ def _add_sweep_or_tune(report: Report, folder: Path, kind: str) -> None:
                  for c in columns] for _, r in table.head(60).iterrows()]
         note = [f"{len(table)} settings; the first 60 shown (all of them in summary.csv)."] if len(table) > 60 else []
         report.extra_sections.append(("Every setting", note, [header] + body, None))
+
+
+#: The cost waterfall's table in the report: (waterfall.csv column, heading); a ``_ci95`` column beside one is
+#: shown as its half-width.
+WATERFALL_COLUMNS = (("cost_per_month_usd", "cost / month"), ("saved_usd", "saved / month"),
+                     ("saved_share", "share of the bill before"), ("lesson_saved_share", "lesson's claim"),
+                     ("quality_failure_rate", "wrong answers"), ("cache_hit_rate", "cache hits"),
+                     ("false_hit_rate", "false hits"), ("strong_call_share", "strong model"),
+                     ("availability", "availability"))
+
+
+def _add_waterfall(report: Report, folder: Path) -> None:
+    """A cost waterfall written beside the designs (``waterfall.md``, ``waterfall.csv``; scaling_pyramid):
+    its verdict and mechanisms as written, and one row per step."""
+    text, table = folder / "waterfall.md", folder / "waterfall.csv"
+    if not text.is_file():
+        return
+    lines: list[str] = []
+    for line in text.read_text().splitlines():
+        if line.startswith("  ") and lines:           # a wrapped line continues the one before it
+            lines[-1] += " " + line.strip()
+        elif line.strip() and not line.startswith("#"):
+            lines.append(line.strip())
+    rows = None
+    if table.is_file():
+        frame = pd.read_csv(table)
+        shown = [(c, h) for c, h in WATERFALL_COLUMNS if c in frame.columns]
+        pct = {"saved_share", "lesson_saved_share"}
+        def cell(column, row):
+            value = row[column]
+            if is_missing(value):
+                return ""
+            if column in pct:
+                ci = row.get(f"{column}_ci95")
+                return f"{value:+.1%}" + ("" if is_missing(ci) else f" ± {ci:.1%}")
+            return _cell(column, row.to_dict())
+        rows = [["step"] + [h for _, h in shown]] + [[str(r["step"])] + [cell(c, r) for c, _ in shown]
+                                                      for _, r in frame.iterrows()]
+    report.extra_sections.append(("Cost waterfall", lines, rows, None))
 
 
 # ------------------------------------------------------------------------------------------ rendering
