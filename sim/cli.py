@@ -138,7 +138,8 @@ def build_parser() -> argparse.ArgumentParser:
     exp.add_argument("--set", dest="overrides", action="append", default=[], metavar="PATH=VALUE")
     exp.add_argument("--out", help="output folder (default: results/<name>)")
     exp.add_argument("--seed", type=int)
-    exp.add_argument("--replications", type=int, help="replications (sweeps, redundancy, rate_limit_enforcement, scaling_pyramid)")
+    exp.add_argument("--replications", type=int,
+                     help="replications (sweeps, redundancy, rate_limit_enforcement, scaling_pyramid)")
     exp.add_argument("--param", action="append", default=[], metavar="PATH=VALUES",
                      help="replace a tuning experiment's grid values (breaker_tuning, cache_threshold, "
                           "rate_limit_enforcement; same syntax as sweep)")
