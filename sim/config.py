@@ -209,17 +209,19 @@ class DiurnalProfile(Section):
     peak_hour: float = Field(14.0, ge=0.0, lt=24.0, description="Hour of day (0-24) of the peak.")
 
 
+def _relative_weights(cls, v: list[float]) -> list[float]:
+    """Relative weights (normalised later): none negative, and a positive sum."""
+    if any(w < 0 for w in v) or sum(v) <= 0:
+        raise ValueError("weights must be >= 0 with a positive sum")
+    return v
+
+
 class HourlyProfile(Section):
     type: Literal["hourly"] = "hourly"
     weights: list[float] = Field(min_length=24, max_length=24,
                                  description="24 relative weights, hour 0 to 23; normalised to mean 1.")
 
-    @field_validator("weights")
-    @classmethod
-    def _positive(cls, v: list[float]) -> list[float]:
-        if any(w < 0 for w in v) or sum(v) <= 0:
-            raise ValueError("weights must be >= 0 with a positive sum")
-        return v
+    _positive = field_validator("weights")(_relative_weights)
 
 
 class StepProfile(Section):
@@ -230,12 +232,7 @@ class StepProfile(Section):
     weights: list[float] = Field(min_length=1, max_length=MAX_INTERVALS, description="Relative rate of each "
                                  "step, from t=0; normalised to mean 1 (so rate_per_s stays the mean rate).")
 
-    @field_validator("weights")
-    @classmethod
-    def _positive(cls, v: list[float]) -> list[float]:
-        if any(w < 0 for w in v) or sum(v) <= 0:
-            raise ValueError("weights must be >= 0 with a positive sum")
-        return v
+    _positive = field_validator("weights")(_relative_weights)
 
 
 Profile = Annotated[Union[FlatProfile, DiurnalProfile, HourlyProfile, StepProfile], Field(discriminator="type")]

@@ -20,6 +20,13 @@ from sim.report.style import DPI, design_colours, no_data, percent_formatter, pl
 from sim.report.tables import duration_text, format_value, seconds_text
 
 
+def _share_axis(ax, top: float) -> None:
+    """A cumulative-share y axis: 0 to ``top`` (a little over 100% so a curve at 1 shows), 10% steps."""
+    ax.set_ylim(0, top)
+    ax.yaxis.set_major_locator(ticker.MultipleLocator(0.1))
+    ax.yaxis.set_major_formatter(percent_formatter())
+
+
 def _ecdf_points(values: np.ndarray, max_points: int = 4000):
     """Sorted values and their ECDF heights, thinned to ~max_points while keeping the tail in detail."""
     v = np.sort(values)
@@ -84,9 +91,7 @@ def build_latency_cdf_figure(result, title=None, variant: str | None = None):
             ax.set_xlim(left=left)
     else:
         no_data(ax, "no ok requests after the warm-up: no latency to show")
-    ax.set_ylim(0, 1.005)
-    ax.yaxis.set_major_locator(ticker.MultipleLocator(0.1))
-    ax.yaxis.set_major_formatter(percent_formatter())
+    _share_axis(ax, 1.005)
     ax.set_xlabel("seconds (log scale)")
     ax.set_ylabel("share of ok requests at or below")
     ax.grid(True, which="major", color="0.88", linewidth=0.7)
@@ -149,9 +154,7 @@ def build_variants_latency_cdf_figure(requests: Mapping[str, pd.DataFrame], warm
         ax.set_xlim(min(lows) / 2, max(highs) * 1.5)
     else:
         no_data(ax, "no request was answered: no latency to show")
-    ax.set_ylim(0, 1.02)
-    ax.yaxis.set_major_locator(ticker.MultipleLocator(0.1))
-    ax.yaxis.set_major_formatter(percent_formatter())
+    _share_axis(ax, 1.02)
     ax.set_xlabel("latency, arrival to answer (seconds, log scale)")
     ax.set_ylabel("share of all requests answered within x seconds\n(a curve stops at the design's availability: "
                   "the rest were never answered)", fontsize=9.5)
