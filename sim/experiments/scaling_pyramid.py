@@ -160,8 +160,8 @@ MECHANISMS = """How each lever acts on the bill in the simulator:
 - queue smoothing changes no price and no token. A 429 is not billed and retrying it costs nothing, so
   holding requests until the key's limits have room saves money only where a request failed after paid
   calls. What it does is answer, by waiting, requests that would have failed at the peak -- and those are
-  then billed: the bill rises by about the share of requests it rescues; the cost per answered request
-  does not move. Its benefit is availability, not cost.
+  then billed: the bill rises by about the share of requests it rescues (a little more where per-second
+  buckets refuse the large calls first). Its benefit is availability, not cost.
 - prompt compression removes input tokens only: keeping a share r of them saves (1 - r) x the input
   tokens' share of the bill (about half at Sonnet 4's 1:5 price ratio and these token counts).
 - the semantic cache saves a whole call per hit (the embedding of every query costs ~0.2% of a call),
