@@ -21,7 +21,8 @@ such a log this module estimates, per model, what the simulator draws (see :mod:
   limits (or the provider sent spurious 429s, which a log cannot tell apart). So the 429 share is reported
   (of all attempts, Wilson interval) but not written as a setting; what *is* estimated is the limit: in the
   minutes that saw 429s, how many calls and tokens the provider admitted (a binding token bucket admits its
-  rate, so the median admitted rate is an estimate of the limit that bound). Attempts refused with a 429 or
+  rate, so the median admitted rate is an estimate of the limit that bound; under per-second enforcement
+  bursts are refused while the minute's volume stays below the limit, so it is then a lower bound). Attempts refused with a 429 or
   as too large never reached the model and are left out of the error, refusal and timeout rates.
 
 Everything in the log is fitted as the model's normal behaviour: cut incident windows out first, or a latency
@@ -436,7 +437,7 @@ def fitted_yaml(fit: ProviderFit) -> str:
         lines.append(f"#   {e.provider} limits: in the {e.minutes_with_429} minutes with 429s it admitted a median "
                      f"{e.admitted_calls_per_min:.4g} calls, {e.admitted_input_tokens_per_min:,.0f} input and "
                      f"{e.admitted_output_tokens_per_min:,.0f} output tokens per minute (all keys): one of "
-                     "them is the limit that bound")
+                     "them is the limit that bound, or a lower bound of it under per-second enforcement")
     lines += [f"# Note: {note}" for note in fit.notes]
     body = yaml.safe_dump({"providers": provider_sections(fit)}, sort_keys=False, default_flow_style=False)
     return "\n".join(lines) + "\n" + body

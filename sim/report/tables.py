@@ -425,7 +425,8 @@ def format_provider_fit(fit) -> str:
     for e in fit.limits:
         lines.append(f"{e.provider}: in the {count(e.minutes_with_429)} minutes with 429s it admitted a median of "
                      f"{sig(e.admitted_calls_per_min)} calls, {count(round(e.admitted_input_tokens_per_min))} "
-                     f"input and {count(round(e.admitted_output_tokens_per_min))} output tokens per minute: the "
-                     "limit that bound is near one of these")
+                     f"input and {count(round(e.admitted_output_tokens_per_min))} output tokens per minute: with "
+                     "whole-minute buckets the limit that bound is near one of these; with per-second enforcement "
+                     "(Anthropic's, OpenAI's) bursts meet 429s below it, so it is a lower bound")
     lines += [""] * bool(fit.notes) + [f"note: {note}" for note in fit.notes]
     return "\n".join(lines)
