@@ -278,11 +278,16 @@ def format_intervals(table: pd.DataFrame, metrics: Iterable[str]) -> str:
 def format_paired(paired: pd.DataFrame, metrics: Iterable[str]) -> str:
     """Paired differences on common random numbers, one row per metric and one column per
     ``variant - baseline``: ``mean ± 95% half-width`` (the unpaired half-widths are in paired.csv)."""
-    metrics = [m for m in metrics if f"{m}_diff" in paired.columns]
+    # a metric the baseline lacks (time to open without a breaker) has no difference for any design: left out
+    metrics = [m for m in metrics if f"{m}_diff" in paired.columns and paired[f"{m}_diff"].notna().any()]
     header = ["metric"] + [f"{name} - {row['baseline']}" for name, row in paired.iterrows()]
-    body = [[m] + [f"{signed(format_cell(m + '_ci95', row[m + '_diff']), row[m + '_diff'])} ± "
-                   f"{format_cell(m + '_ci95', row[m + '_diff_ci95'])}" for _, row in paired.iterrows()]
-            for m in metrics]
+
+    def cell(m: str, row) -> str:
+        diff = row[m + "_diff"]
+        if is_missing(diff):
+            return "n/a"
+        return f"{signed(format_cell(m + '_ci95', diff), diff)} ± {format_cell(m + '_ci95', row[m + '_diff_ci95'])}"
+    body = [[m] + [cell(m, row) for _, row in paired.iterrows()] for m in metrics]
     return aligned(header, body)
 
 

@@ -102,3 +102,15 @@ def test_a_paired_difference_shows_its_sign_as_money():
                            "cost_usd_diff_ci95": [1.5, 2.0]}, index=pd.Index(["b", "c"], name="variant"))
     text = format_paired(paired, ["cost_usd"])
     assert "+$27.05 ± $1.50" in text and "-$62.06 ± $2.00" in text and "$-" not in text
+
+
+def test_paired_table_leaves_out_a_metric_the_baseline_lacks_and_marks_a_single_missing_difference():
+    from sim.report.tables import format_paired
+    paired = pd.DataFrame({"baseline": ["a", "a"], "cost_usd_diff": [1.5, -2.0], "cost_usd_diff_ci95": [0.1, 0.2],
+                           "time_to_open_s_diff": [float("nan")] * 2, "time_to_open_s_diff_ci95": [float("nan")] * 2,
+                           "availability_diff": [0.01, float("nan")], "availability_diff_ci95": [0.001, float("nan")]},
+                          index=pd.Index(["b", "c"], name="variant"))
+    text = format_paired(paired, ["cost_usd", "time_to_open_s", "availability"])
+    assert "time_to_open_s" not in text
+    assert "-$2" in text and "+$1.5" in text
+    assert "n/a" in text and "nan" not in text
