@@ -65,7 +65,6 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
-from scipy.optimize import brentq
 
 __all__ = [
     "HOURS_PER_DAY",
@@ -180,6 +179,7 @@ def diurnal_hourly_weights(peak_to_average: float = 3.0, peak_hour: float = 14.0
         # exp(kappa*(cos - cos_max)) <= 1 never overflows; max term is exactly 1.
         return 1.0 / np.mean(np.exp(kappa * (cos_d - cos_max)))
 
+    from scipy.optimize import brentq   # here: only diurnal profiles solve for kappa, and scipy.optimize is slow to import
     hi = 1.0
     while ratio(hi) < r:
         hi *= 2.0

@@ -36,7 +36,6 @@ import math
 from dataclasses import dataclass, fields
 
 import numpy as np
-from scipy.optimize import brentq
 from scipy.special import betainc, betaincinv, expit
 
 from sim.policies.router import STRONG, TIERS
@@ -88,6 +87,7 @@ class QualityParams:
             def excess(c0):
                 return needs_strong_share(cls(needs_strong_complexity=0.5, needs_strong_width=width),
                                           complexity_alpha, complexity_beta, midpoint=c0) - share
+            from scipy.optimize import brentq   # a logistic midpoint only; scipy.optimize is slow to import
             c0 = brentq(excess, -5.0, 6.0)
             if not 0.0 <= c0 <= 1.0:
                 raise ValueError(f"for_share: share {share} needs a logistic midpoint {c0:.3f} outside [0, 1]; "

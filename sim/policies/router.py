@@ -42,7 +42,6 @@ from __future__ import annotations
 import math
 
 import numpy as np
-from scipy.special import ndtri
 
 STRONG = "strong"
 CHEAP = "cheap"
@@ -64,6 +63,7 @@ def score_separation(auc: float) -> float:
     if auc < 0.5:
         raise ValueError(f"auc: a router worse than a coin flip is not modelled (use 1 - auc and flip the "
                          f"score), got {auc!r}")
+    from scipy.special import ndtri     # here, not at import: scipy costs ~0.3 s and `import sim` stays light
     return min(MAX_SEPARATION, math.sqrt(2.0) * float(ndtri(auc)))
 
 

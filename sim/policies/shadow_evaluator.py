@@ -92,11 +92,10 @@ from __future__ import annotations
 import math
 from statistics import NormalDist
 from dataclasses import dataclass
+from functools import lru_cache
 from typing import NamedTuple, Optional
 
 import numpy as np
-from scipy.optimize import brentq
-from scipy.special import zeta
 
 from sim.policies._validation import SettingError, check_fields, integer, number
 
@@ -109,8 +108,14 @@ REASON_LOWER_AT_OR_ABOVE_MARGIN = "lower_bound_at_or_above_margin"
 REASON_MAX_SAMPLES = "max_samples_reached"
 
 OPEN_ENDED_SPENDING_EXPONENT = 1.5
-_OPEN_ENDED_NORMALISER = float(zeta(OPEN_ENDED_SPENDING_EXPONENT))
 _STANDARD_NORMAL = NormalDist()
+
+
+@lru_cache(maxsize=None)
+def _open_ended_normaliser() -> float:
+    """``zeta(1.5)``, computed on first use: scipy is imported by the runs that evaluate shadow traffic only."""
+    from scipy.special import zeta
+    return float(zeta(OPEN_ENDED_SPENDING_EXPONENT))
 
 
 # --------------------------------------------------------------------------------------------- helpers
@@ -211,6 +216,7 @@ def paired_score_interval(n_plus: int, n_minus: int, n: int, alpha_each_side: fl
     def excess(delta: float, target: float) -> float:
         return paired_score_statistic(n_plus, n_minus, n, delta) - target
 
+    from scipy.optimize import brentq
     edge = 1.0 - 1e-12
     upper = edge if estimate >= edge or excess(edge, -z) >= 0 else \
         brentq(excess, estimate, edge, args=(-z,), xtol=1e-12)
@@ -386,7 +392,7 @@ class ShadowEvaluator:
             if look > self.planned_looks:
                 raise ValueError(f"look: only {self.planned_looks} looks are planned, got {look}")
             return self.alpha / self.planned_looks
-        return self.alpha * look ** -OPEN_ENDED_SPENDING_EXPONENT / _OPEN_ENDED_NORMALISER
+        return self.alpha * look ** -OPEN_ENDED_SPENDING_EXPONENT / _open_ended_normaliser()
 
     def look_samples(self, look: int) -> int:
         """Number of pairs at which look number ``look`` (1-based) happens."""
