@@ -24,6 +24,11 @@ Runs are independent, so they go through a ``concurrent.futures``-style executor
 ``distributed`` package: ``Client(address).get_executor()``). The same seed gives the same rows whichever
 executor runs them. With a checkpoint folder each finished run is saved at once, so an interrupted sweep
 resumes where it stopped and gives the same rows.
+
+A run's fixed cost (imports of the model, numpy, pandas and scipy; about a second in a fresh process) is paid
+once per worker, not once per run: the process pool is created once per sweep with the model imported
+before its workers start (forked workers inherit it; :func:`warm_worker` imports it in spawned ones),
+and a worker parses each distinct scenario text once (:func:`base_scenario`).
 """
 from __future__ import annotations
 
@@ -31,6 +36,7 @@ import itertools
 import math
 import os
 import re
+from functools import lru_cache
 from concurrent.futures import Executor, ProcessPoolExecutor
 from pathlib import Path
 from typing import Any, Callable
@@ -184,11 +190,23 @@ def _from_unit(values: list[Any], u: float) -> Any:
 def run_one(scenario_yaml: str, overrides: dict[str, Any], seed: int | None, replication: int) -> dict:
     """One run: a top-level function of plain arguments so any executor can ship it."""
     from sim.model.run import simulate
-    scenario = validate_scenario(yaml.safe_load(scenario_yaml)).with_overrides(overrides)
+    scenario = base_scenario(scenario_yaml).with_overrides(overrides)
     summary = simulate(scenario, seed=seed, replication=replication).summary
     row = {**overrides, "seed": summary.get("seed", seed), "replication": replication}
     row.update({k: v for k, v in summary.items() if isinstance(v, (int, float, bool, str)) or v is None})
     return row
+
+
+@lru_cache(maxsize=8)
+def base_scenario(scenario_yaml: str) -> Scenario:
+    """The scenario of a job's YAML text, validated once per process (every job of a sweep ships the same
+    text; ``with_overrides`` builds a new scenario from it, so the cached one is never changed)."""
+    return validate_scenario(yaml.safe_load(scenario_yaml))
+
+
+def warm_worker() -> None:
+    """A pool worker's initializer: import the model once, before the first job, not inside it."""
+    import sim.model.run  # noqa: F401
 
 
 Job = tuple[str, dict, "int | None", int]
@@ -250,7 +268,8 @@ def make_executor(kind: str, workers: int | None = None, scheduler: str | None =
         raise ScenarioError("--workers: a running scheduler (--scheduler) has its own workers")
     n_workers = check_workers(workers)
     if kind == "processes":
-        pool = ProcessPoolExecutor(max_workers=n_workers)
+        warm_worker()                        # forked workers inherit the imported model
+        pool = ProcessPoolExecutor(max_workers=n_workers, initializer=warm_worker)
         return pool, pool.shutdown
     return _dask_executor(n_workers, scheduler)
 
