@@ -144,9 +144,14 @@ def _load_file(resolved: str) -> Catalogue:
     return _parse(text, resolved)
 
 
+#: libyaml's safe loader when PyYAML was built with it: the same data, parsed ~10x faster (the pure-Python
+#: loader takes ~0.25 s on the packaged catalogue, most of the first run's warm-up)
+_SAFE_LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+
+
 def _parse(text: str, where: str) -> Catalogue:
     try:
-        data = yaml.safe_load(text)
+        data = yaml.load(text, Loader=_SAFE_LOADER)
     except yaml.YAMLError as exc:
         raise ScenarioError(f"{where}: not valid YAML: {exc}") from None
     if not isinstance(data, Mapping):

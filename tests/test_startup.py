@@ -80,3 +80,9 @@ def test_process_pool_workers_have_the_model_imported_before_their_first_job():
         print(json.dumps({"before": before, "worker": in_worker}))"""
     loaded = loaded_after(code)
     assert loaded == {"before": False, "worker": True}
+
+
+def test_the_fast_yaml_loader_reads_the_catalogue_as_the_pure_python_one_does():
+    import yaml
+    text = (ROOT / "sim" / "provider_catalogue.yaml").read_text(encoding="utf-8")
+    assert yaml.load(text, Loader=catalogue._SAFE_LOADER) == yaml.load(text, Loader=yaml.SafeLoader)
