@@ -2,7 +2,8 @@
 
 Each repetition starts a new interpreter that times ``import sim``, ``import sim.model.run``, loading a tiny
 scenario, and two runs of it; the fixed cost is everything up to the end of the first run minus that run's
-own event loop (``summary["event_loop_wall_s"]``). The second run shows what a warm process pays per run.
+own event loop (``summary["event_loop_wall_s"]``); ``cpu_to_first_result_s`` is the process's CPU time up to
+the first result (interpreter start and the tiny loop included), steadier than wall time on a busy machine. The second run shows what a warm process pays per run.
 ``--sweep`` times, also in fresh processes, a sweep of 20 short runs (2 rates x 10 replications) in this
 process and with ``--executor processes`` (pool start-up included): what a tuning user waits for.
 
@@ -31,12 +32,14 @@ scenario = sim.load_scenario(sys.argv[1], sys.argv[2:])
 t3 = time.perf_counter()
 first = sim.simulate(scenario)
 t4 = time.perf_counter()
+cpu4 = time.process_time()
 second = sim.simulate(scenario)
 t5 = time.perf_counter()
 print(json.dumps({"import_sim_s": t1 - t0, "import_model_run_s": t2 - t1, "load_scenario_s": t3 - t2,
                   "first_run_s": t4 - t3, "first_loop_s": first.summary["event_loop_wall_s"],
                   "second_run_s": t5 - t4, "second_loop_s": second.summary["event_loop_wall_s"],
                   "fixed_cost_s": t4 - t0 - first.summary["event_loop_wall_s"],
+                  "cpu_to_first_result_s": cpu4,
                   "requests": len(first.requests),
                   "heavy_modules": sorted(m for m in ("pandas", "scipy", "scipy.optimize", "scipy.stats",
                                                       "matplotlib", "pyarrow") if m in sys.modules)}))
@@ -54,7 +57,10 @@ try:
     runs = sim.sweep(scenario, {"workload.rate_per_s": [3.0, 3.6]}, replications=10, executor=executor)
 finally:
     close()
-print(json.dumps({"wall_s": time.perf_counter() - t0, "runs": len(runs)}))
+import resource
+cpu = sum(getattr(resource.getrusage(who), f) for who in (resource.RUSAGE_SELF, resource.RUSAGE_CHILDREN)
+          for f in ("ru_utime", "ru_stime"))
+print(json.dumps({"wall_s": time.perf_counter() - t0, "cpu_s": cpu, "runs": len(runs)}))
 """
 
 
@@ -65,11 +71,13 @@ def _probe(code: str, args: list[str]) -> dict:
     return json.loads(out.stdout)
 
 
-def measure_sweep(scenario: str, overrides: list[str], repeat: int) -> dict[str, float]:
-    """Median wall seconds of a 20-run sweep, fresh process included, per executor."""
-    return {kind: statistics.median(_probe(SWEEP_PROBE, [kind, scenario, *overrides])["wall_s"]
-                                    for _ in range(repeat))
-            for kind in ("serial", "processes")}
+def measure_sweep(scenario: str, overrides: list[str], repeat: int) -> dict[str, tuple[float, float]]:
+    """Median (wall, CPU) seconds of a 20-run sweep, fresh process and pool workers included, per executor."""
+    out = {}
+    for kind in ("serial", "processes"):
+        probes = [_probe(SWEEP_PROBE, [kind, scenario, *overrides]) for _ in range(repeat)]
+        out[kind] = (statistics.median(p["wall_s"] for p in probes), statistics.median(p["cpu_s"] for p in probes))
+    return out
 
 
 def measure(scenario: str, overrides: list[str], repeat: int) -> list[dict]:
@@ -87,13 +95,13 @@ def main(argv: list[str]) -> int:
     if args.sweep:
         walls = measure_sweep(args.scenario, overrides, args.repeat)
         print(f"20-run sweep of {args.scenario} ({' '.join(overrides)}), medians of {args.repeat} fresh processes:")
-        for kind, wall in walls.items():
-            print(f"  {kind:<10} {wall:8.2f} s")
+        for kind, (wall, cpu) in walls.items():
+            print(f"  {kind:<10} {wall:8.2f} s wall {cpu:8.2f} s CPU (the process and its workers)")
         return 0
     runs = measure(args.scenario, overrides, args.repeat)
     print(f"{args.scenario} ({runs[0]['requests']} requests), medians of {len(runs)} fresh processes:")
     for key in ("import_sim_s", "import_model_run_s", "load_scenario_s", "first_run_s", "first_loop_s",
-                "second_run_s", "second_loop_s", "fixed_cost_s"):
+                "second_run_s", "second_loop_s", "fixed_cost_s", "cpu_to_first_result_s"):
         print(f"  {key:<20} {statistics.median(r[key] for r in runs):8.3f}")
     print(f"  heavy modules loaded: {', '.join(runs[0]['heavy_modules']) or 'none'}")
     return 0
