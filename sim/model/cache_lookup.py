@@ -35,8 +35,8 @@ class CacheLookup:
                                    eviction=settings.eviction, partition_centroids=model.topic_centroids,
                                    probe_neighbours=settings.probe_neighbours,
                                    insert_policy=settings.insert_policy)
-        self.partition = self.cache.partitions_of(self.vectors).tolist()    # where an entry is stored
-        self.probes = self.cache.probe_lists(self.vectors)                   # where a lookup searches
+        # where an entry is stored, and where a lookup searches
+        self.partition, self.probes = self.cache.placements(self.vectors)
         self.intent = intent_ids.tolist()
         self.versions = AnswerVersions(streams.generator("answer.changes"), scenario.workload.n_intents,
                                        settings.answer_change_rate_per_day / 86400.0)

@@ -37,6 +37,7 @@ Poisson process per intent), so a caller can tell a *stale* hit from a fresh one
 """
 from __future__ import annotations
 
+from bisect import bisect_right
 from dataclasses import dataclass
 
 import numpy as np
@@ -167,6 +168,7 @@ class AnswerVersions:
             raise ValueError("change_rate_per_s must be finite and >= 0")
         self.n_intents = int(n_intents)
         self.change_rate_per_s = rates
+        self._rates = rates.tolist()       # plain floats: read once per lookup, cheaper than numpy scalars
         self._seed = int(rng.integers(0, 2**63 - 1))
         self._times: dict[int, list[float]] = {}
         self._generators: dict[int, np.random.Generator] = {}
@@ -177,8 +179,8 @@ class AnswerVersions:
             times = self._times[intent] = []
             self._generators[intent] = np.random.default_rng(
                 np.random.SeedSequence(self._seed, spawn_key=(intent,)))
-        rate = self.change_rate_per_s[intent]
-        if rate == 0:
+        rate = self._rates[intent]
+        if rate == 0 or (times and times[-1] > t_s):
             return times
         gen = self._generators[intent]
         while not times or times[-1] <= t_s:
@@ -194,5 +196,5 @@ class AnswerVersions:
     def changed_between(self, intent: int, t0_s: float, t1_s: float) -> bool:
         """Whether the intent's answer changed in ``(t0_s, t1_s]``."""
         times = self._times_until(int(intent), t1_s)
-        i = np.searchsorted(times, t0_s, side="right")
+        i = bisect_right(times, t0_s)      # = np.searchsorted(side="right") on a sorted list, without the copy
         return i < len(times) and times[i] <= t1_s

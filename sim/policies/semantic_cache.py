@@ -62,6 +62,7 @@ from typing import Any
 import numpy as np
 
 EVICTIONS = ("lru", "fifo")
+_FEW_PROBES = 4     # up to this many probed partitions, probe_lists finds them by repeated argmax
 INSERT_POLICIES = ("on_miss", "verified")
 
 
@@ -137,6 +138,13 @@ class _Partition:
         return moved
 
 
+def _nearest_by_partition(sims: np.ndarray, k: int) -> np.ndarray:
+    """Per row, the columns of the k largest similarities, largest first (partial sort, then sort of k)."""
+    nearest = np.argpartition(-sims, k - 1, axis=1)[:, :k]
+    order = np.argsort(-np.take_along_axis(sims, nearest, axis=1), axis=1)
+    return np.take_along_axis(nearest, order, axis=1)
+
+
 def _grow(a: np.ndarray, rows: int) -> np.ndarray:
     out = np.zeros((rows,) + a.shape[1:], dtype=a.dtype)
     out[:len(a)] = a
@@ -205,15 +213,43 @@ class SemanticCache:
     def probe_lists(self, vectors: np.ndarray) -> list[list[int]]:
         """For many vectors at once: the partitions a lookup searches (nearest first), as lists to pass to
         :meth:`lookup` (``partition=``), so a stream of lookups needs one matrix product, not one each."""
+        return self.placements(vectors)[1]
+
+    def placements(self, vectors: np.ndarray) -> tuple[list[int], list[list[int]]]:
+        """:meth:`partitions_of` (as a list) and :meth:`probe_lists` of many vectors from one matrix product."""
         if self.partition_centroids is None:
-            return [[0]] * len(vectors)
-        k = self.probe_neighbours + 1
+            return [0] * len(vectors), [[0]] * len(vectors)
         sims = vectors @ self.partition_centroids.T
+        home = np.argmax(sims, axis=1).tolist()
+        return home, self._probes(sims)
+
+    def _probes(self, sims: np.ndarray) -> list[list[int]]:
+        k = self.probe_neighbours + 1
         if k >= sims.shape[1]:
             return np.argsort(-sims, axis=1).tolist()
-        nearest = np.argpartition(-sims, k - 1, axis=1)[:, :k]
-        order = np.argsort(-np.take_along_axis(sims, nearest, axis=1), axis=1)
-        return np.take_along_axis(nearest, order, axis=1).tolist()
+        if k <= _FEW_PROBES:
+            return self._few_nearest(sims, k).tolist()
+        return _nearest_by_partition(sims, k).tolist()
+
+    @staticmethod
+    def _few_nearest(sims: np.ndarray, k: int) -> np.ndarray:
+        """The k nearest partitions per row by k+1 rounds of argmax (k small): a few passes over the rows
+        instead of a partial sort of each. Rows with a tie among the k+1 largest similarities, where the
+        order would depend on the sort's internals, are redone by :func:`_nearest_by_partition`, so the
+        result is always the same as that function's."""
+        work = sims.copy()
+        rows = np.arange(len(work))
+        picks = np.empty((len(work), k + 1), dtype=np.int64)
+        values = np.empty((len(work), k + 1), dtype=work.dtype)
+        for j in range(k + 1):
+            picks[:, j] = col = work.argmax(axis=1)
+            values[:, j] = work[rows, col]
+            work[rows, col] = -np.inf
+        nearest = picks[:, :k]
+        tied = (values[:, 1:] == values[:, :-1]).any(axis=1)
+        if tied.any():
+            nearest[tied] = _nearest_by_partition(sims[tied], k)
+        return nearest
 
     def _searched(self, vector: np.ndarray, partition) -> list[int]:
         if isinstance(partition, (list, tuple)):
