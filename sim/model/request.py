@@ -26,6 +26,7 @@ results are written straight into the recorder's columns.
 from __future__ import annotations
 
 import math
+from collections import deque
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, NamedTuple
 
@@ -214,6 +215,8 @@ class RequestFlow:
         self.tools = wl.tools
         self._step_u = streams.uniform("steps")
         self._setup_columns(workload)
+        self.single_attempt_path = self._single_attempt_path_applies(scenario, policies)
+        self._free_slots, self._waiting = None, deque()
 
     def _setup_gateway(self, gw) -> None:
         self.workers = simpy.Resource(self.env, gw.workers) if gw.workers else None
@@ -272,9 +275,25 @@ class RequestFlow:
         self._route_u = streams.uniform("router.route")
         self._cascade_u = streams.uniform("router.cascade")
 
+    def _single_attempt_path_applies(self, scenario: Scenario, policies: Policies) -> bool:
+        """Whether every request is one LLM call of one attempt on the chain's first target, with nothing
+        around it (no gateway pool, cache, steps, router, breakers, fallback, budget, faults, shadow, limits,
+        size checks or retries): the M/M/c shape, which :meth:`_arrive` runs with callbacks, not a process."""
+        target = self.chain[0]
+        return (self.workers is None and self.cache is None and self.compression is None and self.router is None
+                and not self.has_breakers and not self.fallback and self.kill_switch is NO_KILL_SWITCH
+                and self.faults is NO_FAULTS and self.shadow is None and target.provider.limits is None
+                and not target.model.size_limited and scenario.resilience.retry.max_attempts == 1
+                and not any(self.has_retrieval) and all(n == 1 for n in self.llm_calls))
+
     # ------------------------------------------------------------------ arrivals
     def source(self):
         env, rec, user_limit, handle = self.env, self.rec, self.user_limit, self.handle
+        shortcut = self.single_attempt_path
+        if shortcut:
+            handle = self._arrive
+            slots = self.chain[0].provider.slots
+            self._free_slots = math.inf if slots is None else slots.capacity
         for i, t in enumerate(self.arrival_s):
             if t > env.now:
                 yield env.timeout(t - env.now)
@@ -282,7 +301,56 @@ class RequestFlow:
                 rec.outcome[i] = O_RATE_LIMITED
                 rec.end_s[i] = t
                 continue
-            env.process(handle(i))
+            if shortcut:
+                handle(i)
+            else:
+                env.process(handle(i))
+
+    # ------------------------------------------------------------------ one request, the single-attempt path
+    # The same steps as handle -> _serve -> _llm_call -> _attempts -> _call, in the same order and with the
+    # same draws, for the case _single_attempt_path_applies describes: no process per request, no event for
+    # a concurrency slot (a count and a FIFO deque stand in for the provider's simpy.Resource), one Timeout
+    # per request whose callback ends it. Two events per request instead of six.
+    def _arrive(self, i: int) -> None:
+        t0 = self.env.now
+        call = _new_tuple(LlmCall, (i, 0, t0, self.input_tokens[i], self.output_tokens[i]))
+        if t0 >= t0 + self.deadline_s:
+            self._finish(i, O_TIMEOUT)
+            return
+        self.retry.record_call(False)
+        if self._free_slots > 0:
+            self._free_slots -= 1
+            self._start(call)
+        else:
+            self._waiting.append(call)
+
+    def _start(self, call: LlmCall) -> None:
+        """The attempt goes: its wait for a slot is queue wait; the model draws; a Timeout ends it."""
+        env, target = self.env, self.chain[0]
+        start_s = env.now
+        self.rec.queue_wait_s[call.request] += start_s - call.arrival_s
+        answer = self._draw(call, target, 1, None, start_s)
+        done = env.timeout(answer.duration_s)
+        done.callbacks.append(lambda _: self._end(call, answer, start_s))
+
+    def _end(self, call: LlmCall, answer: AttemptResult, start_s: float) -> None:
+        """The attempt's answer: accounting, the request's outcome, and the slot to the next in line."""
+        target = self.chain[0]
+        self._account(call, target, NO_BREAKER, 1, start_s, answer)
+        i = call.request
+        if answer.status == OK:
+            if answer.hallucinated:
+                self.rec.hallucinated[i] = True
+            if answer.parse_failed:
+                self.rec.parse_failed[i] = True
+            self._finish(i, O_OK)
+        else:
+            self._retry_delay_s(1, answer.status, None)       # max_attempts 1: None, after the jitter draw
+            self._finish(i, _GIVE_UP[answer.status].outcome)
+        if self._waiting:
+            self._start(self._waiting.popleft())
+        else:
+            self._free_slots += 1
 
     # ------------------------------------------------------------------ one request
     def handle(self, i: int):
