@@ -14,7 +14,7 @@ The request ends in exactly one outcome. A share of successful requests is mirro
 whose answer is judged but never returned.
 
 One attempt is four steps, each a method: admission (:meth:`RequestFlow._ask_limits`, then the provider's
-concurrency slot in :meth:`RequestFlow._call`), the call itself (the model's draw and its time), the
+concurrency slot, in :meth:`RequestFlow._attempts`), the call itself (the model's draw and its time), the
 accounting (:meth:`RequestFlow._account`: recorder, breaker feedback, kill-switch spend) and the retry
 decision. Results travel as named tuples (:class:`CallResult`, :class:`sim.model.providers.AttemptResult`);
 absent policies are null objects that admit everything and learn nothing (``NO_BREAKER``, ``NO_FAULTS``,
@@ -113,12 +113,6 @@ class Gate(NamedTuple):
 GO, RATE_LIMITED_429, TOO_LARGE_400, SHED_AT_LIMITS, CONTEXT_400 = range(5)
 
 
-class Attempted(NamedTuple):
-    """An attempt that reached the provider: its answer, when it started, and a 429's Retry-After."""
-
-    answer: AttemptResult
-    start_s: float
-    retry_after_s: float | None = None
 PASS, TOO_LARGE_GATE, SHED_GATE, CONTEXT_GATE = Gate(GO), Gate(TOO_LARGE_400), Gate(SHED_AT_LIMITS), Gate(CONTEXT_400)
 
 
@@ -557,12 +551,44 @@ class RequestFlow:
                 return SHED
             if gate.wait_s > 0:
                 yield env.timeout(gate.wait_s)
-            attempted = yield from self._call(call, target, attempt, gate, t_ask)
-            answer = attempted.answer
-            self._account(call, target, breaker, attempt, attempted.start_s, answer)
+            # the attempt itself (inlined: one generator less per attempt): a 400 or a 429 straight away, or
+            # an answer after a provider concurrency slot and the time the model draws
+            start_s = env.now
+            retry_after_s = None
+            verdict = gate.verdict
+            if verdict == TOO_LARGE_400:
+                answer = AttemptResult(TOO_LARGE, 0.0)
+            elif verdict == CONTEXT_400:
+                answer = AttemptResult(CONTEXT_EXCEEDED, 0.0)
+            else:
+                provider = target.provider
+                effect = self.faults.call_effect(provider.name, target.label, start_s)
+                retry_after_s = gate.retry_after_s
+                if retry_after_s is None and effect is not None and effect.forced_status == RATE_LIMITED:
+                    retry_after_s = SPURIOUS_RETRY_AFTER_S
+                if retry_after_s is not None:
+                    if gate.unused_output:
+                        provider.limits.settle(start_s, gate.unused_output, 0.0)
+                    answer = AttemptResult(RATE_LIMITED, 0.0)
+                else:
+                    slot = None
+                    if provider.slots is not None:
+                        slot = provider.slots.request()
+                        if not slot.triggered:
+                            yield slot
+                        start_s = env.now
+                    if call.index == 0 and attempt == 1:
+                        self.rec.queue_wait_s[call.request] += start_s - t_ask
+                    answer = self._draw(call, target, attempt, effect, start_s)
+                    yield env.timeout(answer.duration_s)
+                    if slot is not None:
+                        provider.slots.release(slot)
+                    if gate.unused_output:
+                        provider.limits.settle(env.now, gate.unused_output, 0.0)
+            self._account(call, target, breaker, attempt, start_s, answer)
             if answer.status == OK:
                 return ANSWERED[answer.hallucinated][answer.parse_failed]
-            delay_s = self._retry_delay_s(attempt, answer.status, attempted.retry_after_s)
+            delay_s = self._retry_delay_s(attempt, answer.status, retry_after_s)
             if delay_s is None:
                 return _GIVE_UP[answer.status]
             if env.now + delay_s >= call.arrival_s + self.deadline_s:
@@ -599,39 +625,6 @@ class RequestFlow:
             limits.refund(now, in_tok, out_tok, scale)
             return SHED_GATE
         return Gate(GO, wait_s, None, unused) if wait_s > 0 or unused > 0 else PASS
-
-    def _call(self, call: LlmCall, target: Target, attempt: int, gate: Gate, t_ask: float):
-        """The attempt itself, once past the limits (asked at ``t_ask``): an answer, or a 400 or a 429
-        straight away; a call that goes first waits for a provider concurrency slot."""
-        env, provider = self.env, target.provider
-        now = env.now
-        if gate.verdict == TOO_LARGE_400:
-            return Attempted(AttemptResult(TOO_LARGE, 0.0), now)
-        if gate.verdict == CONTEXT_400:
-            return Attempted(AttemptResult(CONTEXT_EXCEEDED, 0.0), now)
-        effect = self.faults.call_effect(provider.name, target.label, now)
-        retry_after_s = gate.retry_after_s
-        if retry_after_s is None and effect is not None and effect.forced_status == RATE_LIMITED:
-            retry_after_s = SPURIOUS_RETRY_AFTER_S
-        if retry_after_s is not None:
-            if gate.unused_output:
-                provider.limits.settle(now, gate.unused_output, 0.0)
-            return Attempted(AttemptResult(RATE_LIMITED, 0.0), now, retry_after_s)
-        slot = None
-        if provider.slots is not None:
-            slot = provider.slots.request()
-            if not slot.triggered:
-                yield slot
-        start_s = env.now
-        if call.index == 0 and attempt == 1:
-            self.rec.queue_wait_s[call.request] += start_s - t_ask
-        answer = self._draw(call, target, attempt, effect, start_s)
-        yield env.timeout(answer.duration_s)
-        if slot is not None:
-            provider.slots.release(slot)
-        if gate.unused_output:
-            provider.limits.settle(env.now, gate.unused_output, 0.0)
-        return _new_tuple(Attempted, (answer, start_s, None))
 
     def _draw(self, call: LlmCall, target: Target, attempt: int, effect, start_s: float) -> AttemptResult:
         """The model's answer to this attempt, within what is left of the request's deadline."""
