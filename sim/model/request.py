@@ -283,7 +283,7 @@ class RequestFlow:
     # ------------------------------------------------------------------ arrivals
     def source(self):
         env, rec, user_limit, handle = self.env, self.rec, self.user_limit, self.handle
-        shortcut = self.single_attempt_path
+        shortcut, pool, serve = self.single_attempt_path, self.workers is not None, self._serve
         if shortcut:
             handle = self._arrive
             slots = self.chain[0].provider.slots
@@ -297,8 +297,10 @@ class RequestFlow:
                 continue
             if shortcut:
                 handle(i)
-            else:
+            elif pool:
                 env.process(handle(i))
+            else:                                   # no gateway pool: nothing for handle to hold
+                env.process(serve(i, env.now))
 
     # ------------------------------------------------------------------ one request, the single-attempt path
     # The same steps as handle -> _serve -> _llm_call -> _attempts -> _call, in the same order and with the
@@ -397,10 +399,17 @@ class RequestFlow:
             if self.compression.latency_s > 0:
                 yield self.env.timeout(self.compression.latency_s)
         outcome = O_OK
+        direct = self.router is None and self.kill_switch is NO_KILL_SWITCH    # no budget, no routing
+        walk = self.has_breakers or self.fallback
         for k in range(n_calls):
             if k and self.tools is not None and self._step_u() < self.tools.probability:
                 yield from self._step(i, self.tools)
-            result = yield from self._llm_call(_new_tuple(LlmCall, (i, k, t0, in_tok, out_tok)))
+            call = _new_tuple(LlmCall, (i, k, t0, in_tok, out_tok))
+            if direct:          # what _llm_call would do, one generator layer less
+                result = yield from (self._walk_chain(call, self.chain) if walk else
+                                     self._attempts(call, self.chain[0], NO_BREAKER))
+            else:
+                result = yield from self._llm_call(call)
             outcome = result.outcome
             if outcome != O_OK:
                 break
