@@ -14,7 +14,7 @@ The request ends in exactly one outcome. A share of successful requests is mirro
 whose answer is judged but never returned.
 
 One attempt is four steps, each a method: admission (:meth:`RequestFlow._ask_limits`, then the provider's
-concurrency slot in :meth:`RequestFlow._call`), the call itself (the model's draw and its time), the
+concurrency slot, in :meth:`RequestFlow._attempts`), the call itself (the model's draw and its time), the
 accounting (:meth:`RequestFlow._account`: recorder, breaker feedback, kill-switch spend) and the retry
 decision. Results travel as named tuples (:class:`CallResult`, :class:`sim.model.providers.AttemptResult`);
 absent policies are null objects that admit everything and learn nothing (``NO_BREAKER``, ``NO_FAULTS``,
@@ -26,6 +26,7 @@ results are written straight into the recorder's columns.
 from __future__ import annotations
 
 import math
+from collections import deque
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, NamedTuple
 
@@ -112,12 +113,6 @@ class Gate(NamedTuple):
 GO, RATE_LIMITED_429, TOO_LARGE_400, SHED_AT_LIMITS, CONTEXT_400 = range(5)
 
 
-class Attempted(NamedTuple):
-    """An attempt that reached the provider: its answer, when it started, and a 429's Retry-After."""
-
-    answer: AttemptResult
-    start_s: float
-    retry_after_s: float | None = None
 PASS, TOO_LARGE_GATE, SHED_GATE, CONTEXT_GATE = Gate(GO), Gate(TOO_LARGE_400), Gate(SHED_AT_LIMITS), Gate(CONTEXT_400)
 
 
@@ -214,6 +209,8 @@ class RequestFlow:
         self.tools = wl.tools
         self._step_u = streams.uniform("steps")
         self._setup_columns(workload)
+        self.single_attempt_path = self._single_attempt_path_applies(scenario, policies)
+        self._free_slots, self._waiting = None, deque()
 
     def _setup_gateway(self, gw) -> None:
         self.workers = simpy.Resource(self.env, gw.workers) if gw.workers else None
@@ -272,9 +269,25 @@ class RequestFlow:
         self._route_u = streams.uniform("router.route")
         self._cascade_u = streams.uniform("router.cascade")
 
+    def _single_attempt_path_applies(self, scenario: Scenario, policies: Policies) -> bool:
+        """Whether every request is one LLM call of one attempt on the chain's first target, with nothing
+        around it (no gateway pool, cache, steps, router, breakers, fallback, budget, faults, shadow, limits,
+        size checks or retries): the M/M/c shape, which :meth:`_arrive` runs with callbacks, not a process."""
+        target = self.chain[0]
+        return (self.workers is None and self.cache is None and self.compression is None and self.router is None
+                and not self.has_breakers and not self.fallback and self.kill_switch is NO_KILL_SWITCH
+                and self.faults is NO_FAULTS and self.shadow is None and target.provider.limits is None
+                and not target.model.size_limited and scenario.resilience.retry.max_attempts == 1
+                and not any(self.has_retrieval) and all(n == 1 for n in self.llm_calls))
+
     # ------------------------------------------------------------------ arrivals
     def source(self):
         env, rec, user_limit, handle = self.env, self.rec, self.user_limit, self.handle
+        shortcut, pool, serve = self.single_attempt_path, self.workers is not None, self._serve
+        if shortcut:
+            handle = self._arrive
+            slots = self.chain[0].provider.slots
+            self._free_slots = math.inf if slots is None else slots.capacity
         for i, t in enumerate(self.arrival_s):
             if t > env.now:
                 yield env.timeout(t - env.now)
@@ -282,7 +295,58 @@ class RequestFlow:
                 rec.outcome[i] = O_RATE_LIMITED
                 rec.end_s[i] = t
                 continue
-            env.process(handle(i))
+            if shortcut:
+                handle(i)
+            elif pool:
+                env.process(handle(i))
+            else:                                   # no gateway pool: nothing for handle to hold
+                env.process(serve(i, env.now))
+
+    # ------------------------------------------------------------------ one request, the single-attempt path
+    # The same steps as handle -> _serve -> _llm_call -> _attempts -> _call, in the same order and with the
+    # same draws, for the case _single_attempt_path_applies describes: no process per request, no event for
+    # a concurrency slot (a count and a FIFO deque stand in for the provider's simpy.Resource), one Timeout
+    # per request whose callback ends it. Two events per request instead of six.
+    def _arrive(self, i: int) -> None:
+        t0 = self.env.now
+        call = _new_tuple(LlmCall, (i, 0, t0, self.input_tokens[i], self.output_tokens[i]))
+        if t0 >= t0 + self.deadline_s:
+            self._finish(i, O_TIMEOUT)
+            return
+        self.retry.record_call(False)
+        if self._free_slots > 0:
+            self._free_slots -= 1
+            self._start(call)
+        else:
+            self._waiting.append(call)
+
+    def _start(self, call: LlmCall) -> None:
+        """The attempt goes: its wait for a slot is queue wait; the model draws; a Timeout ends it."""
+        env, target = self.env, self.chain[0]
+        start_s = env.now
+        self.rec.queue_wait_s[call.request] += start_s - call.arrival_s
+        answer = self._draw(call, target, 1, None, start_s)
+        done = env.timeout(answer.duration_s)
+        done.callbacks.append(lambda _: self._end(call, answer, start_s))
+
+    def _end(self, call: LlmCall, answer: AttemptResult, start_s: float) -> None:
+        """The attempt's answer: accounting, the request's outcome, and the slot to the next in line."""
+        target = self.chain[0]
+        self._account(call, target, NO_BREAKER, 1, start_s, answer)
+        i = call.request
+        if answer.status == OK:
+            if answer.hallucinated:
+                self.rec.hallucinated[i] = True
+            if answer.parse_failed:
+                self.rec.parse_failed[i] = True
+            self._finish(i, O_OK)
+        else:
+            self._retry_delay_s(1, answer.status, None)       # max_attempts 1: None, after the jitter draw
+            self._finish(i, _GIVE_UP[answer.status].outcome)
+        if self._waiting:
+            self._start(self._waiting.popleft())
+        else:
+            self._free_slots += 1
 
     # ------------------------------------------------------------------ one request
     def handle(self, i: int):
@@ -335,10 +399,17 @@ class RequestFlow:
             if self.compression.latency_s > 0:
                 yield self.env.timeout(self.compression.latency_s)
         outcome = O_OK
+        direct = self.router is None and self.kill_switch is NO_KILL_SWITCH    # no budget, no routing
+        walk = self.has_breakers or self.fallback
         for k in range(n_calls):
             if k and self.tools is not None and self._step_u() < self.tools.probability:
                 yield from self._step(i, self.tools)
-            result = yield from self._llm_call(_new_tuple(LlmCall, (i, k, t0, in_tok, out_tok)))
+            call = _new_tuple(LlmCall, (i, k, t0, in_tok, out_tok))
+            if direct:          # what _llm_call would do, one generator layer less
+                result = yield from (self._walk_chain(call, self.chain) if walk else
+                                     self._attempts(call, self.chain[0], NO_BREAKER))
+            else:
+                result = yield from self._llm_call(call)
             outcome = result.outcome
             if outcome != O_OK:
                 break
@@ -489,12 +560,44 @@ class RequestFlow:
                 return SHED
             if gate.wait_s > 0:
                 yield env.timeout(gate.wait_s)
-            attempted = yield from self._call(call, target, attempt, gate, t_ask)
-            answer = attempted.answer
-            self._account(call, target, breaker, attempt, attempted.start_s, answer)
+            # the attempt itself (inlined: one generator less per attempt): a 400 or a 429 straight away, or
+            # an answer after a provider concurrency slot and the time the model draws
+            start_s = env.now
+            retry_after_s = None
+            verdict = gate.verdict
+            if verdict == TOO_LARGE_400:
+                answer = AttemptResult(TOO_LARGE, 0.0)
+            elif verdict == CONTEXT_400:
+                answer = AttemptResult(CONTEXT_EXCEEDED, 0.0)
+            else:
+                provider = target.provider
+                effect = self.faults.call_effect(provider.name, target.label, start_s)
+                retry_after_s = gate.retry_after_s
+                if retry_after_s is None and effect is not None and effect.forced_status == RATE_LIMITED:
+                    retry_after_s = SPURIOUS_RETRY_AFTER_S
+                if retry_after_s is not None:
+                    if gate.unused_output:
+                        provider.limits.settle(start_s, gate.unused_output, 0.0)
+                    answer = AttemptResult(RATE_LIMITED, 0.0)
+                else:
+                    slot = None
+                    if provider.slots is not None:
+                        slot = provider.slots.request()
+                        if not slot.triggered:
+                            yield slot
+                        start_s = env.now
+                    if call.index == 0 and attempt == 1:
+                        self.rec.queue_wait_s[call.request] += start_s - t_ask
+                    answer = self._draw(call, target, attempt, effect, start_s)
+                    yield env.timeout(answer.duration_s)
+                    if slot is not None:
+                        provider.slots.release(slot)
+                    if gate.unused_output:
+                        provider.limits.settle(env.now, gate.unused_output, 0.0)
+            self._account(call, target, breaker, attempt, start_s, answer)
             if answer.status == OK:
                 return ANSWERED[answer.hallucinated][answer.parse_failed]
-            delay_s = self._retry_delay_s(attempt, answer.status, attempted.retry_after_s)
+            delay_s = self._retry_delay_s(attempt, answer.status, retry_after_s)
             if delay_s is None:
                 return _GIVE_UP[answer.status]
             if env.now + delay_s >= call.arrival_s + self.deadline_s:
@@ -532,39 +635,6 @@ class RequestFlow:
             return SHED_GATE
         return Gate(GO, wait_s, None, unused) if wait_s > 0 or unused > 0 else PASS
 
-    def _call(self, call: LlmCall, target: Target, attempt: int, gate: Gate, t_ask: float):
-        """The attempt itself, once past the limits (asked at ``t_ask``): an answer, or a 400 or a 429
-        straight away; a call that goes first waits for a provider concurrency slot."""
-        env, provider = self.env, target.provider
-        now = env.now
-        if gate.verdict == TOO_LARGE_400:
-            return Attempted(AttemptResult(TOO_LARGE, 0.0), now)
-        if gate.verdict == CONTEXT_400:
-            return Attempted(AttemptResult(CONTEXT_EXCEEDED, 0.0), now)
-        effect = self.faults.call_effect(provider.name, target.label, now)
-        retry_after_s = gate.retry_after_s
-        if retry_after_s is None and effect is not None and effect.forced_status == RATE_LIMITED:
-            retry_after_s = SPURIOUS_RETRY_AFTER_S
-        if retry_after_s is not None:
-            if gate.unused_output:
-                provider.limits.settle(now, gate.unused_output, 0.0)
-            return Attempted(AttemptResult(RATE_LIMITED, 0.0), now, retry_after_s)
-        slot = None
-        if provider.slots is not None:
-            slot = provider.slots.request()
-            if not slot.triggered:
-                yield slot
-        start_s = env.now
-        if call.index == 0 and attempt == 1:
-            self.rec.queue_wait_s[call.request] += start_s - t_ask
-        answer = self._draw(call, target, attempt, effect, start_s)
-        yield env.timeout(answer.duration_s)
-        if slot is not None:
-            provider.slots.release(slot)
-        if gate.unused_output:
-            provider.limits.settle(env.now, gate.unused_output, 0.0)
-        return _new_tuple(Attempted, (answer, start_s, None))
-
     def _draw(self, call: LlmCall, target: Target, attempt: int, effect, start_s: float) -> AttemptResult:
         """The model's answer to this attempt, within what is left of the request's deadline."""
         model = target.model
@@ -579,21 +649,20 @@ class RequestFlow:
                  answer: AttemptResult) -> None:
         """Write the attempt to ``calls`` and the request's columns, tell the breaker, count the spend."""
         rec, i = self.rec, call.request
-        rec.call(request_id=i, call_index=call.index, attempt=attempt, target=target.code, start_s=start_s,
-                 end_s=start_s + answer.duration_s, status=answer.status, input_tokens=call.input_tokens,
-                 output_tokens=call.output_tokens, cost_usd=answer.cost_usd, hallucinated=answer.hallucinated,
-                 parse_failed=answer.parse_failed)
+        status, duration_s, ttft_s, cost_usd, hallucinated, parse_failed = answer
+        rec.calls.append((i, call.index, attempt, target.code, start_s, start_s + duration_s, status,
+                          call.input_tokens, call.output_tokens, cost_usd, hallucinated, parse_failed, False))
         rec.attempts[i] += 1
         rec.target[i] = target.code
         if breaker is not NO_BREAKER:
             self._breaker_feedback(breaker, answer)
-        if answer.status == OK:
+        if status == OK:
             rec.input_tokens[i] += call.input_tokens
             rec.output_tokens[i] += call.output_tokens
-            rec.llm_cost_usd[i] += answer.cost_usd
-            rec.first_token_s[i] = start_s + answer.ttft_s
-            if answer.cost_usd > 0 and self.kill_switch is not NO_KILL_SWITCH:
-                self._spend(i, answer.cost_usd)
+            rec.llm_cost_usd[i] += cost_usd
+            rec.first_token_s[i] = start_s + ttft_s
+            if cost_usd > 0 and self.kill_switch is not NO_KILL_SWITCH:
+                self._spend(i, cost_usd)
 
     def _breaker_feedback(self, breaker, answer: AttemptResult | None) -> None:
         """How the breaker's permit was used. An attempt never made (None), or one that says nothing about

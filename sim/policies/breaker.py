@@ -314,6 +314,13 @@ class CircuitBreaker:
         self._recent_failures_s: deque[float] = deque()   # cooldown mode: times of failures in the window
         self._trial = _Tally()
         self._trial_permits_issued = 0
+        # (cause, the _Tally field whose share is compared, threshold) for each threshold set, in check order
+        self._thresholds = [(cause, field, threshold) for cause, field, threshold in (
+            ("failure_rate", "failures", config.failure_rate_threshold),
+            ("slow_call_rate", "slow", config.slow_call_rate_threshold),
+            ("hallucination_rate", "hallucinated", config.hallucination_rate_threshold),
+            ("parse_failure_rate", "parse_failed", config.parse_failure_rate_threshold),
+            ("cost_per_request", "cost_usd", config.cost_per_request_threshold_usd)) if threshold is not None]
 
     # ------------------------------------------------------------------------------------------ public API
 
@@ -410,17 +417,11 @@ class CircuitBreaker:
 
     def _threshold_met(self, tally: _Tally) -> Optional[_ThresholdMet]:
         """The first threshold the tally meets or exceeds; None if healthy."""
-        cfg = self.config
-        stats = tally.stats()
-        checks = (
-            ("failure_rate", stats.failure_rate, cfg.failure_rate_threshold),
-            ("slow_call_rate", stats.slow_call_rate, cfg.slow_call_rate_threshold),
-            ("hallucination_rate", stats.hallucination_rate, cfg.hallucination_rate_threshold),
-            ("parse_failure_rate", stats.parse_failure_rate, cfg.parse_failure_rate_threshold),
-            ("cost_per_request", stats.mean_cost_usd, cfg.cost_per_request_threshold_usd),
-        )
-        for cause, value, threshold in checks:
-            if threshold is not None and value >= threshold:
+        # the rates of tally.stats(), computed only for the thresholds that are set (this runs per call)
+        n = tally.calls
+        for cause, field, threshold in self._thresholds:
+            value = getattr(tally, field) / n if n else 0.0
+            if value >= threshold:
                 return _ThresholdMet(cause, float(value), float(threshold))
         return None
 
