@@ -125,25 +125,6 @@ class GrowableColumns:
         return pd.DataFrame({name: col[:self.size] for name, col in self.columns.items()})
 
 
-class RowLog:
-    """Rows of named columns kept as tuples, turned into numpy columns once by :meth:`frame`: appending a
-    tuple is several times cheaper than a numpy store per column, and the hot path appends one per attempt."""
-
-    def __init__(self, dtypes: dict[str, str]):
-        self._dtypes = dtypes
-        self.rows: list[tuple] = []
-        self.append = self.rows.append
-
-    @property
-    def size(self) -> int:
-        return len(self.rows)
-
-    def frame(self) -> pd.DataFrame:
-        columns = list(zip(*self.rows)) if self.rows else [()] * len(self._dtypes)
-        return pd.DataFrame({name: np.array(col, dtype=dt)
-                             for (name, dt), col in zip(self._dtypes.items(), columns)})
-
-
 CALL_COLUMNS = {
     "request_id": "int64", "call_index": "int32", "attempt": "int32", "target": "int16",
     "start_s": "float64", "end_s": "float64", "status": "int8", "input_tokens": "int64",
@@ -171,16 +152,30 @@ class Recorder:
         self.attempts = np.zeros(n, dtype=np.int32)
         self.hallucinated = np.zeros(n, dtype=bool)
         self.parse_failed = np.zeros(n, dtype=bool)
-        # one tuple per attempt, in CALL_COLUMNS order (the hot path appends them itself)
-        self.calls = RowLog(CALL_COLUMNS)
+        # the call columns are bound as attributes too, so the hot path indexes them directly
+        self.calls = GrowableColumns(CALL_COLUMNS, capacity=int(n * 1.25) + 16)
         self.events: list[Event] = []
 
     def call(self, *, request_id: int, call_index: int, attempt: int, target: int, start_s: float,
              end_s: float, status: int, input_tokens: int, output_tokens: int, cost_usd: float = 0.0,
              hallucinated: bool = False, parse_failed: bool = False, shadow: bool = False) -> None:
         """One provider attempt as a row of ``calls``; ``call_index`` is -1 for a shadow call."""
-        self.calls.append((request_id, call_index, attempt, target, start_s, end_s, status, input_tokens,
-                           output_tokens, cost_usd, hallucinated, parse_failed, shadow))
+        calls = self.calls
+        j = calls.next_row()
+        c = calls.columns
+        c["request_id"][j] = request_id
+        c["call_index"][j] = call_index
+        c["attempt"][j] = attempt
+        c["target"][j] = target
+        c["start_s"][j] = start_s
+        c["end_s"][j] = end_s
+        c["status"][j] = status
+        c["input_tokens"][j] = input_tokens
+        c["output_tokens"][j] = output_tokens
+        c["cost_usd"][j] = cost_usd
+        c["hallucinated"][j] = hallucinated
+        c["parse_failed"][j] = parse_failed
+        c["shadow"][j] = shadow
 
     def event(self, event: Event) -> None:
         self.events.append(event)

@@ -649,20 +649,21 @@ class RequestFlow:
                  answer: AttemptResult) -> None:
         """Write the attempt to ``calls`` and the request's columns, tell the breaker, count the spend."""
         rec, i = self.rec, call.request
-        status, duration_s, ttft_s, cost_usd, hallucinated, parse_failed = answer
-        rec.calls.append((i, call.index, attempt, target.code, start_s, start_s + duration_s, status,
-                          call.input_tokens, call.output_tokens, cost_usd, hallucinated, parse_failed, False))
+        rec.call(request_id=i, call_index=call.index, attempt=attempt, target=target.code, start_s=start_s,
+                 end_s=start_s + answer.duration_s, status=answer.status, input_tokens=call.input_tokens,
+                 output_tokens=call.output_tokens, cost_usd=answer.cost_usd, hallucinated=answer.hallucinated,
+                 parse_failed=answer.parse_failed)
         rec.attempts[i] += 1
         rec.target[i] = target.code
         if breaker is not NO_BREAKER:
             self._breaker_feedback(breaker, answer)
-        if status == OK:
+        if answer.status == OK:
             rec.input_tokens[i] += call.input_tokens
             rec.output_tokens[i] += call.output_tokens
-            rec.llm_cost_usd[i] += cost_usd
-            rec.first_token_s[i] = start_s + ttft_s
-            if cost_usd > 0 and self.kill_switch is not NO_KILL_SWITCH:
-                self._spend(i, cost_usd)
+            rec.llm_cost_usd[i] += answer.cost_usd
+            rec.first_token_s[i] = start_s + answer.ttft_s
+            if answer.cost_usd > 0 and self.kill_switch is not NO_KILL_SWITCH:
+                self._spend(i, answer.cost_usd)
 
     def _breaker_feedback(self, breaker, answer: AttemptResult | None) -> None:
         """How the breaker's permit was used. An attempt never made (None), or one that says nothing about
