@@ -32,6 +32,8 @@ and a worker parses each distinct scenario text once (:func:`base_scenario`).
 """
 from __future__ import annotations
 
+import importlib
+
 import itertools
 import math
 import os
@@ -206,7 +208,7 @@ def base_scenario(scenario_yaml: str) -> Scenario:
 
 def warm_worker() -> None:
     """A pool worker's initializer: import the model once, before the first job, not inside it."""
-    import sim.model.run  # noqa: F401
+    importlib.import_module("sim.model.run")
 
 
 Job = tuple[str, dict, "int | None", int]
