@@ -203,6 +203,27 @@ def build_cases(profile: str, large: bool = False) -> list[Case]:
     return cases
 
 
+# ---------------------------------------------------------------------------------------- start-up
+STARTUP_CODE = ("import sim, sim.model.run; "
+                "sim.simulate(sim.load_scenario({path!r}, ['duration=1m', 'warmup=0s']))")
+
+
+def startup_seconds(repeat: int) -> dict:
+    """Wall seconds of a fresh interpreter that imports sim and simulates one simulated minute of the M/M/c
+    scenario (imports, catalogue, first-call warm-up), minus a bare ``python -c pass``; median, min, max."""
+    import subprocess
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(ROOT), os.environ.get("PYTHONPATH", "")])}
+    code = STARTUP_CODE.format(path=str(ROOT / "experiments/validation/mmc.yaml"))
+    bare, full = [], []
+    for _ in range(repeat):
+        for sink, source in ((bare, "pass"), (full, code)):
+            start = time.perf_counter()
+            subprocess.run([sys.executable, "-c", source], env=env, check=True)
+            sink.append(time.perf_counter() - start)
+    return {"label": "start-up: import sim + first simulate, less bare python",
+            "seconds": summarise([f - b for f, b in zip(full, bare)]), "bare_python_s": summarise(bare)}
+
+
 # ---------------------------------------------------------------------------------------- measuring
 def timed(run: Callable[[], Measure]) -> tuple[float, Measure]:
     start = time.perf_counter()
@@ -349,11 +370,13 @@ def main(argv: list[str]) -> int:
     load_before = os.getloadavg()
     yard_n = {"full": 150_000, "quick": 50_000, "tiny": 5_000}[profile]
     results = measure_all(cases, yard_n, repeat, memory=not args.no_memory)
+    print("  start-up ...", file=sys.stderr, flush=True)
+    startup = startup_seconds(repeat)
     data = {"host": host, "date": now.isoformat(timespec="seconds"), "profile": profile, "repeat": repeat,
             "python": platform.python_version(), "simpy": simpy.__version__, "cpus": os.cpu_count(),
             "load_average_before": load_before, "load_average_after": os.getloadavg(),
             "memory_method": "tracemalloc peak over one extra untimed run (includes numpy buffers)",
-            "cases": results}
+            "cases": results, "startup": startup}
     prev = previous_json(host, path)
     previous = json.loads(prev.read_text()) if prev else {}
     if previous.get("profile") not in (None, profile):
@@ -363,6 +386,9 @@ def main(argv: list[str]) -> int:
     data["deltas_pct"] = delta
     write_json(path, data)
     print(table(data, delta))
+    st = startup["seconds"]
+    print(f"start-up (import sim + first simulate, less bare python): {st['median']:.2f} s "
+          f"({st['min']:.2f}-{st['max']:.2f})")
     print(f"load average before/after: {load_before[0]:.2f} / {data['load_average_after'][0]:.2f}; "
           f"delta = change of the ratio against {data['compared_with'] or '(no earlier run of this host)'}")
     print(f"wrote {path}")

@@ -49,6 +49,7 @@ def test_a_smoke_run_writes_every_case(bench, tmp_path, capsys):
     for name in ("mmc", "main_job", "cache", "demo_x100"):
         assert data["cases"][name]["events_per_request"] > 1, name
     assert data["cases"]["semantic_cache_1e4"]["events_per_request"] is None   # no SimPy there
+    assert 0 < data["startup"]["seconds"]["median"] < 60
     assert f"wrote {out}" in capsys.readouterr().out
 
 
