@@ -311,12 +311,20 @@ def deltas(current: dict, previous: dict) -> dict:
     return out
 
 
-def previous_json(host: str, exclude: Path) -> Path | None:
-    """The newest earlier results file of this host in benchmarks/results/ (by the date in its name)."""
+def previous_json(host: str, exclude: Path, profile: str) -> Path | None:
+    """The newest earlier results file of this host and profile in benchmarks/results/ (by the date in its
+    name): quick and full cases differ in size, so their speeds are not comparable."""
     if not RESULTS.is_dir():
         return None
-    found = sorted(p for p in RESULTS.glob(f"{host}-*.json") if p.resolve() != exclude.resolve())
-    return found[-1] if found else None
+    for path in sorted(RESULTS.glob(f"{host}-*.json"), reverse=True):
+        if path.resolve() == exclude.resolve():
+            continue
+        try:
+            if json.loads(path.read_text()).get("profile") == profile:
+                return path
+        except (OSError, ValueError):
+            continue                   # a file we cannot read is not a baseline
+    return None
 
 
 def write_json(path: Path, data: dict) -> None:
@@ -377,12 +385,10 @@ def main(argv: list[str]) -> int:
             "load_average_before": load_before, "load_average_after": os.getloadavg(),
             "memory_method": "tracemalloc peak over one extra untimed run (includes numpy buffers)",
             "cases": results, "startup": startup}
-    prev = previous_json(host, path)
+    prev = previous_json(host, path, profile)
     previous = json.loads(prev.read_text()) if prev else {}
-    if previous.get("profile") not in (None, profile):
-        previous = {}                  # quick and full sizes differ: their speeds are not comparable
     delta = deltas(data, previous)
-    data["compared_with"] = prev.name if prev and previous else None
+    data["compared_with"] = prev.name if prev else None
     data["deltas_pct"] = delta
     write_json(path, data)
     print(table(data, delta))

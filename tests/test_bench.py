@@ -105,11 +105,15 @@ def test_linearity_is_time_per_request_over_that_at_1x(bench):
     assert "time_per_request_vs_x1" not in cases["demo_x1"]
 
 
-def test_previous_json_is_the_newest_of_the_same_host(bench, tmp_path, monkeypatch):
+def test_previous_json_is_the_newest_of_the_same_host_and_profile(bench, tmp_path, monkeypatch):
     monkeypatch.setattr(bench, "RESULTS", tmp_path)
-    for name in ("box-2026-12-01T0900.json", "box-2026-12-02T0900.json", "other-2026-12-03T0900.json"):
-        (tmp_path / name).write_text("{}")
+    files = {"box-2026-12-01T0900.json": "full", "box-2026-12-02T0900.json": "full",
+             "box-2026-12-02T1000.json": "quick", "other-2026-12-03T0900.json": "full"}
+    for name, profile in files.items():
+        (tmp_path / name).write_text(json.dumps({"profile": profile}))
+    (tmp_path / "box-2026-12-02T1100.json").write_text("not json")
     current = tmp_path / "box-2026-12-03T0900.json"
-    current.write_text("{}")
-    assert bench.previous_json("box", current).name == "box-2026-12-02T0900.json"
-    assert bench.previous_json("nobody", current) is None
+    current.write_text(json.dumps({"profile": "full"}))
+    assert bench.previous_json("box", current, "full").name == "box-2026-12-02T0900.json"
+    assert bench.previous_json("box", current, "quick").name == "box-2026-12-02T1000.json"
+    assert bench.previous_json("nobody", current, "full") is None
