@@ -371,7 +371,7 @@ def main(argv: list[str]) -> int:
         parser.error(f"--repeat must be >= 1, got {repeat}")
     host = socket.gethostname().split(".")[0] or "host"
     now = datetime.datetime.now(datetime.timezone.utc)
-    path = args.json or RESULTS / f"{host}-{now:%Y-%m-%dT%H%M}.json"
+    path = args.json or RESULTS / f"{host}-{now:%Y-%m-%dT%H%M%S}.json"
     profile = "tiny" if args.smoke else "quick" if args.quick else "full"
     cases = build_cases(profile, args.large)
     print(f"bench: {len(cases)} cases + yardstick, {repeat} repetition(s), profile {profile}", file=sys.stderr)
