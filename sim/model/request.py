@@ -619,7 +619,7 @@ class RequestFlow:
         # a rate_limit fault cutting the limits to a factor f makes each call weigh 1/f of them
         scale = 1.0 / self.faults.limit_factor(target.provider.name, target.label, now)
         in_tok = call.input_tokens * scale
-        out_tok = limits.charged_output(call.output_tokens, target.model.config.requested_max_tokens) * scale
+        out_tok = limits.charged_output(call.output_tokens, target.model.requested_max_tokens) * scale
         unused = out_tok - call.output_tokens * scale
         if not self.smooth:
             admission = limits.try_admit(now, in_tok, out_tok, scale)

@@ -38,7 +38,7 @@ class ShadowTraffic:
         if target.model.rejects(in_tok, out_tok):       # over the candidate's context window: a lost sample
             self.lost_to_limits += 1
             return
-        charged = out_tok if limits is None else limits.charged_output(out_tok, target.model.config.requested_max_tokens)
+        charged = out_tok if limits is None else limits.charged_output(out_tok, target.model.requested_max_tokens)
         if limits is not None and not limits.try_admit(env.now, in_tok, charged).admitted:
             self.lost_to_limits += 1
             return

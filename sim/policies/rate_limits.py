@@ -83,23 +83,10 @@ class ProviderRateLimits:
     def reserve(self, now: float, input_tokens: float, output_tokens: float, requests: float = 1.0) -> float:
         """Reserve in every bucket (FIFO smoothing); the wait until all are covered. A call too large for
         some bucket (see :meth:`fits`) is reserved in none and waits ``math.inf``."""
-        # TokenBucket.reserve for every bucket, written out: this runs once per smoothed attempt
-        amounts = (requests, input_tokens, output_tokens, input_tokens + output_tokens)
-        for bucket, kind in self._buckets:
-            if amounts[kind] > bucket.largest_ask:
-                return math.inf
-        wait = 0.0
-        for bucket, kind in self._buckets:
-            amount, capacity, rate = amounts[kind], bucket.capacity, bucket.rate_per_s
-            level = bucket._level
-            if now > bucket._updated_s:                     # TokenBucket._refill
-                level = min(capacity, level + (now - bucket._updated_s) * rate)
-                bucket._updated_s = now
-            short = (amount if amount <= capacity else capacity) - level
-            bucket._level = level - amount
-            if short > 0 and short / rate > wait:
-                wait = short / rate
-        return wait
+        if not self.fits(input_tokens, output_tokens, requests):
+            return math.inf
+        amounts = self._amounts(input_tokens, output_tokens, requests)
+        return max((bucket.reserve(now, amounts[kind]) for bucket, kind in self._buckets), default=0.0)
 
     def refund(self, now: float, input_tokens: float, output_tokens: float, requests: float = 1.0) -> None:
         """Give back a whole reservation (a call that was shed before it went)."""
