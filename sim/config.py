@@ -799,6 +799,10 @@ class OutputConfig(Section):
     charts: bool = Field(True, description="Write PNG charts beside each run's frames (timeline, latency CDF). "
                                            "The charts of a sweep or a tune summarise many runs and are written "
                                            "unless --no-charts is given.")
+    fault_cost: bool = Field(True, description="For each design with faults, also run it without them (same seed "
+                                               "and traffic) to report extra_cost_usd and extra_failed, what the "
+                                               "faults cost it. That twin run doubles the time of every faulted "
+                                               "variant; false skips it and leaves both metrics out.")
 
 
 # --------------------------------------------------------------------------------------------- the scenario

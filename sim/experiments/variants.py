@@ -76,7 +76,7 @@ def run_variants(scenario: Scenario, names: list[str], out: Path, seed: int | No
                     from sim.report.plots import write_run_charts
                     write_run_charts(result, tmp / name, variant=name)
                 summaries[name] = result.summary
-                if variant.faults:
+                if variant.faults and variant.output.fault_cost:
                     add_fault_cost(summaries[name], variant, seed)
                 if on_run:
                     on_run(len(summaries), len(names))
@@ -86,7 +86,7 @@ def run_variants(scenario: Scenario, names: list[str], out: Path, seed: int | No
             summaries = {name: summaries[name] for name in scenario.variants if name in summaries}
             (tmp / "scenario.yaml").write_text(scenario.to_yaml())        # the base, with every variant
             if metrics is None:
-                metrics = COMPARED + FAULT_COMPARED if scenario.faults else COMPARED
+                metrics = COMPARED + fault_compared(scenario)
             table = comparison_frame(summaries, metrics)
             table.to_csv(tmp / "comparison.csv")
             if charts:
@@ -169,6 +169,14 @@ def kept_variants(scenario: Scenario, names: list[str], out: Path, seed: int | N
 
 
 FAULT_COMPARED = ("failed_during_faults", "time_to_open_s", "time_to_recover_s", "extra_cost_usd")
+
+
+def fault_compared(scenario: Scenario) -> tuple[str, ...]:
+    """The fault metrics a comparison shows: none without faults, extra_cost_usd only with its twin runs."""
+    if not scenario.faults:
+        return ()
+    return FAULT_COMPARED if scenario.output.fault_cost else tuple(m for m in FAULT_COMPARED
+                                                                   if m != "extra_cost_usd")
 
 
 def add_fault_cost(summary: dict, scenario: Scenario, seed: int | None) -> None:

@@ -36,15 +36,15 @@ import math
 from dataclasses import dataclass, fields
 
 import numpy as np
-from scipy.special import betainc, betaincinv, expit
 
 from sim.policies.router import STRONG, TIERS
 
 DEFAULT_COMPLEXITY_ALPHA = 2.0      # the workload's default complexity ~ Beta(2, 5)
 DEFAULT_COMPLEXITY_BETA = 5.0
 DEFAULT_NEEDS_STRONG_SHARE = 0.2
-_DEFAULT_NEEDS_STRONG_COMPLEXITY = float(betaincinv(DEFAULT_COMPLEXITY_ALPHA, DEFAULT_COMPLEXITY_BETA,
-                                                    1.0 - DEFAULT_NEEDS_STRONG_SHARE))   # 0.4224
+# betaincinv(2, 5, 1 - 0.2): the complexity above which the default 20% lie. Written out, not computed, so
+# that importing the model does not import scipy.special (~0.2 s of every run's start-up); a test checks it.
+_DEFAULT_NEEDS_STRONG_COMPLEXITY = 0.42244752484627207
 
 
 @dataclass(frozen=True)
@@ -81,7 +81,11 @@ class QualityParams:
         if not 0.0 < share < 1.0:
             raise ValueError(f"share: must be in (0, 1), got {share!r}")
         width = float(overrides.get("needs_strong_width", 0.0))
-        if width == 0.0:
+        if width == 0.0 and (share, complexity_alpha, complexity_beta) == (
+                DEFAULT_NEEDS_STRONG_SHARE, DEFAULT_COMPLEXITY_ALPHA, DEFAULT_COMPLEXITY_BETA):
+            c0 = _DEFAULT_NEEDS_STRONG_COMPLEXITY       # the same number, without importing scipy
+        elif width == 0.0:
+            from scipy.special import betaincinv
             c0 = float(betaincinv(complexity_alpha, complexity_beta, 1.0 - share))
         else:
             def excess(c0):
@@ -98,6 +102,7 @@ class QualityParams:
 def needs_strong_share(params: QualityParams, complexity_alpha: float = DEFAULT_COMPLEXITY_ALPHA,
                        complexity_beta: float = DEFAULT_COMPLEXITY_BETA, midpoint: float | None = None) -> float:
     """The expected share of a Beta(alpha, beta) workload that needs the strong model."""
+    from scipy.special import betainc, expit
     c0 = params.needs_strong_complexity if midpoint is None else midpoint
     if params.needs_strong_width == 0.0:
         return float(1.0 - betainc(complexity_alpha, complexity_beta, min(max(c0, 0.0), 1.0)))
@@ -132,6 +137,7 @@ class QualityModel:
         p = self.params
         if p.needs_strong_width == 0.0:
             return (c >= p.needs_strong_complexity).astype(float)
+        from scipy.special import expit
         return expit((c - p.needs_strong_complexity) / p.needs_strong_width)
 
     def draw_needs_strong(self, rng: np.random.Generator, complexity) -> np.ndarray:

@@ -42,7 +42,8 @@ class Workload:
     llm_calls: np.ndarray        # int32 >= 1
     retrieval: np.ndarray        # bool
     needs_strong: np.ndarray     # bool: the request is hard enough to need a strong model
-    router_score: np.ndarray     # float64: the router's noisy view of needs_strong (binormal, skill = AUC)
+    router_score: np.ndarray | None   # float64: the router's noisy view of needs_strong (binormal, skill =
+                                      # AUC); None when the scenario routes nothing (strategy ``fixed``)
     answer_u: np.ndarray         # float64 in [0, 1): the request's answer draw, shared by every model so
                                  # that whatever a strong model gets wrong, a weaker one does too
 
@@ -149,7 +150,9 @@ def generate_workload(scenario: Scenario, streams: Streams) -> Workload:
     quality = QualityModel(QualityParams.for_share(scenario.quality.needs_strong_share, wl.complexity_alpha,
                                                    wl.complexity_beta))
     needs_strong = quality.draw_needs_strong(streams.generator("quality.needs"), complexity)
-    router_score = router_scores(streams.generator("router.score"), needs_strong, scenario.routing.auc)
+    router_score = None         # drawn only for a router (its own stream: no other draw depends on it)
+    if scenario.routing.strategy != "fixed":
+        router_score = router_scores(streams.generator("router.score"), needs_strong, scenario.routing.auc)
     answer_u = streams.generator("quality.answer").random(n)
     return Workload(arrival_s, user_id.astype(np.int32), input_tokens.astype(np.int64),
                     output_tokens.astype(np.int64), complexity, intent_id.astype(np.int32), llm_calls, retrieval,

@@ -113,3 +113,22 @@ def test_rerunning_one_variant_with_another_seed_is_refused_and_changes_nothing(
     with pytest.raises(ScenarioError, match="another seed or version"):
         run_variants(scenario, ["fallback"], out, seed=5, charts=False)
     assert {p.relative_to(out): p.read_bytes() for p in out.rglob("*") if p.is_file()} == before
+
+
+def test_without_fault_cost_each_faulted_variant_runs_once_and_the_twin_metrics_are_left_out(tmp_path, monkeypatch):
+    import sim.experiments.variants as variants
+    scenario = small_scenario(duration="10m", faults=OUTAGE, variants=DESIGNS,
+                              output={"fault_cost": False})
+    runs = []
+    real = variants.simulate
+    monkeypatch.setattr(variants, "simulate", lambda s, **kw: runs.append(bool(s.faults)) or real(s, **kw))
+    run_variants(scenario, list(DESIGNS), tmp_path / "cmp", seed=6, charts=False)
+    assert runs == [True, True]                       # no calm twin
+    table = pd.read_csv(tmp_path / "cmp" / "comparison.csv", index_col="variant")
+    assert "extra_cost_usd" not in table.columns and "failed_during_faults" in table.columns
+    for name in DESIGNS:
+        assert "extra_cost_usd" not in Result.load(tmp_path / "cmp" / name).summary
+    runs.clear()
+    run_variants(scenario.with_overrides({"output.fault_cost": True}), list(DESIGNS), tmp_path / "twin",
+                 seed=6, charts=False)
+    assert runs == [True, False, True, False]         # the default: each faulted design and its calm twin

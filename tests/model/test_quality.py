@@ -66,3 +66,14 @@ def test_params_are_validated():
         QualityParams(needs_strong_width=-0.1)
     with pytest.raises(ValueError):
         QualityParams.for_share(0.0)
+
+
+def test_the_written_out_default_midpoint_is_the_beta_quantile_it_stands_for():
+    """The default needs-strong complexity is written out (no scipy at import); it must be the 80th
+    percentile of the default Beta(2, 5) complexity, so 20% of requests need the strong model."""
+    from scipy.special import betaincinv
+
+    from sim.model.quality import (DEFAULT_COMPLEXITY_ALPHA, DEFAULT_COMPLEXITY_BETA,
+                                   DEFAULT_NEEDS_STRONG_SHARE, QualityParams)
+    assert QualityParams().needs_strong_complexity == float(
+        betaincinv(DEFAULT_COMPLEXITY_ALPHA, DEFAULT_COMPLEXITY_BETA, 1.0 - DEFAULT_NEEDS_STRONG_SHARE))
