@@ -24,6 +24,7 @@ from typing import NamedTuple
 import simpy
 
 from sim.config import ExponentialLatency, ModelConfig, ProviderConfig
+from sim.model.slots import SlotPool
 from sim.model.streams import Streams
 from sim.policies.rate_limits import ProviderRateLimits
 from sim.record import CALL_STATUS
@@ -176,7 +177,7 @@ def build_targets(env: simpy.Environment, providers: list[ProviderConfig], strea
     for pconf in providers:
         limits = ProviderLimits(pconf)
         runtime = ProviderRuntime(pconf.name, pconf, limits if limits.active else None,
-                                  simpy.Resource(env, pconf.max_concurrency) if pconf.max_concurrency else None)
+                                  SlotPool(env, pconf.max_concurrency) if pconf.max_concurrency else None)
         for mconf in pconf.models:
             model = runtime.models[mconf.name] = ModelRuntime(pconf.name, mconf, streams)
             targets.append(Target(len(targets), runtime, model))

@@ -36,6 +36,7 @@ from sim.config import Scenario
 from sim.model.cache_lookup import HIT, MISS
 from sim.model.providers import (CONTEXT_EXCEEDED, ERROR, OK, RATE_LIMITED, REFUSED, TIMEOUT, TOO_LARGE, AttemptResult, Target,
                                  _new_tuple)
+from sim.model.slots import SlotPool
 from sim.model.streams import Streams
 from sim.model.workload import Workload
 from sim.policies.retry import RetryPolicy
@@ -213,7 +214,7 @@ class RequestFlow:
         self._free_slots, self._waiting = None, deque()
 
     def _setup_gateway(self, gw) -> None:
-        self.workers = simpy.Resource(self.env, gw.workers) if gw.workers else None
+        self.workers = SlotPool(self.env, gw.workers) if gw.workers else None
         self.max_queue = gw.max_queue
         self.max_wait_s = gw.max_queue_wait_s
         self.patience_s = math.inf if gw.max_queue_wait_s is None else gw.max_queue_wait_s
