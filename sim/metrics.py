@@ -56,59 +56,94 @@ def production_calls(calls: pd.DataFrame) -> pd.DataFrame:
 BREAKER_STATE_CODE = {"closed": 0, "half_open": 1, "open": 2}
 
 
+class _Labels:
+    """A label column (categorical or plain strings) asked for masks of "one of these labels"; a categorical
+    is compared by its integer codes, read once."""
+
+    def __init__(self, column: pd.Series):
+        self._column = column
+        self._categorical = isinstance(column.dtype, pd.CategoricalDtype)
+        if self._categorical:
+            self._categories = column.cat.categories
+            self._codes = column.cat.codes.to_numpy()
+
+    def any_of(self, *values: str) -> np.ndarray:
+        if self._categorical:
+            return np.isin(self._codes, [self._categories.get_loc(v) for v in values if v in self._categories])
+        return self._column.isin(values).to_numpy()
+
+
 def timeseries(requests: pd.DataFrame, calls: pd.DataFrame, interval_s: float,
                provider_limits: dict[str, dict[str, float | None]], end_s: float,
                events: pd.DataFrame | None = None) -> pd.DataFrame:
     """One row per interval: traffic, outcomes, concurrency, latency, cost, errors, limit utilisation,
-    breaker states and spend."""
-    all_calls = calls
-    calls = production_calls(calls)
+    breaker states and spend.
+
+    The columns are computed as numpy arrays (per-interval counts and sums by ``bincount``) and the frame is
+    built once at the end: assigning columns to a frame one by one costs about a millisecond each, which was
+    most of a short run's fixed cost.
+    """
+    shadow = calls["shadow"].to_numpy() if "shadow" in calls else np.zeros(len(calls), dtype=bool)
     n_bins = max(1, math.ceil(end_s / interval_s))
     edges = np.arange(n_bins + 1) * interval_s
-    ts = pd.DataFrame({"t_s": edges[:-1]})
-    arrival_bin = (requests["arrival_s"] // interval_s).astype(int).clip(upper=n_bins - 1)
-    end_bin = (requests["end_s"] // interval_s).astype(int).clip(upper=n_bins - 1)
-    ts["arrivals"] = np.bincount(arrival_bin, minlength=n_bins)
-    for name in OUTCOMES:
-        mask = (requests["outcome"] == name).to_numpy()
-        ts[f"completed_{name}"] = np.bincount(end_bin[mask], minlength=n_bins)
+
+    def bins(times: np.ndarray) -> np.ndarray:
+        return np.minimum((times // interval_s).astype(np.int64), n_bins - 1)
+
+    def per_bin(bin_of: np.ndarray, weights=None) -> np.ndarray:
+        return np.bincount(bin_of, weights=weights, minlength=n_bins)
+
+    outcome, status = _Labels(requests["outcome"]), _Labels(calls["status"])
     arrive = requests["arrival_s"].to_numpy()
+    arrival_bin, end_bin = bins(arrive), bins(requests["end_s"].to_numpy())
+    ts: dict[str, object] = {"t_s": edges[:-1], "arrivals": per_bin(arrival_bin)}
+    for name in OUTCOMES:
+        ts[f"completed_{name}"] = per_bin(end_bin[outcome.any_of(name)])
     ts["in_flight"] = time_average_in_state(arrive, requests["end_s"].to_numpy(), edges)
     ts["queue_length"] = time_average_in_state(arrive, arrive + requests["queue_wait_s"].to_numpy(), edges)
-    ok = requests["outcome"] == "ok"
-    pct = _percentiles(requests.loc[ok, "latency_s"], arrival_bin[ok])
-    ts = ts.join(pct.reindex(range(n_bins)))
-    ok_per_bin = np.bincount(arrival_bin[ok], minlength=n_bins)
-    wrong_per_bin = np.bincount(arrival_bin[ok & requests["hallucinated"]], minlength=n_bins)
+    ok = outcome.any_of("ok")
+    pct = _percentiles(pd.Series(requests["latency_s"].to_numpy()[ok]), pd.Series(arrival_bin[ok]))
+    pct = pct.reindex(range(n_bins))
+    for column in pct.columns:
+        ts[column] = pct[column].to_numpy()
+    ok_per_bin = per_bin(arrival_bin[ok])
+    wrong_per_bin = per_bin(arrival_bin[ok & requests["hallucinated"].to_numpy()])
     with np.errstate(invalid="ignore", divide="ignore"):
         ts["hallucination_rate"] = np.where(ok_per_bin > 0, wrong_per_bin / ok_per_bin, np.nan)
-    if "cache" in requests and (requests["cache"] != "bypass").any():
-        looked_up = np.bincount(arrival_bin[(requests["cache"] != "bypass").to_numpy()], minlength=n_bins)
-        with np.errstate(invalid="ignore", divide="ignore"):
-            for column, states in CACHE_RATES.items():
-                hits = np.bincount(arrival_bin[requests["cache"].isin(states).to_numpy()], minlength=n_bins)
-                ts[column] = np.where(looked_up > 0, hits / looked_up, np.nan)
-    call_bin = (calls["end_s"] // interval_s).astype(int).clip(upper=n_bins - 1)
+    if "cache" in requests:
+        cache = _Labels(requests["cache"])
+        looked_up_mask = ~cache.any_of("bypass")
+        if looked_up_mask.any():
+            looked_up = per_bin(arrival_bin[looked_up_mask])
+            with np.errstate(invalid="ignore", divide="ignore"):
+                for column, states in CACHE_RATES.items():
+                    hits = per_bin(arrival_bin[cache.any_of(*states)])
+                    ts[column] = np.where(looked_up > 0, hits / looked_up, np.nan)
+    production = ~shadow                    # shadow calls (mirrored to a candidate) served nobody
+    call_end = calls["end_s"].to_numpy()
+    call_cost = calls["cost_usd"].to_numpy()
+    call_bin = bins(call_end[production])
     # the non-LLM costs (retrieval and tool steps, query embedding) count when their request ends
-    step_cost = np.bincount(end_bin, weights=requests["cost_usd"] - requests["llm_cost_usd"], minlength=n_bins)
-    ts["cost_usd"] = np.bincount(call_bin, weights=calls["cost_usd"], minlength=n_bins) + step_cost
-    ts["spend_usd"] = ts["cost_usd"].cumsum()
-    if len(all_calls) > len(calls):
-        shadow = all_calls[all_calls["shadow"]]
-        shadow_bin = (shadow["end_s"] // interval_s).astype(int).clip(upper=n_bins - 1)
-        ts["shadow_cost_usd"] = np.bincount(shadow_bin, weights=shadow["cost_usd"], minlength=n_bins)
-    ts["calls"] = np.bincount(call_bin, minlength=n_bins)
-    failed_calls = np.bincount(call_bin[(calls["status"] != "ok").to_numpy()], minlength=n_bins)
+    step_cost = per_bin(end_bin, requests["cost_usd"].to_numpy() - requests["llm_cost_usd"].to_numpy())
+    ts["cost_usd"] = cost = per_bin(call_bin, call_cost[production]) + step_cost
+    ts["spend_usd"] = np.cumsum(cost)
+    if shadow.any():
+        ts["shadow_cost_usd"] = per_bin(bins(call_end[shadow]), call_cost[shadow])
+    ts["calls"] = n_calls = per_bin(call_bin)
+    failed_calls = per_bin(call_bin[~status.any_of("ok")[production]])
     with np.errstate(invalid="ignore", divide="ignore"):
-        ts["error_rate"] = np.where(ts["calls"] > 0, failed_calls / ts["calls"], np.nan)
-    admitted = all_calls[~all_calls["status"].isin(["rate_limited", "too_large", "context_exceeded"])]   # shadow calls too
-    start_bin = (admitted["start_s"] // interval_s).astype(int).clip(upper=n_bins - 1)
+        ts["error_rate"] = np.where(n_calls > 0, failed_calls / n_calls, np.nan)
+    admitted = ~status.any_of("rate_limited", "too_large", "context_exceeded")   # shadow calls too
+    start_bin = bins(calls["start_s"].to_numpy()[admitted])
+    input_tokens = calls["input_tokens"].to_numpy()[admitted]
+    output_tokens = calls["output_tokens"].to_numpy()[admitted]
     per_interval = interval_s / 60.0
+    provider_of_call = _Labels(calls["provider"])
     for provider, limits in provider_limits.items():
-        mine = (admitted["provider"] == provider).to_numpy()
-        used = {"rpm": np.bincount(start_bin[mine], minlength=n_bins).astype(float),
-                "itpm": np.bincount(start_bin[mine], weights=admitted["input_tokens"][mine], minlength=n_bins),
-                "otpm": np.bincount(start_bin[mine], weights=admitted["output_tokens"][mine], minlength=n_bins)}
+        mine = provider_of_call.any_of(provider)[admitted]
+        used = {"rpm": per_bin(start_bin[mine]).astype(float),
+                "itpm": per_bin(start_bin[mine], input_tokens[mine]),
+                "otpm": per_bin(start_bin[mine], output_tokens[mine])}
         used["tpm"] = used["itpm"] + used["otpm"]
         for kind, per_min in limits.items():
             if per_min:
@@ -116,17 +151,29 @@ def timeseries(requests: pd.DataFrame, calls: pd.DataFrame, interval_s: float,
     if events is not None:
         for subject, states in breaker_states(events, edges[1:]).items():
             ts[f"{subject}.breaker"] = states
-    return ts
+    return pd.DataFrame(ts)
 
 
 def breaker_states(events: pd.DataFrame, times_s: np.ndarray) -> dict[str, np.ndarray]:
-    """Each breaker's state (0 closed, 1 half-open, 2 open) at each of ``times_s``, from its events."""
+    """Each breaker's state (0 closed, 1 half-open, 2 open) at each of ``times_s``, from its events; the
+    breakers in the order of the ``subject`` column's categories (sorted names when it is plain text)."""
     out = {}
-    rows = events[events["kind"] == "breaker"].sort_values("time_s", kind="stable")
-    for subject, group in rows.groupby("subject", sort=True, observed=True):
-        to_state = group["to_state"].astype(object).map(BREAKER_STATE_CODE).to_numpy(dtype=np.int64)
-        k = np.searchsorted(group["time_s"].to_numpy(), times_s, side="right")
-        out[str(subject)] = np.where(k > 0, to_state[np.maximum(k - 1, 0)], 0)
+    is_breaker = _Labels(events["kind"]).any_of("breaker")
+    if not is_breaker.any():
+        return out
+    time_s = events["time_s"].to_numpy()[is_breaker]
+    order = np.argsort(time_s, kind="stable")
+    time_s = time_s[order]
+    subject = events["subject"].to_numpy(dtype=object)[is_breaker][order]
+    to_state = events["to_state"].to_numpy(dtype=object)[is_breaker][order]
+    names = set(subject)
+    if isinstance(events["subject"].dtype, pd.CategoricalDtype):
+        names = [name for name in events["subject"].cat.categories if name in names]
+    for name in (names if isinstance(names, list) else sorted(names)):
+        mine = subject == name
+        codes = np.array([BREAKER_STATE_CODE[state] for state in to_state[mine]], dtype=np.int64)
+        k = np.searchsorted(time_s[mine], times_s, side="right")
+        out[str(name)] = np.where(k > 0, codes[np.maximum(k - 1, 0)], 0)
     return out
 
 

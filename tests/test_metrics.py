@@ -197,3 +197,23 @@ def test_degradation_is_detected_by_a_quality_trip_only():
     assert r.summary["degradation_detected_after_s"] == pytest.approx(quality["time_s"].iloc[0] - 600)
     error_trips = ev[(ev["kind"] == "breaker") & (ev["reason"] == "failure_rate")]
     assert len(error_trips) and set(error_trips["subject"]) == {"alpha/m1"}
+
+
+def test_the_timeseries_is_the_same_from_plain_text_columns_as_from_categoricals(incident):
+    """timeseries compares categoricals by their codes; a frame whose label columns are plain text (as
+    another tool may hand it over) must give the same frame, interval by interval."""
+    scenario = incident.scenario
+    limits = {p.name: p.limits.per_minute(p.api_keys) for p in scenario.providers}
+    end_s = incident.summary["simulated_time_s"]
+    as_text = {"requests": incident.requests.astype({"outcome": object, "cache": object, "provider": object}),
+               "calls": incident.calls.astype({"status": object, "provider": object}),
+               "events": incident.events.astype({"kind": object, "subject": object, "to_state": object})}
+    assert not isinstance(as_text["calls"]["status"].dtype, pd.CategoricalDtype)
+    coded = metrics.timeseries(incident.requests, incident.calls, scenario.output.interval_s, limits, end_s,
+                               incident.events)
+    text = metrics.timeseries(as_text["requests"], as_text["calls"], scenario.output.interval_s, limits, end_s,
+                              as_text["events"])
+    pd.testing.assert_frame_equal(coded, text, check_exact=True)
+    pd.testing.assert_frame_equal(coded, incident.timeseries, check_exact=True)
+    assert coded["completed_ok"].sum() == (incident.requests["outcome"] == "ok").sum()
+    assert "alpha/m1.breaker" in coded and coded["alpha/m1.breaker"].max() == 2      # it opened
