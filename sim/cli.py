@@ -150,6 +150,20 @@ def build_parser() -> argparse.ArgumentParser:
     rep = sub.add_parser("report", help="write report.html and report.md into a results folder")
     rep.add_argument("folder", help="a results folder written by run, sweep, tune or experiment")
 
+    exp_ = sub.add_parser("export", help="write a run's results for other tools (OpenTelemetry traces)")
+    exports = exp_.add_subparsers(dest="format", required=True, metavar="FORMAT")
+    otel = exports.add_parser("otel", help="one span per request and per provider attempt, OTLP/JSON lines in the "
+                                           "OpenTelemetry GenAI conventions (see docs/otel_export.md)")
+    otel.add_argument("folder", help="the results folder of one run (a variant's subfolder for variants)")
+    otel.add_argument("-o", "--out", help="output file (default: FOLDER/spans.otlp.jsonl)")
+    otel.add_argument("--start", help="wall-clock time of simulated t=0, ISO 8601 (default: the latest day on "
+                                      "which the run, at its start_time_of_day, has already ended)")
+    otel.add_argument("--service-name", help="the resource's service.name (default: 'llm-gateway (<scenario>, "
+                                             "simulated)')")
+    otel.add_argument("--batch", type=int, default=1000, help="requests per line (one ExportTraceServiceRequest)")
+    otel.add_argument("--force", action="store_true", help="replace the output file if it exists")
+    otel.add_argument("--quiet", action="store_true", help="print only the output path")
+
     est = sub.add_parser("estimate", help="closed-form load and cost estimate (no simulation)")
     est.add_argument("scenario", nargs="?", help="scenario YAML file (instead of the flags)")
     est.add_argument("--set", dest="overrides", action="append", default=[], metavar="PATH=VALUE")
@@ -246,6 +260,7 @@ def main(argv: list[str] | None = None) -> int:
         return {"run": cmd_run, "check": cmd_check, "schema": cmd_schema, "estimate": cmd_estimate,
                 "catalogue": cmd_catalogue,
                 "sweep": cmd_sweep, "experiment": cmd_experiment, "tune": cmd_tune, "report": cmd_report,
+                "export": cmd_export,
                 "fit-provider": cmd_fit_provider, "fit-workload": cmd_fit_workload,
                 "validate-workload": cmd_validate_workload}[
             args.command](args)
@@ -461,6 +476,21 @@ def cmd_report(args) -> int:
     from sim.report.document import write_report
     html_path, md_path = write_report(args.folder)
     print(f"report: {html_path}\n        {md_path}")
+    return 0
+
+
+def cmd_export(args) -> int:
+    from sim.export.otel import export_otel, parse_start
+    from sim.progress import progress
+    start = parse_start(args.start) if args.start else None
+    with progress(0, unit="request", desc="spans", quiet=args.quiet) as on_progress:
+        path, spans, start = export_otel(args.folder, args.out, start=start, service_name=args.service_name,
+                                         requests_per_batch=args.batch, force=args.force, on_progress=on_progress)
+    if args.quiet:
+        print(path)
+    else:
+        print(f"{spans:,} spans (OTLP/JSON lines, {args.batch:,} traces a line) -> {path}\n"
+              f"simulated t=0 is {start.isoformat()}")
     return 0
 
 
