@@ -55,15 +55,20 @@ Time is passed in as ``now`` (seconds); the cache has no clock of its own. ``thr
 """
 from __future__ import annotations
 
+import functools
 from collections import OrderedDict
 from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 
+from sim.policies.cone_index import ConeIndex
+
 EVICTIONS = ("lru", "fifo")
 _FEW_PROBES = 4     # up to this many probed partitions, probe_lists finds them by repeated argmax
 INSERT_POLICIES = ("on_miss", "verified")
+CONES_UP_TO_ROWS = 4096    # above this the BLAS may split the mat-vec among threads: brute force (see lookup)
+CONE_JOIN_COS = 0.78       # an entry joins a cone whose centre is at least this close (about 39 degrees)
 
 
 @dataclass(frozen=True, slots=True)
@@ -98,15 +103,19 @@ class CacheStats:
 class _Partition:
     """One cell of the index: the first ``n`` rows of each array are the live entries."""
 
-    __slots__ = ("vectors", "entry_ids", "inserted_at_s", "payloads", "n", "oldest_inserted_s")
+    __slots__ = ("vectors", "entry_ids", "inserted_at_s", "payloads", "n", "oldest_inserted_s", "cones",
+                 "unit", "cones_from_rows")
 
-    def __init__(self, dim: int, initial_rows: int):
+    def __init__(self, dim: int, initial_rows: int, cones_from_rows: int | None = None):
         self.vectors = np.zeros((initial_rows, dim), dtype=np.float32)
         self.entry_ids = np.zeros(initial_rows, dtype=np.int64)
         self.inserted_at_s = np.zeros(initial_rows, dtype=np.float64)
         self.payloads: list[Any] = []
         self.n = 0
         self.oldest_inserted_s = np.inf    # a lower bound on the live entries' insertion times
+        self.cones: ConeIndex | None = None   # built once the partition holds cones_from_rows entries
+        self.cones_from_rows = cones_from_rows
+        self.unit = True                   # every entry so far unit-norm: the cone bounds hold
 
     def append(self, vector: np.ndarray, entry_id: int, now: float, payload: Any) -> int:
         if self.n == len(self.entry_ids):
@@ -121,12 +130,29 @@ class _Partition:
         self.payloads.append(payload)
         self.n += 1
         self.oldest_inserted_s = min(self.oldest_inserted_s, now)
+        if self.cones is not None:
+            if ConeIndex.accepts(vector):
+                self.cones.add(self.vectors, row)
+            else:
+                self.unit, self.cones = False, None
+        elif self.n == self.cones_from_rows and self.unit:
+            self._build_cones()
         return row
+
+    def _build_cones(self) -> None:
+        if not ConeIndex.accepts(self.vectors[:self.n]):
+            self.unit = False
+            return
+        self.cones = ConeIndex(self.vectors.shape[1], CONE_JOIN_COS, len(self.entry_ids))
+        for row in range(self.n):
+            self.cones.add(self.vectors, row)
 
     def remove_row(self, row: int) -> int | None:
         """Move the last row into ``row``; return the entry id that moved (None if it was the last)."""
         last = self.n - 1
         moved = None
+        if self.cones is not None:
+            self.cones.remove(row, last)
         if row != last:
             self.vectors[row] = self.vectors[last]
             self.entry_ids[row] = self.entry_ids[last]
@@ -145,6 +171,64 @@ def _nearest_by_partition(sims: np.ndarray, k: int) -> np.ndarray:
     return np.take_along_axis(nearest, order, axis=1)
 
 
+def _best_by_cones(part: _Partition, vector: np.ndarray, floor: float) -> tuple[int, float]:
+    """The first row of highest similarity and that similarity, as ``part.vectors[:part.n] @ vector`` and
+    ``argmax`` give them, found by reading only the rows the cones cannot exclude; ``(-1, -inf)`` when no
+    row can exceed ``floor``. The candidates' similarities are recomputed by :func:`_as_in_mat_vec`."""
+    rows = part.cones.contenders(part.vectors, part.n, vector, floor)
+    if len(rows) == 0:
+        return -1, -np.inf
+    sims = _as_in_mat_vec(part.vectors, part.n, rows, vector)
+    best = int(sims.argmax())           # rows ascend: the first of equal maxima, as argmax over all rows
+    return int(rows[best]), float(sims[best])
+
+
+def _quad(row: int, n: int) -> tuple[int, int]:
+    """The rows ``[start, stop)`` whose mat-vec computes ``row`` exactly as the mat-vec over rows ``0..n-1``.
+
+    OpenBLAS's sgemv (``A @ x`` for a float32 matrix) sums each row's products in an order set by the kernel
+    that handles it: rows go in aligned groups of four, and the one to three left at the end go through
+    the two-row and one-row kernels. So a row's value depends on its group, not on the rest of the matrix:
+    the mat-vec over its aligned group (cut at ``n``) reproduces it, except a lone last row, whose kernel a
+    one-row product does not reach (numpy takes another path): it goes with the group before it."""
+    start = row - row % 4
+    stop = min(start + 4, n)
+    if stop - start == 1 and start >= 4:
+        start -= 4
+    return start, stop
+
+
+def _as_in_mat_vec(vectors: np.ndarray, n: int, rows: np.ndarray, vector: np.ndarray) -> np.ndarray:
+    """``(vectors[:n] @ vector)[rows]``, bit for bit, from the groups of :func:`_quad` only."""
+    out = np.empty(len(rows), dtype=np.float32)
+    done: dict[tuple[int, int], np.ndarray] = {}
+    for i, row in enumerate(rows.tolist()):
+        span = _quad(row, n)
+        sims = done.get(span)
+        if sims is None:
+            sims = done[span] = vectors[span[0]:span[1]] @ vector
+        out[i] = sims[row - span[0]]
+    return out
+
+
+@functools.cache
+def _local_mat_vec(dim: int) -> bool:
+    """Whether this machine's BLAS computes every row of a mat-vec (up to ``CONES_UP_TO_ROWS`` rows of
+    ``dim`` columns) as :func:`_quad` says, checked once per process and ``dim`` on random unit vectors. If
+    not (another BLAS), lookups use the plain mat-vec over whole partitions, as without cones: the results
+    never depend on the index."""
+    rng = np.random.default_rng(20261203)
+    for n in list(range(1, 24)) + [61, 130, 255, 513, 1026, CONES_UP_TO_ROWS - 1, CONES_UP_TO_ROWS]:
+        matrix = rng.standard_normal((n, dim)).astype(np.float32)
+        matrix /= np.linalg.norm(matrix, axis=1, keepdims=True)
+        vector = matrix[rng.integers(n)] + rng.standard_normal(dim).astype(np.float32) * np.float32(0.1)
+        full = matrix @ vector
+        rows = np.arange(n)
+        if not np.array_equal(_as_in_mat_vec(matrix, n, rows, vector), full):
+            return False
+    return True
+
+
 def _grow(a: np.ndarray, rows: int) -> np.ndarray:
     out = np.zeros((rows,) + a.shape[1:], dtype=a.dtype)
     out[:len(a)] = a
@@ -157,7 +241,7 @@ class SemanticCache:
     def __init__(self, dim: int, capacity: int, threshold: float, ttl_s: float | None = None, *,
                  eviction: str = "lru", n_partitions: int = 1, partition_centroids: np.ndarray | None = None,
                  probe_neighbours: int = 0, insert_policy: str = "on_miss", verify_band: float = 0.10,
-                 initial_rows_per_partition: int = 64):
+                 initial_rows_per_partition: int = 64, cones_from_rows: int | None = None):
         if dim < 1:
             raise ValueError(f"dim must be >= 1, got {dim}")
         if capacity < 1:
@@ -176,6 +260,8 @@ class SemanticCache:
             n_partitions = len(partition_centroids)
         if n_partitions < 1:
             raise ValueError(f"n_partitions must be >= 1, got {n_partitions}")
+        if cones_from_rows is not None and cones_from_rows < 1:
+            raise ValueError(f"cones_from_rows must be >= 1 or None, got {cones_from_rows}")
         if probe_neighbours and partition_centroids is None:
             raise ValueError("probe_neighbours needs partition_centroids (which partitions are neighbours)")
         self.dim = int(dim)
@@ -189,7 +275,8 @@ class SemanticCache:
         self.partition_centroids = partition_centroids
         self.probe_neighbours = min(int(probe_neighbours), self.n_partitions - 1)
         self.stats = CacheStats()
-        self._partitions = [_Partition(self.dim, initial_rows_per_partition) for _ in range(self.n_partitions)]
+        self._partitions = [_Partition(self.dim, initial_rows_per_partition, cones_from_rows)
+                            for _ in range(self.n_partitions)]
         self._where: dict[int, tuple[int, int]] = {}         # entry id -> (partition, row)
         self._order: OrderedDict[int, None] = OrderedDict()  # eviction order, oldest / least recent first
         self._next_id = 0
@@ -280,12 +367,21 @@ class SemanticCache:
         self.stats.lookups += 1
         vector = np.asarray(vector, dtype=np.float32)
         best_sim, best_p, best_row = -np.inf, -1, -1
+        unit_query = None
         for p in self._searched(vector, partition):
             part = self._partitions[p]
             if self.ttl_s is not None:
                 self._purge_expired(part, now)
             if part.n == 0:
                 continue
+            if part.cones is not None and part.n <= CONES_UP_TO_ROWS and _local_mat_vec(self.dim):
+                if unit_query is None:
+                    unit_query = ConeIndex.accepts(vector)
+                if unit_query:
+                    row, sim = _best_by_cones(part, vector, best_sim)
+                    if row >= 0 and sim > best_sim:
+                        best_sim, best_p, best_row = sim, p, row
+                    continue
             sims = part.vectors[:part.n] @ vector
             row = int(sims.argmax())
             if sims[row] > best_sim:
