@@ -50,6 +50,22 @@ Vectors are expected unit-norm (cosine = dot product); :meth:`lookup` and :meth:
 since the embedding model's output already is and normalising per call would cost more than the search.
 Entries of a partition sit in the first ``n`` rows of a float32 matrix that grows by doubling, removals
 move the last row into the hole, so a search is one matrix-vector product over filled rows with no mask.
+*That product defines the answer*: a similarity is the float32 value the BLAS mat-vec over the partition's
+filled rows gives, and a tie goes to the first such row.
+
+**Cones** (``cones_from_rows``, off by default): a partition that reaches that many entries also keeps a
+:class:`~sim.policies.cone_index.ConeIndex`, families of near entries each bounded by a centre and an
+angular radius. A lookup reads the family nearest the query, then only the families whose bound
+``cos(angle(q, centre) - radius)`` can still beat what was found (float32 rounding covered by a 2e-5
+margin); the rest are skipped unread. It is exact, not approximate: the surviving candidates' similarities
+are recomputed bit for bit as the whole-partition mat-vec computes them (OpenBLAS sums each row in the
+order of its aligned group of four rows, so the product over that group reproduces it; this is checked once
+per process and dimension, and where it fails -- another BLAS, two or three dimensions -- or a partition
+exceeds 4096 rows, beyond which OpenBLAS may split the product among threads, the plain mat-vec runs), then
+chosen with the same tie rule. Non-unit vectors also fall back to the plain mat-vec. Measured on the
+paraphrase model it does not pay (``benchmarks/README.md``): a paraphrase lies ~24 degrees from its
+intent's centre and the best match is typically ~0.85, so a sibling intent's cone bound (~0.84) rarely
+excludes it, and a dozen small numpy calls cost more than one mat-vec over a few thousand rows.
 Time is passed in as ``now`` (seconds); the cache has no clock of its own. ``threshold``, ``ttl_s``,
 ``insert_policy`` and ``verify_band`` are plain attributes, so a sweep can set them between runs.
 """
@@ -206,7 +222,7 @@ def _as_in_mat_vec(vectors: np.ndarray, n: int, rows: np.ndarray, vector: np.nda
         span = _quad(row, n)
         sims = done.get(span)
         if sims is None:
-            sims = done[span] = vectors[span[0]:span[1]] @ vector
+            sims = done[span] = vectors[span[0]:span[1]].dot(vector)
         out[i] = sims[row - span[0]]
     return out
 
@@ -222,7 +238,7 @@ def _local_mat_vec(dim: int) -> bool:
         matrix = rng.standard_normal((n, dim)).astype(np.float32)
         matrix /= np.linalg.norm(matrix, axis=1, keepdims=True)
         vector = matrix[rng.integers(n)] + rng.standard_normal(dim).astype(np.float32) * np.float32(0.1)
-        full = matrix @ vector
+        full = matrix.dot(vector)
         rows = np.arange(n)
         if not np.array_equal(_as_in_mat_vec(matrix, n, rows, vector), full):
             return False
@@ -367,25 +383,20 @@ class SemanticCache:
         self.stats.lookups += 1
         vector = np.asarray(vector, dtype=np.float32)
         best_sim, best_p, best_row = -np.inf, -1, -1
-        unit_query = None
-        for p in self._searched(vector, partition):
+        for p in partition if type(partition) is list else self._searched(vector, partition):
             part = self._partitions[p]
             if self.ttl_s is not None:
                 self._purge_expired(part, now)
             if part.n == 0:
                 continue
-            if part.cones is not None and part.n <= CONES_UP_TO_ROWS and _local_mat_vec(self.dim):
-                if unit_query is None:
-                    unit_query = ConeIndex.accepts(vector)
-                if unit_query:
-                    row, sim = _best_by_cones(part, vector, best_sim)
-                    if row >= 0 and sim > best_sim:
-                        best_sim, best_p, best_row = sim, p, row
-                    continue
-            sims = part.vectors[:part.n] @ vector
-            row = int(sims.argmax())
-            if sims[row] > best_sim:
-                best_sim, best_p, best_row = float(sims[row]), p, row
+            if part.cones is not None and self._cones_hold(part, vector):
+                row, sim = _best_by_cones(part, vector, best_sim)
+            else:
+                sims = part.vectors[:part.n].dot(vector)    # .dot: the same sgemv as @, dispatched faster
+                row = sims.argmax()
+                sim = sims[row]
+            if sim > best_sim:
+                best_sim, best_p, best_row = float(sim), p, int(row)
         if best_p < 0:
             return None
         part = self._partitions[best_p]
@@ -397,6 +408,10 @@ class SemanticCache:
                 self._order.move_to_end(entry_id)
         return CacheLookup(hit, best_sim, entry_id, part.payloads[best_row],
                            float(part.inserted_at_s[best_row]), best_p)
+
+    def _cones_hold(self, part: _Partition, vector: np.ndarray) -> bool:
+        """Whether the cone search gives this partition's exact answer for ``vector`` (see the module doc)."""
+        return part.n <= CONES_UP_TO_ROWS and _local_mat_vec(self.dim) and ConeIndex.accepts(vector)
 
     def insert(self, vector: np.ndarray, now: float, payload: Any = None, partition: int | None = None) -> int:
         """Store ``vector`` with ``payload``; evict if full. Returns the new entry's id."""
