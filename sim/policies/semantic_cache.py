@@ -82,6 +82,7 @@ from sim.policies.cone_index import ConeIndex
 
 EVICTIONS = ("lru", "fifo")
 _FEW_PROBES = 4     # up to this many probed partitions, probe_lists finds them by repeated argmax
+_PLACEMENT_ROWS = 4096   # placements ranks the centroids for this many vectors at a time
 INSERT_POLICIES = ("on_miss", "verified")
 CONES_UP_TO_ROWS = 4096    # above this the BLAS may split the mat-vec among threads: brute force (see lookup)
 CONE_JOIN_COS = 0.78       # an entry joins a cone whose centre is at least this close (about 39 degrees)
@@ -322,9 +323,15 @@ class SemanticCache:
         """:meth:`partitions_of` (as a list) and :meth:`probe_lists` of many vectors from one matrix product."""
         if self.partition_centroids is None:
             return [0] * len(vectors), [[0]] * len(vectors)
-        sims = vectors @ self.partition_centroids.T
-        home = np.argmax(sims, axis=1).tolist()
-        return home, self._probes(sims)
+        home: list[int] = []
+        probes: list[list[int]] = []
+        # In blocks of rows: the similarities to every centroid (n x n_partitions float32, and a working copy)
+        # would otherwise be the run's largest allocation, 5.6 KB per query with 700 partitions.
+        for start in range(0, len(vectors), _PLACEMENT_ROWS):
+            sims = vectors[start:start + _PLACEMENT_ROWS] @ self.partition_centroids.T
+            home.extend(np.argmax(sims, axis=1).tolist())
+            probes.extend(self._probes(sims))
+        return home, probes
 
     def _probes(self, sims: np.ndarray) -> list[list[int]]:
         k = self.probe_neighbours + 1
