@@ -9,6 +9,11 @@ Times are medians of several repetitions of a batch of lookups, in microseconds 
 machine runs it.
 
     python benchmarks/cache_lookup.py [--sizes 10000,100000,1000000] [--queries 2000] [--no-brute]
+                                      [--popularity zipf|uniform]
+
+``--popularity uniform`` draws entries and queries uniformly over max(10^4, entries / 10) intents, as the
+``semantic_cache_*`` cases of ``bench.py`` do (every partition about the same size); ``zipf`` (the default)
+over 10^4 intents with Zipf popularity, as the cache scenario (a few topic partitions hold most entries).
 """
 from __future__ import annotations
 
@@ -42,14 +47,22 @@ def main(argv=None) -> int:
     parser.add_argument("--sizes", default="10000,100000,1000000", help="Entry counts, comma-separated.")
     parser.add_argument("--queries", type=int, default=2000, help="Lookups per repetition.")
     parser.add_argument("--no-brute", action="store_true", help="Leave out the one-partition brute force.")
+    parser.add_argument("--popularity", choices=("zipf", "uniform"), default="zipf",
+                        help="How entries and queries pick intents (see above).")
     args = parser.parse_args(argv)
     sizes = [int(s) for s in args.sizes.split(",")]
-    rng = np.random.default_rng(7)
-    model = SimilarityModel(SimilarityParams(), rng)
-    queries = model.paraphrases(rng, zipf_intents(rng, args.queries))
     print(f"{'entries':>9} {'index us/query':>15} {'+cones us/query':>16} {'brute force us/query':>21}")
     for n in sizes:
-        entries = model.paraphrases(rng, zipf_intents(rng, n))
+        rng = np.random.default_rng(7)
+        if args.popularity == "zipf":
+            model = SimilarityModel(SimilarityParams(), rng)
+            entries = model.paraphrases(rng, zipf_intents(rng, n))
+            queries = model.paraphrases(rng, zipf_intents(rng, args.queries))
+        else:
+            n_intents = max(10_000, n // 10)
+            model = SimilarityModel(SimilarityParams(n_intents=n_intents), rng)
+            entries = model.paraphrases(rng, rng.integers(0, n_intents, n))
+            queries = model.paraphrases(rng, rng.integers(0, n_intents, args.queries))
         kwargs = dict(partition_centroids=model.topic_centroids, probe_neighbours=1)
         indexed = SemanticCache(64, n, 0.95, **kwargs)
         coned = SemanticCache(64, n, 0.95, **kwargs, cones_from_rows=512)
