@@ -7,15 +7,15 @@ further than the folder's own spread can bridge, cannot hold the best match, so 
 
 On the unit sphere a folder is a **cone**: a centre direction ``c`` and an angular radius ``r`` (every member
 ``x`` has ``angle(x, c) <= r``). By the triangle inequality for angles, a query ``q`` at ``angle(q, c) = t``
-has, with every member, ``angle(q, x) >= t - r``, so
+has, with every member, ``angle(q, x) >= t - r``, so ``cos(q, x) <= cos(max(0, t - r))``.
 
-    cos(q, x) <= cos(max(0, t - r))       (the cone's upper bound)
-    cos(q, x) >= cos(min(pi, t + r))      (its lower bound: some member reaches at least this)
-
-One matrix-vector product over the centres gives every cone's bounds; the cones whose upper bound is below
-what is already certain to be reached (the best lower bound, the best member of the most promising cone, or
-the caller's ``floor``) are skipped without reading their members. Paraphrases of one intent sit close
-together and far from other intents, so most cones of a partition are skipped.
+A search reads the members of the cone whose centre is nearest the query; what the best of them reaches
+(or the caller's ``floor``, if higher) is a level ``L`` that some row certainly reaches. A cone can only
+hold a row above ``L`` if ``t - r <= arccos(L)``, i.e. ``cos(q, c) >= cos(r + arccos(L))``: one matrix-vector
+product over the centres and one comparison per cone, and the other cones are skipped without reading their
+members. Paraphrases of one intent sit close together and away from other intents, so many cones of a
+partition are skipped -- how many depends on how tight the families are against how far apart (see
+``benchmarks/README.md``: on the simulator's paraphrase model, not enough to pay).
 
 How cones form (online, as entries arrive): an entry joins the cone whose centre is nearest if its cosine to
 that centre is at least ``join_cos``, else it starts a new cone centred on itself. Each time a cone's size
@@ -24,13 +24,14 @@ exactly over the members (amortised O(1) per insert), so the centre drifts to th
 the radius stays tight. Removing a member never shrinks the radius (it stays a valid bound); an emptied
 cone is dropped.
 
-Exactness. The bounds are evaluated in float64 from float32 dot products, each within ``MARGIN`` of the
-exact cosine (a float32 dot product of two unit vectors in ``d`` dimensions is within ``d * 2**-24`` of the
-real number: 4e-6 for 64 dimensions); every comparison gives away ``MARGIN``. The search returns the rows
-whose *approximate* similarity is within ``2 * MARGIN`` of the best approximate one: a superset of the rows
-whose exact similarity (as the caller computes it) is the maximum. The caller then decides among those
-exactly. The bounds hold only for unit vectors: :meth:`ConeIndex.accepts` tells a caller whether a vector
-is unit-norm enough; a partition holding any other vector is searched by brute force instead.
+Exactness. The bounds are evaluated in float64 from float32 dot products. A float32 dot product of two unit
+vectors in ``d`` dimensions is within ``d * 2**-24`` of the real number (4e-6 for 64 dimensions) and unit
+norms are trusted to 5e-6, so every comparison gives away a margin of ``MARGIN * max(1, d / 64)``. The
+search returns the rows whose *approximate* similarity is within two margins of the best approximate one:
+a superset of the rows whose exact similarity (as the caller computes it) is the maximum. The caller then
+decides among those exactly. The bounds hold only for unit vectors: :meth:`ConeIndex.accepts` tells a
+caller whether a vector is unit-norm enough; a partition holding any other vector is searched by brute
+force instead.
 
 The index is plain numpy with no knowledge of the cache: it mirrors the partition's rows (``add`` when a
 row is appended, ``remove`` when the last row moves into a hole) and reads the partition's vector matrix.
@@ -39,17 +40,18 @@ from __future__ import annotations
 
 import numpy as np
 
-MARGIN = 2e-5            # float32 rounding of one dot product of unit vectors (<= 4e-6 at 64 dims), with room
+MARGIN = 2e-5            # per comparison at <= 64 dims: float32 rounding of a dot product (4e-6) and norms (5e-6)
 UNIT_TOLERANCE = 1e-5    # |x|^2 must be within this of 1 for the cone bounds to hold
 
 
 class ConeIndex:
     """Cones (centre, angular radius) over the first ``n`` rows of a partition's vector matrix."""
 
-    __slots__ = ("join_cos", "centres", "cos_radius", "sizes", "recentre_at", "cone_of", "k")
+    __slots__ = ("join_cos", "margin", "centres", "cos_radius", "sizes", "recentre_at", "cone_of", "k")
 
     def __init__(self, dim: int, join_cos: float, rows: int, cones: int = 16):
         self.join_cos = float(join_cos)
+        self.margin = MARGIN * max(1.0, dim / 64)      # the rounding of a dot product grows with dim
         self.centres = np.zeros((cones, dim), dtype=np.float32)
         self.cos_radius = np.ones(cones, dtype=np.float64)   # min cosine of a member to the centre
         self.sizes = np.zeros(cones, dtype=np.int64)
@@ -145,11 +147,12 @@ class ConeIndex:
         rows = np.flatnonzero(cones == top)
         sims = vectors[rows] @ query
         best = float(sims.max())
-        level = max(floor, best - 2 * MARGIN) - MARGIN      # some row's exact similarity is above this
+        # A row at or below this level is not the answer: some row is above it, or it cannot beat floor.
+        level = max(floor, best - 2 * self.margin) - self.margin
         if level > 0.0:          # then arccos(level) < 90 degrees and r + arccos(level) < 180 degrees
-            cr = np.clip(self.cos_radius[:self.k] - MARGIN, -1.0, 1.0)
+            cr = np.clip(self.cos_radius[:self.k] - self.margin, -1.0, 1.0)
             reach = cr * level - np.sqrt((1.0 - cr * cr) * (1.0 - level * level))   # cos(r + arccos(L))
-            others = (cq + MARGIN >= reach) | (cr < 0.0)
+            others = (cq + self.margin >= reach) | (cr < 0.0)
         else:
             others = np.ones(self.k, dtype=bool)
         others[top] = False
@@ -158,9 +161,9 @@ class ConeIndex:
             rows = np.concatenate((rows, more))
             sims = np.concatenate((sims, vectors[more] @ query))
             best = float(sims.max())
-        if best + 2 * MARGIN < floor:
+        if best + 2 * self.margin < floor:
             return rows[:0]
-        rows = rows[sims >= best - 2 * MARGIN]
+        rows = rows[sims >= best - 2 * self.margin]
         rows.sort()
         return rows
 
