@@ -161,6 +161,7 @@ class AnswerVersions:
     """
 
     _BLOCK = 16
+    _WORDS_BLOCK = 4096      # intents whose generators' seed words are hashed together
 
     def __init__(self, rng: np.random.Generator, n_intents: int, change_rate_per_s: float | np.ndarray):
         rates = np.broadcast_to(np.asarray(change_rate_per_s, dtype=float), (int(n_intents),))
@@ -174,7 +175,7 @@ class AnswerVersions:
         # Intent i's generator is PCG64(SeedSequence(seed, spawn_key=(i,))). Building thousands of them costs
         # ~26 us each; one shared PCG64 set to intent i's state (seeded from words hashed for all intents at
         # once) draws the same numbers, and keeps each intent's state between its blocks.
-        self._seed_words: np.ndarray | None = None
+        self._seed_words: dict[int, np.ndarray] = {}     # block of _WORDS_BLOCK intents -> their seed words
         self._states: dict[int, dict] = {}
         self._bits = np.random.PCG64(0)
         self._draws = np.random.Generator(self._bits)
@@ -196,9 +197,13 @@ class AnswerVersions:
         return times
 
     def _initial_state(self, intent: int) -> dict:
-        if self._seed_words is None:
-            self._seed_words = spawned_seed_words(self._seed, self.n_intents)
-        return pcg64_state(self._seed_words[intent])
+        block, offset = divmod(intent, self._WORDS_BLOCK)
+        words = self._seed_words.get(block)
+        if words is None:
+            start = block * self._WORDS_BLOCK
+            words = self._seed_words[block] = spawned_seed_words(
+                self._seed, min(start + self._WORDS_BLOCK, self.n_intents), start)
+        return pcg64_state(words[offset])
 
     def change_times(self, intent: int, until_s: float) -> np.ndarray:
         """The intent's answer-change times in ``(0, until_s]``."""
@@ -219,12 +224,13 @@ _PCG64_MULTIPLIER = (2549297995355413924 << 64) | 4865540595714422341
 _U32, _U128 = 2**32 - 1, 2**128 - 1
 
 
-def spawned_seed_words(entropy: int, n: int) -> np.ndarray:
-    """``SeedSequence(entropy, spawn_key=(k,)).generate_state(4, np.uint64)`` for k = 0..n-1, as ``[n, 4]``
-    uint64: numpy's SeedSequence hash (pool of four uint32 words, hashmix and mix) run on all k at once.
-    Bit-identical to numpy's (tests/model/test_similarity.py checks it against SeedSequence)."""
-    if not 0 <= entropy < 2**128 or not 0 <= n <= 2**32:
-        raise ValueError("entropy must be in [0, 2**128) and n in [0, 2**32]")
+def spawned_seed_words(entropy: int, stop: int, start: int = 0) -> np.ndarray:
+    """``SeedSequence(entropy, spawn_key=(k,)).generate_state(4, np.uint64)`` for k = start..stop-1, as
+    ``[stop - start, 4]`` uint64: numpy's SeedSequence hash (pool of four uint32 words, hashmix and mix) run
+    on all k at once. Bit-identical to numpy's (tests/model/test_similarity.py checks it)."""
+    if not 0 <= entropy < 2**128 or not 0 <= start <= stop <= 2**32:
+        raise ValueError("entropy must be in [0, 2**128) and 0 <= start <= stop <= 2**32")
+    n = stop - start
     run = []
     while True:
         run.append(entropy & _U32)
@@ -232,7 +238,8 @@ def spawned_seed_words(entropy: int, n: int) -> np.ndarray:
         if entropy == 0:
             break
     run += [0] * (4 - len(run))                    # a spawn key pads the run entropy to the pool size
-    entropy_words = [np.full(n, w, dtype=np.uint32) for w in run] + [np.arange(n, dtype=np.uint32)]
+    keys = np.arange(start, stop, dtype=np.uint64).astype(np.uint32)
+    entropy_words = [np.full(n, w, dtype=np.uint32) for w in run] + [keys]
     hash_const = [_INIT_A]
 
     def hashmix(value):

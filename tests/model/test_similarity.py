@@ -114,6 +114,9 @@ def test_spawned_seed_words_and_states_are_numpys(entropy):
         sequence = np.random.SeedSequence(entropy, spawn_key=(k,))
         assert np.array_equal(words[k], sequence.generate_state(4, np.uint64)), k
         assert pcg64_state(words[k]) == np.random.PCG64(sequence).state, k
+    later = spawned_seed_words(entropy, 2**32, 2**32 - 5)         # a block further on: the largest keys
+    for i, k in enumerate(range(2**32 - 5, 2**32)):
+        assert np.array_equal(later[i], np.random.SeedSequence(entropy, spawn_key=(k,)).generate_state(4, np.uint64))
 
 
 def test_answer_versions_draw_what_one_generator_per_intent_draws():
@@ -122,6 +125,7 @@ def test_answer_versions_draw_what_one_generator_per_intent_draws():
     rates = np.random.default_rng(1).uniform(0.0, 0.05, 40)
     rates[::7] = 0.0
     versions = AnswerVersions(np.random.default_rng(2), 40, rates)
+    versions._WORDS_BLOCK = 16          # several blocks of seed words, hashed as intents are first asked
     seed = int(np.random.default_rng(2).integers(0, 2**63 - 1))
     asks = np.random.default_rng(3)
     for _ in range(400):        # interleaved intents and growing horizons: states must be kept per intent
