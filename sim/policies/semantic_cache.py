@@ -56,8 +56,8 @@ filled rows gives, and a tie goes to the first such row.
 **Cones** (``cones_from_rows``, off by default): a partition that reaches that many entries also keeps a
 :class:`~sim.policies.cone_index.ConeIndex`, families of near entries each bounded by a centre and an
 angular radius. A lookup reads the family nearest the query, then only the families whose bound
-``cos(angle(q, centre) - radius)`` can still beat what was found (float32 rounding covered by a 2e-5
-margin); the rest are skipped unread. It is exact, not approximate: the surviving candidates' similarities
+``cos(angle(q, centre) - radius)`` can still beat what was found (float32 rounding covered by a margin of
+2e-5 per comparison, more above 64 dimensions); the rest are skipped unread. It is exact, not approximate: the surviving candidates' similarities
 are recomputed bit for bit as the whole-partition mat-vec computes them (OpenBLAS sums each row in the
 order of its aligned group of four rows, so the product over that group reproduces it; this is checked once
 per process and dimension, and where it fails -- another BLAS, two or three dimensions -- or a partition
