@@ -117,3 +117,18 @@ def test_previous_json_is_the_newest_of_the_same_host_and_profile(bench, tmp_pat
     assert bench.previous_json("box", current, "full").name == "box-2026-12-02T0900.json"
     assert bench.previous_json("box", current, "quick").name == "box-2026-12-02T1000.json"
     assert bench.previous_json("nobody", current, "full") is None
+
+
+def test_cases_are_selected_by_shell_patterns(bench):
+    cases = bench.build_cases("tiny")
+    assert [c.name for c in bench.select_cases(cases, "cache, semantic_cache_*")] == [
+        "cache", "semantic_cache_1e3", "semantic_cache_1e4"]
+    with pytest.raises(ValueError, match="no case matches nope"):
+        bench.select_cases(cases, "cache,nope")
+
+
+def test_a_filtered_run_writes_only_those_cases(bench, tmp_path):
+    out = tmp_path / "some.json"
+    assert bench.main(["--smoke", "--no-memory", "--cases", "semantic_cache_1e3", "--json", str(out)]) == 0
+    data = json.loads(out.read_text())
+    assert set(data["cases"]) == {"yardstick", "semantic_cache_1e3"} and data["startup"] is None

@@ -161,6 +161,7 @@ class AnswerVersions:
     """
 
     _BLOCK = 16
+    _WORDS_BLOCK = 4096      # intents whose generators' seed words are hashed together
 
     def __init__(self, rng: np.random.Generator, n_intents: int, change_rate_per_s: float | np.ndarray):
         rates = np.broadcast_to(np.asarray(change_rate_per_s, dtype=float), (int(n_intents),))
@@ -171,22 +172,38 @@ class AnswerVersions:
         self._rates = rates.tolist()       # plain floats: read once per lookup, cheaper than numpy scalars
         self._seed = int(rng.integers(0, 2**63 - 1))
         self._times: dict[int, list[float]] = {}
-        self._generators: dict[int, np.random.Generator] = {}
+        # Intent i's generator is PCG64(SeedSequence(seed, spawn_key=(i,))). Building thousands of them costs
+        # ~26 us each; one shared PCG64 set to intent i's state (seeded from words hashed for all intents at
+        # once) draws the same numbers, and keeps each intent's state between its blocks.
+        self._seed_words: dict[int, np.ndarray] = {}     # block of _WORDS_BLOCK intents -> their seed words
+        self._states: dict[int, dict] = {}
+        self._bits = np.random.PCG64(0)
+        self._draws = np.random.Generator(self._bits)
 
     def _times_until(self, intent: int, t_s: float) -> list[float]:
         times = self._times.get(intent)
         if times is None:
             times = self._times[intent] = []
-            self._generators[intent] = np.random.default_rng(
-                np.random.SeedSequence(self._seed, spawn_key=(intent,)))
         rate = self._rates[intent]
         if rate == 0 or (times and times[-1] > t_s):
             return times
-        gen = self._generators[intent]
+        bits = self._bits
+        state = self._states.get(intent)
+        bits.state = state if state is not None else self._initial_state(intent)
         while not times or times[-1] <= t_s:
             last = times[-1] if times else 0.0
-            times.extend((last + np.cumsum(gen.standard_exponential(self._BLOCK)) / rate).tolist())
+            times.extend((last + np.cumsum(self._draws.standard_exponential(self._BLOCK)) / rate).tolist())
+        self._states[intent] = bits.state
         return times
+
+    def _initial_state(self, intent: int) -> dict:
+        block, offset = divmod(intent, self._WORDS_BLOCK)
+        words = self._seed_words.get(block)
+        if words is None:
+            start = block * self._WORDS_BLOCK
+            words = self._seed_words[block] = spawned_seed_words(
+                self._seed, min(start + self._WORDS_BLOCK, self.n_intents), start)
+        return pcg64_state(words[offset])
 
     def change_times(self, intent: int, until_s: float) -> np.ndarray:
         """The intent's answer-change times in ``(0, until_s]``."""
@@ -198,3 +215,67 @@ class AnswerVersions:
         times = self._times_until(int(intent), t1_s)
         i = bisect_right(times, t0_s)      # = np.searchsorted(side="right") on a sorted list, without the copy
         return i < len(times) and times[i] <= t1_s
+
+
+# ---------------------------------------------------------------------- many spawned generators at once
+_INIT_A, _MULT_A, _INIT_B, _MULT_B = 0x43B0D7E5, 0x931E8875, 0x8B51F9DD, 0x58F38DED
+_MIX_L, _MIX_R = 0xCA01F9DD, 0x4973F715
+_PCG64_MULTIPLIER = (2549297995355413924 << 64) | 4865540595714422341
+_U32, _U128 = 2**32 - 1, 2**128 - 1
+
+
+def spawned_seed_words(entropy: int, stop: int, start: int = 0) -> np.ndarray:
+    """``SeedSequence(entropy, spawn_key=(k,)).generate_state(4, np.uint64)`` for k = start..stop-1, as
+    ``[stop - start, 4]`` uint64: numpy's SeedSequence hash (pool of four uint32 words, hashmix and mix) run
+    on all k at once. Bit-identical to numpy's (tests/model/test_similarity.py checks it)."""
+    if not 0 <= entropy < 2**128 or not 0 <= start <= stop <= 2**32:
+        raise ValueError("entropy must be in [0, 2**128) and 0 <= start <= stop <= 2**32")
+    n = stop - start
+    run = []
+    while True:
+        run.append(entropy & _U32)
+        entropy >>= 32
+        if entropy == 0:
+            break
+    run += [0] * (4 - len(run))                    # a spawn key pads the run entropy to the pool size
+    keys = np.arange(start, stop, dtype=np.uint64).astype(np.uint32)
+    entropy_words = [np.full(n, w, dtype=np.uint32) for w in run] + [keys]
+    hash_const = [_INIT_A]
+
+    def hashmix(value):
+        value = value ^ np.uint32(hash_const[0])
+        hash_const[0] = (hash_const[0] * _MULT_A) & _U32
+        value = value * np.uint32(hash_const[0])
+        return value ^ (value >> np.uint32(16))
+
+    def mix(x, y):
+        result = np.uint32(_MIX_L) * x - np.uint32(_MIX_R) * y
+        return result ^ (result >> np.uint32(16))
+
+    pool = [hashmix(entropy_words[i]) for i in range(4)]
+    for src in range(4):
+        for dst in range(4):
+            if src != dst:
+                pool[dst] = mix(pool[dst], hashmix(pool[src]))
+    for src in range(4, len(entropy_words)):
+        for dst in range(4):
+            pool[dst] = mix(pool[dst], hashmix(entropy_words[src]))
+    out = np.empty((n, 8), dtype=np.uint32)
+    const = _INIT_B
+    for i in range(8):
+        value = pool[i % 4] ^ np.uint32(const)
+        const = (const * _MULT_B) & _U32
+        value = value * np.uint32(const)
+        out[:, i] = value ^ (value >> np.uint32(16))
+    words = out.astype(np.uint64)
+    return words[:, 0::2] | (words[:, 1::2] << np.uint64(32))     # little-endian pairs, as numpy views them
+
+
+def pcg64_state(words) -> dict:
+    """The ``PCG64.state`` that ``PCG64`` seeded with these four words (from :func:`spawned_seed_words`)
+    starts in: PCG's set-seq seeding, state and increment as 128-bit integers."""
+    w0, w1, w2, w3 = (int(w) for w in words)
+    seed, seq = (w0 << 64) | w1, (w2 << 64) | w3
+    inc = ((seq << 1) | 1) & _U128
+    state = ((inc + seed) * _PCG64_MULTIPLIER + inc) & _U128
+    return {"bit_generator": "PCG64", "state": {"state": state, "inc": inc}, "has_uint32": 0, "uinteger": 0}

@@ -50,20 +50,42 @@ Vectors are expected unit-norm (cosine = dot product); :meth:`lookup` and :meth:
 since the embedding model's output already is and normalising per call would cost more than the search.
 Entries of a partition sit in the first ``n`` rows of a float32 matrix that grows by doubling, removals
 move the last row into the hole, so a search is one matrix-vector product over filled rows with no mask.
+*That product defines the answer*: a similarity is the float32 value the BLAS mat-vec over the partition's
+filled rows gives, and a tie goes to the first such row.
+
+**Cones** (``cones_from_rows``, off by default): a partition that reaches that many entries also keeps a
+:class:`~sim.policies.cone_index.ConeIndex`, families of near entries each bounded by a centre and an
+angular radius. A lookup reads the family nearest the query, then only the families whose bound
+``cos(angle(q, centre) - radius)`` can still beat what was found (float32 rounding covered by a margin of
+2e-5 per comparison, more above 64 dimensions); the rest are skipped unread. It is exact, not approximate: the surviving candidates' similarities
+are recomputed bit for bit as the whole-partition mat-vec computes them (OpenBLAS sums each row in the
+order of its aligned group of four rows, so the product over that group reproduces it; this is checked once
+per process and dimension, and where it fails -- another BLAS, two or three dimensions -- or a partition
+exceeds 4096 rows, beyond which OpenBLAS may split the product among threads, the plain mat-vec runs), then
+chosen with the same tie rule. Non-unit vectors also fall back to the plain mat-vec. Measured on the
+paraphrase model it does not pay (``benchmarks/README.md``): a paraphrase lies ~24 degrees from its
+intent's centre and the best match is typically ~0.85, so a sibling intent's cone bound (~0.84) rarely
+excludes it, and a dozen small numpy calls cost more than one mat-vec over a few thousand rows.
 Time is passed in as ``now`` (seconds); the cache has no clock of its own. ``threshold``, ``ttl_s``,
 ``insert_policy`` and ``verify_band`` are plain attributes, so a sweep can set them between runs.
 """
 from __future__ import annotations
 
+import functools
 from collections import OrderedDict
 from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 
+from sim.policies.cone_index import ConeIndex
+
 EVICTIONS = ("lru", "fifo")
 _FEW_PROBES = 4     # up to this many probed partitions, probe_lists finds them by repeated argmax
+_PLACEMENT_ROWS = 4096   # placements ranks the centroids for this many vectors at a time
 INSERT_POLICIES = ("on_miss", "verified")
+CONES_UP_TO_ROWS = 4096    # above this the BLAS may split the mat-vec among threads: brute force (see lookup)
+CONE_JOIN_COS = 0.78       # an entry joins a cone whose centre is at least this close (about 39 degrees)
 
 
 @dataclass(frozen=True, slots=True)
@@ -98,15 +120,19 @@ class CacheStats:
 class _Partition:
     """One cell of the index: the first ``n`` rows of each array are the live entries."""
 
-    __slots__ = ("vectors", "entry_ids", "inserted_at_s", "payloads", "n", "oldest_inserted_s")
+    __slots__ = ("vectors", "entry_ids", "inserted_at_s", "payloads", "n", "oldest_inserted_s", "cones",
+                 "unit", "cones_from_rows")
 
-    def __init__(self, dim: int, initial_rows: int):
+    def __init__(self, dim: int, initial_rows: int, cones_from_rows: int | None = None):
         self.vectors = np.zeros((initial_rows, dim), dtype=np.float32)
         self.entry_ids = np.zeros(initial_rows, dtype=np.int64)
         self.inserted_at_s = np.zeros(initial_rows, dtype=np.float64)
         self.payloads: list[Any] = []
         self.n = 0
         self.oldest_inserted_s = np.inf    # a lower bound on the live entries' insertion times
+        self.cones: ConeIndex | None = None   # built once the partition holds cones_from_rows entries
+        self.cones_from_rows = cones_from_rows
+        self.unit = True                   # every entry so far unit-norm: the cone bounds hold
 
     def append(self, vector: np.ndarray, entry_id: int, now: float, payload: Any) -> int:
         if self.n == len(self.entry_ids):
@@ -121,12 +147,29 @@ class _Partition:
         self.payloads.append(payload)
         self.n += 1
         self.oldest_inserted_s = min(self.oldest_inserted_s, now)
+        if self.cones is not None:
+            if ConeIndex.accepts(vector):
+                self.cones.add(self.vectors, row)
+            else:
+                self.unit, self.cones = False, None
+        elif self.n == self.cones_from_rows and self.unit:
+            self._build_cones()
         return row
+
+    def _build_cones(self) -> None:
+        if not ConeIndex.accepts(self.vectors[:self.n]):
+            self.unit = False
+            return
+        self.cones = ConeIndex(self.vectors.shape[1], CONE_JOIN_COS, len(self.entry_ids))
+        for row in range(self.n):
+            self.cones.add(self.vectors, row)
 
     def remove_row(self, row: int) -> int | None:
         """Move the last row into ``row``; return the entry id that moved (None if it was the last)."""
         last = self.n - 1
         moved = None
+        if self.cones is not None:
+            self.cones.remove(row, last)
         if row != last:
             self.vectors[row] = self.vectors[last]
             self.entry_ids[row] = self.entry_ids[last]
@@ -145,6 +188,64 @@ def _nearest_by_partition(sims: np.ndarray, k: int) -> np.ndarray:
     return np.take_along_axis(nearest, order, axis=1)
 
 
+def _best_by_cones(part: _Partition, vector: np.ndarray, floor: float) -> tuple[int, float]:
+    """The first row of highest similarity and that similarity, as ``part.vectors[:part.n] @ vector`` and
+    ``argmax`` give them, found by reading only the rows the cones cannot exclude; ``(-1, -inf)`` when no
+    row can exceed ``floor``. The candidates' similarities are recomputed by :func:`_as_in_mat_vec`."""
+    rows = part.cones.contenders(part.vectors, part.n, vector, floor)
+    if len(rows) == 0:
+        return -1, -np.inf
+    sims = _as_in_mat_vec(part.vectors, part.n, rows, vector)
+    best = int(sims.argmax())           # rows ascend: the first of equal maxima, as argmax over all rows
+    return int(rows[best]), float(sims[best])
+
+
+def _quad(row: int, n: int) -> tuple[int, int]:
+    """The rows ``[start, stop)`` whose mat-vec computes ``row`` exactly as the mat-vec over rows ``0..n-1``.
+
+    OpenBLAS's sgemv (``A @ x`` for a float32 matrix) sums each row's products in an order set by the kernel
+    that handles it: rows go in aligned groups of four, and the one to three left at the end go through
+    the two-row and one-row kernels. So a row's value depends on its group, not on the rest of the matrix:
+    the mat-vec over its aligned group (cut at ``n``) reproduces it, except a lone last row, whose kernel a
+    one-row product does not reach (numpy takes another path): it goes with the group before it."""
+    start = row - row % 4
+    stop = min(start + 4, n)
+    if stop - start == 1 and start >= 4:
+        start -= 4
+    return start, stop
+
+
+def _as_in_mat_vec(vectors: np.ndarray, n: int, rows: np.ndarray, vector: np.ndarray) -> np.ndarray:
+    """``(vectors[:n] @ vector)[rows]``, bit for bit, from the groups of :func:`_quad` only."""
+    out = np.empty(len(rows), dtype=np.float32)
+    done: dict[tuple[int, int], np.ndarray] = {}
+    for i, row in enumerate(rows.tolist()):
+        span = _quad(row, n)
+        sims = done.get(span)
+        if sims is None:
+            sims = done[span] = vectors[span[0]:span[1]].dot(vector)
+        out[i] = sims[row - span[0]]
+    return out
+
+
+@functools.cache
+def _local_mat_vec(dim: int) -> bool:
+    """Whether this machine's BLAS computes every row of a mat-vec (up to ``CONES_UP_TO_ROWS`` rows of
+    ``dim`` columns) as :func:`_quad` says, checked once per process and ``dim`` on random unit vectors. If
+    not (another BLAS), lookups use the plain mat-vec over whole partitions, as without cones: the results
+    never depend on the index."""
+    rng = np.random.default_rng(20261203)
+    for n in list(range(1, 24)) + [61, 130, 255, 513, 1026, CONES_UP_TO_ROWS - 1, CONES_UP_TO_ROWS]:
+        matrix = rng.standard_normal((n, dim)).astype(np.float32)
+        matrix /= np.linalg.norm(matrix, axis=1, keepdims=True)
+        vector = matrix[rng.integers(n)] + rng.standard_normal(dim).astype(np.float32) * np.float32(0.1)
+        full = matrix.dot(vector)
+        rows = np.arange(n)
+        if not np.array_equal(_as_in_mat_vec(matrix, n, rows, vector), full):
+            return False
+    return True
+
+
 def _grow(a: np.ndarray, rows: int) -> np.ndarray:
     out = np.zeros((rows,) + a.shape[1:], dtype=a.dtype)
     out[:len(a)] = a
@@ -157,7 +258,7 @@ class SemanticCache:
     def __init__(self, dim: int, capacity: int, threshold: float, ttl_s: float | None = None, *,
                  eviction: str = "lru", n_partitions: int = 1, partition_centroids: np.ndarray | None = None,
                  probe_neighbours: int = 0, insert_policy: str = "on_miss", verify_band: float = 0.10,
-                 initial_rows_per_partition: int = 64):
+                 initial_rows_per_partition: int = 64, cones_from_rows: int | None = None):
         if dim < 1:
             raise ValueError(f"dim must be >= 1, got {dim}")
         if capacity < 1:
@@ -176,6 +277,8 @@ class SemanticCache:
             n_partitions = len(partition_centroids)
         if n_partitions < 1:
             raise ValueError(f"n_partitions must be >= 1, got {n_partitions}")
+        if cones_from_rows is not None and cones_from_rows < 1:
+            raise ValueError(f"cones_from_rows must be >= 1 or None, got {cones_from_rows}")
         if probe_neighbours and partition_centroids is None:
             raise ValueError("probe_neighbours needs partition_centroids (which partitions are neighbours)")
         self.dim = int(dim)
@@ -189,7 +292,8 @@ class SemanticCache:
         self.partition_centroids = partition_centroids
         self.probe_neighbours = min(int(probe_neighbours), self.n_partitions - 1)
         self.stats = CacheStats()
-        self._partitions = [_Partition(self.dim, initial_rows_per_partition) for _ in range(self.n_partitions)]
+        self._partitions = [_Partition(self.dim, initial_rows_per_partition, cones_from_rows)
+                            for _ in range(self.n_partitions)]
         self._where: dict[int, tuple[int, int]] = {}         # entry id -> (partition, row)
         self._order: OrderedDict[int, None] = OrderedDict()  # eviction order, oldest / least recent first
         self._next_id = 0
@@ -219,9 +323,15 @@ class SemanticCache:
         """:meth:`partitions_of` (as a list) and :meth:`probe_lists` of many vectors from one matrix product."""
         if self.partition_centroids is None:
             return [0] * len(vectors), [[0]] * len(vectors)
-        sims = vectors @ self.partition_centroids.T
-        home = np.argmax(sims, axis=1).tolist()
-        return home, self._probes(sims)
+        home: list[int] = []
+        probes: list[list[int]] = []
+        # In blocks of rows: the similarities to every centroid (n x n_partitions float32, and a working copy)
+        # would otherwise be the run's largest allocation, 5.6 KB per query with 700 partitions.
+        for start in range(0, len(vectors), _PLACEMENT_ROWS):
+            sims = vectors[start:start + _PLACEMENT_ROWS] @ self.partition_centroids.T
+            home.extend(np.argmax(sims, axis=1).tolist())
+            probes.extend(self._probes(sims))
+        return home, probes
 
     def _probes(self, sims: np.ndarray) -> list[list[int]]:
         k = self.probe_neighbours + 1
@@ -280,16 +390,20 @@ class SemanticCache:
         self.stats.lookups += 1
         vector = np.asarray(vector, dtype=np.float32)
         best_sim, best_p, best_row = -np.inf, -1, -1
-        for p in self._searched(vector, partition):
+        for p in partition if type(partition) is list else self._searched(vector, partition):
             part = self._partitions[p]
             if self.ttl_s is not None:
                 self._purge_expired(part, now)
             if part.n == 0:
                 continue
-            sims = part.vectors[:part.n] @ vector
-            row = int(sims.argmax())
-            if sims[row] > best_sim:
-                best_sim, best_p, best_row = float(sims[row]), p, row
+            if part.cones is not None and self._cones_hold(part, vector):
+                row, sim = _best_by_cones(part, vector, best_sim)
+            else:
+                sims = part.vectors[:part.n].dot(vector)    # .dot: the same sgemv as @, dispatched faster
+                row = sims.argmax()
+                sim = sims[row]
+            if sim > best_sim:
+                best_sim, best_p, best_row = float(sim), p, int(row)
         if best_p < 0:
             return None
         part = self._partitions[best_p]
@@ -301,6 +415,10 @@ class SemanticCache:
                 self._order.move_to_end(entry_id)
         return CacheLookup(hit, best_sim, entry_id, part.payloads[best_row],
                            float(part.inserted_at_s[best_row]), best_p)
+
+    def _cones_hold(self, part: _Partition, vector: np.ndarray) -> bool:
+        """Whether the cone search gives this partition's exact answer for ``vector`` (see the module doc)."""
+        return part.n <= CONES_UP_TO_ROWS and _local_mat_vec(self.dim) and ConeIndex.accepts(vector)
 
     def insert(self, vector: np.ndarray, now: float, payload: Any = None, partition: int | None = None) -> int:
         """Store ``vector`` with ``payload``; evict if full. Returns the new entry's id."""

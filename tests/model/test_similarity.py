@@ -4,7 +4,8 @@ import time
 import numpy as np
 import pytest
 
-from sim.model.similarity import AnswerVersions, SimilarityModel, SimilarityParams
+from sim.model.similarity import (AnswerVersions, SimilarityModel, SimilarityParams, pcg64_state,
+                                 spawned_seed_words)
 
 
 def small_model(seed=0, **kw):
@@ -104,3 +105,35 @@ def test_answers_with_rate_zero_never_change_and_rates_can_differ_by_intent():
     versions = AnswerVersions(np.random.default_rng(0), 2, np.array([0.0, 1.0]))
     assert not versions.changed_between(0, 0.0, 1e9)
     assert versions.changed_between(1, 0.0, 100.0)
+
+
+@pytest.mark.parametrize("entropy", [0, 7, 2**32 - 1, 2**32, 2**63 - 2, 2**100 + 3])
+def test_spawned_seed_words_and_states_are_numpys(entropy):
+    words = spawned_seed_words(entropy, 300)
+    for k in range(300):
+        sequence = np.random.SeedSequence(entropy, spawn_key=(k,))
+        assert np.array_equal(words[k], sequence.generate_state(4, np.uint64)), k
+        assert pcg64_state(words[k]) == np.random.PCG64(sequence).state, k
+    later = spawned_seed_words(entropy, 2**32, 2**32 - 5)         # a block further on: the largest keys
+    for i, k in enumerate(range(2**32 - 5, 2**32)):
+        assert np.array_equal(later[i], np.random.SeedSequence(entropy, spawn_key=(k,)).generate_state(4, np.uint64))
+
+
+def test_answer_versions_draw_what_one_generator_per_intent_draws():
+    # The reference: what AnswerVersions did before sharing one generator, a generator per intent from
+    # SeedSequence(seed, spawn_key=(intent,)), blocks of 16 exponential gaps, drawn as far as asked.
+    rates = np.random.default_rng(1).uniform(0.0, 0.05, 40)
+    rates[::7] = 0.0
+    versions = AnswerVersions(np.random.default_rng(2), 40, rates)
+    versions._WORDS_BLOCK = 16          # several blocks of seed words, hashed as intents are first asked
+    seed = int(np.random.default_rng(2).integers(0, 2**63 - 1))
+    asks = np.random.default_rng(3)
+    for _ in range(400):        # interleaved intents and growing horizons: states must be kept per intent
+        intent, until = int(asks.integers(40)), float(asks.uniform(0, 3000))
+        got = versions.change_times(intent, until)
+        gen = np.random.default_rng(np.random.SeedSequence(seed, spawn_key=(intent,)))
+        expected, last = [], 0.0
+        while rates[intent] > 0 and (not expected or expected[-1] <= until):
+            expected.extend((last + np.cumsum(gen.standard_exponential(16)) / rates[intent]).tolist())
+            last = expected[-1]
+        assert got.tolist() == [t for t in expected if t <= until], intent

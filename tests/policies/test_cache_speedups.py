@@ -31,6 +31,20 @@ def test_placements_match_a_full_sort_and_partitions_of(probe_neighbours):
     assert np.array_equal(np.array(probes), _reference_probes(vectors, centroids, probe_neighbours + 1))
 
 
+def test_placements_in_blocks_equal_one_matrix_product():
+    # placements ranks centroids for 4096 vectors at a time; each row's similarities must be the same bits
+    # as in one product over all rows, so homes and probe lists cannot depend on the blocking.
+    rng = np.random.default_rng(8)
+    centroids = _unit(rng, 700, 64)
+    vectors = _unit(rng, 9000, 64)
+    blocks = np.vstack([vectors[i:i + 4096] @ centroids.T for i in range(0, 9000, 4096)])
+    assert np.array_equal(blocks, vectors @ centroids.T)
+    cache = SemanticCache(64, 10, 0.9, partition_centroids=centroids, probe_neighbours=1)
+    home, probes = cache.placements(vectors)
+    assert home == np.argmax(vectors @ centroids.T, axis=1).tolist()
+    assert np.array_equal(np.array(probes), _reference_probes(vectors, centroids, 2))
+
+
 def test_placements_with_tied_centroids_are_those_of_the_partial_sort():
     # Duplicated centroids tie exactly: the fast path must hand those rows to the partial sort it replaces.
     rng = np.random.default_rng(4)
