@@ -152,3 +152,36 @@ def test_non_unit_vectors_fall_back_to_brute_force():
     assert cache._partitions[0].cones is None
     query = vectors[60]
     assert _key(cache.lookup(query, 0.0)) == _reference(cache, query, [0])
+
+
+_THREADS_PROBE = r"""
+import sys
+import numpy as np
+from sim.policies.semantic_cache import similarities
+rng = np.random.default_rng(3)
+rows = rng.standard_normal((int(sys.argv[1]), 64)).astype(np.float32)
+rows /= np.linalg.norm(rows, axis=1, keepdims=True)
+queries = rng.standard_normal((20, 64)).astype(np.float32)
+sys.stdout.buffer.write(np.stack([similarities(rows, q) for q in queries]).tobytes())
+sys.stdout.buffer.write(np.stack([rows.dot(q) for q in queries]).tobytes())
+"""
+
+
+def test_a_large_partitions_similarities_are_the_same_bits_whatever_the_blas_thread_count():
+    """OpenBLAS splits a large mat-vec among threads and rows at the split are summed differently, so the
+    plain product's last bits depend on the thread count; the blocked one must not."""
+    import os
+    import subprocess
+    import sys
+    n = 10_001
+    out = {}
+    for threads in ("1", "2"):
+        env = {**os.environ, "OPENBLAS_NUM_THREADS": threads, "OMP_NUM_THREADS": threads}
+        raw = subprocess.run([sys.executable, "-c", _THREADS_PROBE, str(n)], env=env, check=True,
+                             capture_output=True).stdout
+        blocked, plain = np.frombuffer(raw, dtype=np.float32).reshape(2, 20, n)
+        out[threads] = blocked, plain
+    assert np.array_equal(out["1"][0], out["2"][0])             # blocked: identical bits
+    assert np.array_equal(out["1"][0], out["1"][1])             # ...and the single-threaded product's
+    if np.array_equal(out["1"][1], out["2"][1]):
+        pytest.skip("this BLAS gives the plain product the same bits on 1 and 2 threads (nothing to guard)")
