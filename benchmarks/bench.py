@@ -7,6 +7,7 @@ track. One run measures the yardstick and every case, each ``--repeat`` times (m
 writes a JSON and prints the change against the previous JSON of the same host.
 
     python benchmarks/bench.py [--quick | --smoke] [--large] [--repeat N] [--json PATH] [--no-memory]
+                               [--cases main_job,mmc]
 
 Per case: requests per wall second (the whole ``simulate`` call: workload, event loop, frames, summary),
 SimPy events per request (events scheduled, read from the environment's event counter after the run, all
@@ -203,6 +204,17 @@ def build_cases(profile: str, large: bool = False) -> list[Case]:
     return cases
 
 
+def select_cases(cases: list[Case], names: str, error: Callable[[str], None]) -> list[Case]:
+    """The cases named in ``names`` (comma-separated), in the bench's order; an unknown name is an error
+    that lists the known ones."""
+    wanted = [n.strip() for n in names.split(",") if n.strip()]
+    known = [c.name for c in cases]
+    unknown = [n for n in wanted if n not in known]
+    if not wanted or unknown:
+        error(f"--cases: unknown case(s) {', '.join(unknown) or '(none given)'}; known: {', '.join(known)}")
+    return [c for c in cases if c.name in wanted]
+
+
 # ---------------------------------------------------------------------------------------- start-up
 STARTUP_CODE = ("import sim, sim.model.run; "
                 "sim.simulate(sim.load_scenario({path!r}, ['duration=1m', 'warmup=0s']))")
@@ -365,6 +377,8 @@ def main(argv: list[str]) -> int:
     parser.add_argument("--json", "-o", type=Path, default=None, help="where to write the results "
                         "(default benchmarks/results/<host>-<date>.json)")
     parser.add_argument("--no-memory", action="store_true", help="skip the tracemalloc runs")
+    parser.add_argument("--cases", default=None, metavar="NAMES",
+                        help="only these cases, comma-separated (e.g. main_job,mmc; the yardstick always runs)")
     args = parser.parse_args(argv)
     repeat = args.repeat if args.repeat is not None else (1 if args.quick or args.smoke else 3)
     if repeat < 1:
@@ -374,6 +388,8 @@ def main(argv: list[str]) -> int:
     path = args.json or RESULTS / f"{host}-{now:%Y-%m-%dT%H%M%S}.json"
     profile = "tiny" if args.smoke else "quick" if args.quick else "full"
     cases = build_cases(profile, args.large)
+    if args.cases is not None:
+        cases = select_cases(cases, args.cases, parser.error)
     print(f"bench: {len(cases)} cases + yardstick, {repeat} repetition(s), profile {profile}", file=sys.stderr)
     load_before = os.getloadavg()
     yard_n = {"full": 150_000, "quick": 50_000, "tiny": 5_000}[profile]

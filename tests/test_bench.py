@@ -117,3 +117,17 @@ def test_previous_json_is_the_newest_of_the_same_host_and_profile(bench, tmp_pat
     assert bench.previous_json("box", current, "full").name == "box-2026-12-02T0900.json"
     assert bench.previous_json("box", current, "quick").name == "box-2026-12-02T1000.json"
     assert bench.previous_json("nobody", current, "full") is None
+
+
+def test_cases_filter_keeps_the_named_cases_in_order(bench, tmp_path):
+    out = tmp_path / "some.json"
+    assert bench.main(["--smoke", "--no-memory", "--cases", "mmc,main_job", "--json", str(out)]) == 0
+    assert list(json.loads(out.read_text())["cases"]) == ["yardstick", "mmc", "main_job"]
+
+
+def test_cases_filter_names_the_unknown_case(bench, capsys):
+    with pytest.raises(SystemExit) as exit_info:
+        bench.main(["--smoke", "--cases", "main_job,nope"])
+    assert exit_info.value.code == 2
+    err = capsys.readouterr().err
+    assert "nope" in err and "main_job" in err
