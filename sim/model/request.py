@@ -211,6 +211,9 @@ class RequestFlow:
         self._setup_columns(workload)
         self.single_attempt_path = self._single_attempt_path_applies(scenario, policies)
         self._free_slots, self._waiting = None, deque()
+        # imported here: the callback path builds on this module's results and constants
+        from sim.model.callback_path import callback_path_applies
+        self.callback_path = not self.single_attempt_path and callback_path_applies(self)
 
     def _setup_gateway(self, gw) -> None:
         self.workers = simpy.Resource(self.env, gw.workers) if gw.workers else None
@@ -283,6 +286,10 @@ class RequestFlow:
     # ------------------------------------------------------------------ arrivals
     def source(self):
         env, rec, user_limit, handle = self.env, self.rec, self.user_limit, self.handle
+        if self.callback_path:
+            from sim.model.callback_path import ArrivalClock
+            ArrivalClock(self).start()
+            return
         shortcut, pool, serve = self.single_attempt_path, self.workers is not None, self._serve
         if shortcut:
             handle = self._arrive
