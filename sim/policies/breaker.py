@@ -233,6 +233,9 @@ class _Outcome(NamedTuple):
     cost_usd: float
 
 
+_new_outcome = tuple.__new__     # an _Outcome from a tuple of every field, without NamedTuple's slow __new__
+
+
 class _CountWindow:
     """The last ``size`` outcomes in a ring buffer, with running sums: O(1) per call."""
 
@@ -314,6 +317,10 @@ class CircuitBreaker:
         self._recent_failures_s: deque[float] = deque()   # cooldown mode: times of failures in the window
         self._trial = _Tally()
         self._trial_permits_issued = 0
+        # settings read on every call, kept as attributes (the config is frozen)
+        self._cooldown_mode = config.mode == "cooldown"
+        self._slow_call_duration_s = config.slow_call_duration_s
+        self._minimum_calls = config.effective_minimum_calls
         # (cause, the _Tally field whose share is compared, threshold) for each threshold set, in check order
         self._thresholds = [(cause, field, threshold) for cause, field, threshold in (
             ("failure_rate", "failures", config.failure_rate_threshold),
@@ -337,6 +344,8 @@ class CircuitBreaker:
 
     def allow(self) -> bool:
         """Ask to make one call now; ``True`` admits it (and, in half-open, uses up one trial permit)."""
+        if self._state == CLOSED:           # the common case, first: nothing to update (a cooldown ends in open)
+            return True
         now_s = self._clock()
         self._end_cooldown_if_due(now_s)
         if self._state == CLOSED:
@@ -378,18 +387,19 @@ class CircuitBreaker:
         against ``slow_call_duration_s``); ``hallucinated``/``parse_failed`` are quality verdicts on an
         answer; ``cost_usd`` is what the call was billed.
         """
-        if not (duration_s >= 0.0) or math.isinf(duration_s):
+        if not 0.0 <= duration_s < math.inf:
             raise ValueError(f"record.duration_s: must be a finite number >= 0, got {duration_s!r}")
-        if not (cost_usd >= 0.0) or math.isinf(cost_usd):
+        if not 0.0 <= cost_usd < math.inf:
             raise ValueError(f"record.cost_usd: must be a finite number >= 0, got {cost_usd!r}")
         now_s = self._clock()
-        self._end_cooldown_if_due(now_s)
+        if self._cooldown_mode:
+            self._end_cooldown_if_due(now_s)
         if self._state == OPEN:
             self.ignored_results += 1
             return
-        outcome = _Outcome(failed=int(not ok), slow=int(duration_s > self.config.slow_call_duration_s),
-                           hallucinated=int(bool(hallucinated)), parse_failed=int(bool(parse_failed)),
-                           cost_usd=float(cost_usd))
+        # (failed, slow, hallucinated, parse_failed, cost_usd), built as a plain tuple: this runs per call
+        outcome = _new_outcome(_Outcome, (0 if ok else 1, 1 if duration_s > self._slow_call_duration_s else 0,
+                                          1 if hallucinated else 0, 1 if parse_failed else 0, float(cost_usd)))
         if self._state == HALF_OPEN:
             self._record_trial(outcome, now_s)
         elif self.config.mode == "cooldown":
@@ -428,7 +438,7 @@ class CircuitBreaker:
     def _record_closed(self, outcome: _Outcome, now_s: float) -> None:
         self._window.add(outcome, now_s)
         tally = self._window.current(now_s)
-        if tally.calls < self.config.effective_minimum_calls:
+        if tally.calls < self._minimum_calls:
             return
         met = self._threshold_met(tally)
         if met is not None:
