@@ -27,6 +27,8 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
+from simpy.events import NORMAL
+
 from sim.model.providers import CONTEXT_EXCEEDED, OK, RATE_LIMITED, TOO_LARGE, AttemptResult, _new_tuple
 from sim.model.request import (_ENDS_THE_CHAIN, _GIVE_UP, ANSWERED, CONTEXT_400, FAILED, NO_FAULTS, NO_KILL_SWITCH,
                                O_OK, O_RATE_LIMITED, O_SHED, SHED, SHED_AT_LIMITS, SPURIOUS_RETRY_AFTER_S, TIMED_OUT, TOO_LARGE_400,
@@ -34,6 +36,24 @@ from sim.model.request import (_ENDS_THE_CHAIN, _GIVE_UP, ANSWERED, CONTEXT_400,
 
 if TYPE_CHECKING:
     from sim.model.request import RequestFlow
+
+
+class _Wake:
+    """A bare SimPy event for a wait nothing else shares: SimPy's ``step`` needs only its callbacks and its
+    ``_ok``; scheduled with the environment's own ``schedule`` (normal priority, like a Timeout, so the
+    order of events is a Timeout's), without a Timeout's construction."""
+
+    __slots__ = ("callbacks",)
+    _ok = True
+    _value = None
+
+    def __init__(self, callback):
+        self.callbacks = [callback]
+
+
+def wake_after(env, delay_s: float, callback) -> None:
+    """``callback(event)`` after ``delay_s`` (>= 0), as ``env.timeout(delay_s)`` with it as sole callback."""
+    env.schedule(_Wake(callback), NORMAL, delay_s)
 
 
 def callback_path_applies(flow: RequestFlow) -> bool:
@@ -125,7 +145,7 @@ class RequestInFlight:
             self._done(self.result)
             return
         flow._count_queue_wait(self.call, wait_s)
-        flow.env.timeout(wait_s).callbacks.append(self._walk)
+        wake_after(flow.env, wait_s, self._walk)
 
     def _target_gave_its_answer(self, result) -> None:
         self.result = result
@@ -155,7 +175,7 @@ class RequestInFlight:
             flow._breaker_feedback(breaker, None)
             self._target_gave_its_answer(SHED)
         elif gate.wait_s > 0:
-            env.timeout(gate.wait_s).callbacks.append(self._go)
+            wake_after(env, gate.wait_s, self._go)
         else:
             self._go()
 
@@ -193,7 +213,7 @@ class RequestInFlight:
         if call.index == 0 and self.attempt == 1:
             flow.rec.queue_wait_s[call.request] += start_s - self.t_ask
         answer = self.answer = flow._draw(call, self.target, self.attempt, self.effect, start_s)
-        env.timeout(answer.duration_s).callbacks.append(self._call_ended)
+        wake_after(env, answer.duration_s, self._call_ended)
 
     def _call_ended(self, _event) -> None:
         provider, gate = self.target.provider, self.gate
@@ -218,7 +238,7 @@ class RequestInFlight:
         elif flow.env.now + delay_s >= call.arrival_s + flow.deadline_s:
             self._target_gave_its_answer(TIMED_OUT)             # the retry would start after the deadline
         elif delay_s > 0:
-            flow.env.timeout(delay_s).callbacks.append(self._attempt)
+            wake_after(flow.env, delay_s, self._attempt)
         else:
             self._attempt()
 
@@ -244,30 +264,29 @@ class ArrivalClock:
     ``Initialize`` events run). The arrival a Timeout was set for arrives when it rings, whatever the float
     rounding of ``now + (t - now)``, as in the generator source."""
 
-    __slots__ = ("flow", "_next")
+    __slots__ = ("flow", "_next", "_n")
 
     def __init__(self, flow: RequestFlow):
-        self.flow, self._next = flow, 0
+        self.flow, self._next, self._n = flow, 0, len(flow.arrival_s)
 
     def start(self) -> None:
         self._ring(None)
 
     def _ring(self, event) -> None:
         flow = self.flow
-        env, arrival_s, user_limit, rec = flow.env, flow.arrival_s, flow.user_limit, flow.rec
-        now, n, i = env.now, len(arrival_s), self._next
-        due = i if event is not None else -1        # the arrival this Timeout was set for
-        arrived = []
-        while i < n and (i == due or arrival_s[i] <= now):
-            t = arrival_s[i]
-            if user_limit is not None and not user_limit.allow(flow.user_id[i], t):
-                rec.outcome[i] = O_RATE_LIMITED
-                rec.end_s[i] = t
-            else:
-                arrived.append(i)
+        arrival_s, now, n = flow.arrival_s, flow.env.now, self._n
+        first = i = self._next
+        if event is not None:
+            i += 1                                  # the arrival this Timeout was set for
+        while i < n and arrival_s[i] <= now:
             i += 1
         self._next = i
         if i < n:
-            env.timeout(arrival_s[i] - now).callbacks.append(self._ring)
-        for j in arrived:
-            RequestInFlight(flow, j, now).begin()
+            wake_after(flow.env, arrival_s[i] - now, self._ring)
+        user_limit = flow.user_limit
+        for j in range(first, i):
+            if user_limit is not None and not user_limit.allow(flow.user_id[j], arrival_s[j]):
+                flow.rec.outcome[j] = O_RATE_LIMITED       # the user's own limit: never reaches the gateway
+                flow.rec.end_s[j] = arrival_s[j]
+            else:
+                RequestInFlight(flow, j, now).begin()

@@ -640,7 +640,7 @@ class RequestFlow:
         if wait_s > 0 and now + wait_s - call.arrival_s > self.patience_s:
             limits.refund(now, in_tok, out_tok, scale)
             return SHED_GATE
-        return Gate(GO, wait_s, None, unused) if wait_s > 0 or unused > 0 else PASS
+        return _new_tuple(Gate, (GO, wait_s, None, unused)) if wait_s > 0 or unused > 0 else PASS
 
     def _draw(self, call: LlmCall, target: Target, attempt: int, effect, start_s: float) -> AttemptResult:
         """The model's answer to this attempt, within what is left of the request's deadline."""
