@@ -205,6 +205,20 @@ class _Tally:
         self.parse_failed -= outcome.parse_failed
         self._subtract_cost(outcome.cost_usd)
 
+    def replace(self, evicted: "_Outcome", outcome: "_Outcome") -> None:
+        """:meth:`subtract_outcome` of ``evicted`` then :meth:`add` of ``outcome``, in one call (the same
+        arithmetic in the same order: a full count window does this on every call)."""
+        failed, slow, hallucinated, parse_failed, cost_usd = evicted
+        calls = self.calls - 1
+        cost = 0.0 if calls == 0 else max(0.0, self.cost_usd - cost_usd)
+        failed_in, slow_in, hallucinated_in, parse_failed_in, cost_in = outcome
+        self.calls = calls + 1
+        self.failures = self.failures - failed + failed_in
+        self.slow = self.slow - slow + slow_in
+        self.hallucinated = self.hallucinated - hallucinated + hallucinated_in
+        self.parse_failed = self.parse_failed - parse_failed + parse_failed_in
+        self.cost_usd = cost + cost_in
+
     def subtract_tally(self, other: "_Tally") -> None:
         self.calls -= other.calls
         self.failures -= other.failures
@@ -245,12 +259,15 @@ class _CountWindow:
         self.totals = _Tally()
 
     def add(self, outcome: _Outcome, now_s: float) -> None:
-        evicted = self._ring[self._next]
-        if evicted is not None:
-            self.totals.subtract_outcome(evicted)
-        self._ring[self._next] = outcome
-        self._next = (self._next + 1) % len(self._ring)
-        self.totals.add(outcome)
+        ring, slot = self._ring, self._next
+        evicted = ring[slot]
+        if evicted is None:
+            self.totals.add(outcome)
+        else:
+            self.totals.replace(evicted, outcome)
+        ring[slot] = outcome
+        slot += 1
+        self._next = 0 if slot == len(ring) else slot
 
     def current(self, now_s: float) -> _Tally:
         return self.totals
