@@ -48,7 +48,7 @@ class _Wake:
     _value = None
 
     def __init__(self, callback):
-        self.callbacks = [callback]
+        self.callbacks = (callback,)        # SimPy's step only iterates them; nothing else is ever added
 
 
 def wake_after(env, delay_s: float, callback) -> None:
@@ -210,7 +210,7 @@ class RequestInFlight:
         flow, call = self.flow, self.call
         env = flow.env
         start_s = self.start_s = env.now
-        if call.index == 0 and self.attempt == 1:
+        if self.attempt == 1 and start_s > self.t_ask:      # adding 0.0 would leave the column as it is
             flow.rec.queue_wait_s[call.request] += start_s - self.t_ask
         answer = self.answer = flow._draw(call, self.target, self.attempt, self.effect, start_s)
         wake_after(env, answer.duration_s, self._call_ended)
