@@ -115,10 +115,12 @@ class RequestInFlight:
         flow, i = self.flow, self.i
         in_tok, out_tok, _ = flow._spiked(i, self.t0)
         self.call = _new_tuple(LlmCall, (i, 0, self.t0, in_tok, out_tok))
-        self._walk()
+        self.result, self.tried, self.pos = FAILED, False, 0
+        self._next_target()
 
     # ------------------------------------------------------------------ the chain (RequestFlow._walk_chain)
-    def _walk(self, _event=None) -> None:
+    def _walk(self, _event) -> None:
+        """A new walk down the chain, after every breaker was open and the wait for one to admit is over."""
         self.result, self.tried, self.pos = FAILED, False, 0
         self._next_target()
 
@@ -229,8 +231,8 @@ class RequestInFlight:
         flow, call = self.flow, self.call
         flow._account(call, self.target, self.breaker, self.attempt, start_s, answer)
         status = answer.status
-        if status == OK:
-            self._target_gave_its_answer(ANSWERED[answer.hallucinated][answer.parse_failed])
+        if status == OK:                                        # an answer ends the chain
+            self._done(ANSWERED[answer.hallucinated][answer.parse_failed])
             return
         delay_s = flow._retry_delay_s(self.attempt, status, self.retry_after_s)
         if delay_s is None:

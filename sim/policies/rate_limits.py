@@ -86,7 +86,7 @@ class ProviderRateLimits:
         # :meth:`fits` and the max over the buckets' waits, as plain loops: this runs once per attempt
         amounts = (requests, input_tokens, output_tokens, input_tokens + output_tokens)
         for bucket, kind in self._buckets:
-            if not bucket.holds(amounts[kind]):
+            if amounts[kind] > bucket.largest_ask:          # not bucket.holds(...), without the call
                 return math.inf
         wait_s = 0.0
         for bucket, kind in self._buckets:
