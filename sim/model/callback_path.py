@@ -67,6 +67,17 @@ def callback_path_applies(flow: RequestFlow) -> bool:
             and not any(flow.has_retrieval) and all(n == 1 for n in flow.llm_calls))
 
 
+def start_arrivals(env, flow: RequestFlow) -> None:
+    """Start the run's requests: with the :class:`ArrivalClock` when they all have the callback path's shape
+    (and the single-attempt path, leaner still, does not apply), else with the flow's arrival process (the
+    generator and single-attempt paths). Before ``env.run()``: the clock schedules the first arrival at once,
+    where the process would from its ``Initialize``; nothing else is scheduled yet, so the order is the same."""
+    if not flow.single_attempt_path and callback_path_applies(flow):
+        ArrivalClock(flow).start()
+    else:
+        env.process(flow.source())
+
+
 class RequestInFlight:
     """One request on the callback path: where it is (the target, the attempt) and what it is waiting for.
 

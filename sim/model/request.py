@@ -26,7 +26,8 @@ Three ways to run the same steps, chosen once per run; the results are identical
   ``_attempts``): one SimPy process per request, a plain generator with as few yields as the path needs. It
   runs every shape (cache, steps, agent loops, router, budget) and is the reference the others are tested
   against;
-* the **callback path** (:mod:`sim.model.callback_path`, taken when every request is one LLM call with no
+* the **callback path** (:mod:`sim.model.callback_path`, whose ``start_arrivals`` starts a run's requests;
+  taken when every request is one LLM call with no
   cache, retrieval, compression, router or budget kill switch: the main job's shape): the same steps as a
   small state machine per request, each wait the very SimPy event the generator would wait on (a Timeout's
   priority and order; the gateway pool's and providers' ``simpy.Resource`` requests, the patience
@@ -227,9 +228,6 @@ class RequestFlow:
         self._setup_columns(workload)
         self.single_attempt_path = self._single_attempt_path_applies(scenario, policies)
         self._free_slots, self._waiting = None, deque()
-        # imported here: the callback path builds on this module's results and constants
-        from sim.model.callback_path import callback_path_applies
-        self.callback_path = not self.single_attempt_path and callback_path_applies(self)
 
     def _setup_gateway(self, gw) -> None:
         self.workers = simpy.Resource(self.env, gw.workers) if gw.workers else None
@@ -302,10 +300,6 @@ class RequestFlow:
     # ------------------------------------------------------------------ arrivals
     def source(self):
         env, rec, user_limit, handle = self.env, self.rec, self.user_limit, self.handle
-        if self.callback_path:
-            from sim.model.callback_path import ArrivalClock
-            ArrivalClock(self).start()
-            return
         shortcut, pool, serve = self.single_attempt_path, self.workers is not None, self._serve
         if shortcut:
             handle = self._arrive

@@ -258,7 +258,8 @@ class _CountWindow:
         self._next = 0
         self.totals = _Tally()
 
-    def add(self, outcome: _Outcome, now_s: float) -> None:
+    def add(self, outcome: _Outcome, now_s: float) -> _Tally:
+        """Add the outcome; the window's totals after it (what :meth:`current` would return)."""
         ring, slot = self._ring, self._next
         evicted = ring[slot]
         if evicted is None:
@@ -268,6 +269,7 @@ class _CountWindow:
         ring[slot] = outcome
         slot += 1
         self._next = 0 if slot == len(ring) else slot
+        return self.totals
 
     def current(self, now_s: float) -> _Tally:
         return self.totals
@@ -291,13 +293,15 @@ class _TimeWindow:
             _, tally = self._buckets.popleft()
             self.totals.subtract_tally(tally)
 
-    def add(self, outcome: _Outcome, now_s: float) -> None:
+    def add(self, outcome: _Outcome, now_s: float) -> _Tally:
+        """Add the outcome; the window's totals after it (what :meth:`current` would return)."""
         self._evict(now_s)
         second = math.floor(now_s)
         if not self._buckets or self._buckets[-1][0] != second:
             self._buckets.append((second, _Tally()))
         self._buckets[-1][1].add(outcome)
         self.totals.add(outcome)
+        return self.totals
 
     def current(self, now_s: float) -> _Tally:
         self._evict(now_s)
@@ -453,8 +457,7 @@ class CircuitBreaker:
         return None
 
     def _record_closed(self, outcome: _Outcome, now_s: float) -> None:
-        self._window.add(outcome, now_s)
-        tally = self._window.current(now_s)
+        tally = self._window.add(outcome, now_s)
         if tally.calls < self._minimum_calls:
             return
         met = self._threshold_met(tally)
