@@ -30,9 +30,9 @@ from typing import TYPE_CHECKING
 from simpy.events import NORMAL
 
 from sim.model.providers import CONTEXT_EXCEEDED, OK, RATE_LIMITED, TOO_LARGE, AttemptResult, _new_tuple
-from sim.model.request import (_ENDS_THE_CHAIN, _GIVE_UP, ANSWERED, CONTEXT_400, FAILED, NO_FAULTS, NO_KILL_SWITCH,
-                               O_OK, O_RATE_LIMITED, O_SHED, SHED, SHED_AT_LIMITS, SPURIOUS_RETRY_AFTER_S, TIMED_OUT, TOO_LARGE_400,
-                               LlmCall)
+from sim.model.request import (_ENDS_THE_CHAIN, _GIVE_UP, ANSWERED, CONTEXT_400, FAILED, NO_BREAKER, NO_FAULTS,
+                               NO_KILL_SWITCH, O_OK, O_RATE_LIMITED, O_SHED, SHED, SHED_AT_LIMITS,
+                               SPURIOUS_RETRY_AFTER_S, TIMED_OUT, TOO_LARGE_400, LlmCall)
 
 if TYPE_CHECKING:
     from sim.model.request import RequestFlow
@@ -85,11 +85,14 @@ class RequestInFlight:
     """
 
     __slots__ = ("flow", "i", "t0", "worker", "call", "pos", "tried", "result", "target", "breaker", "attempt",
-                 "t_ask", "gate", "effect", "retry_after_s", "slot", "start_s", "answer")
+                 "t_ask", "gate", "effect", "retry_after_s", "slot", "start_s", "answer", "attempts_made",
+                 "answered_by")
 
     def __init__(self, flow: RequestFlow, i: int, t0: float):
         self.flow, self.i, self.t0 = flow, i, t0
         self.worker = self.slot = None
+        self.attempts_made = 0          # the request's ``attempts`` and ``target`` columns, written at its end
+        self.answered_by = -1
 
     # ------------------------------------------------------------------ the gateway (RequestFlow.handle)
     def begin(self) -> None:
@@ -157,7 +160,8 @@ class RequestInFlight:
         if wait_s is None:
             self._done(self.result)
             return
-        flow._count_queue_wait(self.call, wait_s)
+        if self.attempts_made == 0:         # RequestFlow._count_queue_wait: before the first attempt
+            flow.rec.queue_wait_s[self.i] += wait_s
         wake_after(flow.env, wait_s, self._walk)
 
     def _target_gave_its_answer(self, result) -> None:
@@ -240,7 +244,7 @@ class RequestInFlight:
     def _answered(self, start_s: float, answer: AttemptResult) -> None:
         """Accounting, then the retry decision: the answer, a give-up, or a backoff and the next attempt."""
         flow, call = self.flow, self.call
-        flow._account(call, self.target, self.breaker, self.attempt, start_s, answer)
+        self._account(start_s, answer)
         status = answer.status
         if status == OK:                                        # an answer ends the chain
             self._done(ANSWERED[answer.hallucinated][answer.parse_failed])
@@ -255,9 +259,35 @@ class RequestInFlight:
         else:
             self._attempt()
 
+    def _account(self, start_s: float, answer: AttemptResult) -> None:
+        """:meth:`RequestFlow._account` for a request of one call and no budget: the attempt's row of ``calls``
+        and the breaker's feedback now; of the request's columns, what an answer sets (the request's only
+        answer, so ``=`` is the generator's ``+=`` from zero) now, and its attempts and last target at its
+        end (:meth:`_done`), as one store each instead of a numpy ``+=`` per attempt (nothing on this path
+        reads them before)."""
+        flow, call, target = self.flow, self.call, self.target
+        rec = flow.rec
+        rec.call(request_id=call.request, call_index=call.index, attempt=self.attempt, target=target.code,
+                 start_s=start_s, end_s=start_s + answer.duration_s, status=answer.status,
+                 input_tokens=call.input_tokens, output_tokens=call.output_tokens, cost_usd=answer.cost_usd,
+                 hallucinated=answer.hallucinated, parse_failed=answer.parse_failed)
+        self.attempts_made += 1
+        self.answered_by = target.code
+        if self.breaker is not NO_BREAKER:
+            flow._breaker_feedback(self.breaker, answer)
+        if answer.status == OK:
+            i = call.request
+            rec.input_tokens[i] = call.input_tokens
+            rec.output_tokens[i] = call.output_tokens
+            rec.llm_cost_usd[i] = answer.cost_usd
+            rec.first_token_s[i] = start_s + answer.ttft_s
+
     # ------------------------------------------------------------------ the end (_serve's and handle's tail)
     def _done(self, result) -> None:
         flow, i = self.flow, self.i
+        if self.attempts_made:
+            flow.rec.attempts[i] = self.attempts_made
+            flow.rec.target[i] = self.answered_by
         outcome = result.outcome
         if outcome == O_OK:
             if result.wrong:
