@@ -7,7 +7,6 @@ track. One run measures the yardstick and every case, each ``--repeat`` times (m
 writes a JSON and prints the change against the previous JSON of the same host.
 
     python benchmarks/bench.py [--quick | --smoke] [--large] [--repeat N] [--json PATH] [--no-memory]
-                               [--cases main_job,mmc]
 
 Per case: requests per wall second (the whole ``simulate`` call: workload, event loop, frames, summary),
 SimPy events per request (events scheduled, read from the environment's event counter after the run, all
@@ -19,6 +18,7 @@ filled with realistic paraphrase vectors (sim.model.similarity), indexed as the 
 from __future__ import annotations
 
 import argparse
+import fnmatch
 import contextlib
 import datetime
 import json
@@ -204,15 +204,14 @@ def build_cases(profile: str, large: bool = False) -> list[Case]:
     return cases
 
 
-def select_cases(cases: list[Case], names: str, error: Callable[[str], None]) -> list[Case]:
-    """The cases named in ``names`` (comma-separated), in the bench's order; an unknown name is an error
-    that lists the known ones."""
-    wanted = [n.strip() for n in names.split(",") if n.strip()]
-    known = [c.name for c in cases]
-    unknown = [n for n in wanted if n not in known]
-    if not wanted or unknown:
-        error(f"--cases: unknown case(s) {', '.join(unknown) or '(none given)'}; known: {', '.join(known)}")
-    return [c for c in cases if c.name in wanted]
+def select_cases(cases: list[Case], patterns: str) -> list[Case]:
+    """The cases whose names match any of the comma-separated shell patterns, in their usual order."""
+    wanted = [p.strip() for p in patterns.split(",") if p.strip()]
+    unmatched = [p for p in wanted if not any(fnmatch.fnmatchcase(c.name, p) for c in cases)]
+    if not wanted or unmatched:
+        raise ValueError(f"--cases: no case matches {', '.join(unmatched) or repr(patterns)}; "
+                         f"the cases are {', '.join(c.name for c in cases)}")
+    return [c for c in cases if any(fnmatch.fnmatchcase(c.name, p) for p in wanted)]
 
 
 # ---------------------------------------------------------------------------------------- start-up
@@ -377,8 +376,9 @@ def main(argv: list[str]) -> int:
     parser.add_argument("--json", "-o", type=Path, default=None, help="where to write the results "
                         "(default benchmarks/results/<host>-<date>.json)")
     parser.add_argument("--no-memory", action="store_true", help="skip the tracemalloc runs")
-    parser.add_argument("--cases", default=None, metavar="NAMES",
-                        help="only these cases, comma-separated (e.g. main_job,mmc; the yardstick always runs)")
+    parser.add_argument("--cases", default=None, metavar="PATTERNS",
+                        help="only the cases whose names match these comma-separated shell patterns (e.g. "
+                        "'cache,semantic_cache_*'); the yardstick always runs, the start-up is skipped")
     args = parser.parse_args(argv)
     repeat = args.repeat if args.repeat is not None else (1 if args.quick or args.smoke else 3)
     if repeat < 1:
@@ -389,18 +389,24 @@ def main(argv: list[str]) -> int:
     profile = "tiny" if args.smoke else "quick" if args.quick else "full"
     cases = build_cases(profile, args.large)
     if args.cases is not None:
-        cases = select_cases(cases, args.cases, parser.error)
+        try:
+            cases = select_cases(cases, args.cases)
+        except ValueError as exc:
+            parser.error(str(exc))
     print(f"bench: {len(cases)} cases + yardstick, {repeat} repetition(s), profile {profile}", file=sys.stderr)
     load_before = os.getloadavg()
     yard_n = {"full": 150_000, "quick": 50_000, "tiny": 5_000}[profile]
     results = measure_all(cases, yard_n, repeat, memory=not args.no_memory)
-    print("  start-up ...", file=sys.stderr, flush=True)
-    startup = startup_seconds(repeat)
+    startup = None
+    if args.cases is None:
+        print("  start-up ...", file=sys.stderr, flush=True)
+        startup = startup_seconds(repeat)
     data = {"host": host, "date": now.isoformat(timespec="seconds"), "profile": profile, "repeat": repeat,
             "python": platform.python_version(), "simpy": simpy.__version__, "cpus": os.cpu_count(),
             "load_average_before": load_before, "load_average_after": os.getloadavg(),
             "memory_method": "tracemalloc peak over one extra untimed run (includes numpy buffers)",
-            "cases": results, "startup": startup}
+            "cases": results, "startup": startup,
+            "cases_selected": args.cases}
     prev = previous_json(host, path, profile)
     previous = json.loads(prev.read_text()) if prev else {}
     delta = deltas(data, previous)
@@ -408,9 +414,10 @@ def main(argv: list[str]) -> int:
     data["deltas_pct"] = delta
     write_json(path, data)
     print(table(data, delta))
-    st = startup["seconds"]
-    print(f"start-up (import sim + first simulate, less bare python): {st['median']:.2f} s "
-          f"({st['min']:.2f}-{st['max']:.2f})")
+    if startup is not None:
+        st = startup["seconds"]
+        print(f"start-up (import sim + first simulate, less bare python): {st['median']:.2f} s "
+              f"({st['min']:.2f}-{st['max']:.2f})")
     print(f"load average before/after: {load_before[0]:.2f} / {data['load_average_after'][0]:.2f}; "
           f"delta = change of the ratio against {data['compared_with'] or '(no earlier run of this host)'}")
     print(f"wrote {path}")
