@@ -4,6 +4,8 @@
 
 Prints the top functions by their own time (tottime) as microseconds and calls per request. cProfile slows
 every Python call (roughly 2x here), so read the shares and the ordering, not the absolute microseconds.
+One unprofiled run goes first, so the lazy imports of the first run (scipy, pandas' parquet...) are not
+counted: the profile is the steady state that replications, sweeps and the bench see.
 """
 from __future__ import annotations
 
@@ -25,6 +27,7 @@ def profile(path: Path, variant: str | None, top: int) -> str:
     scenario = sim.load_scenario(path)
     if variant:
         scenario = scenario.variant(variant)
+    sim.simulate(scenario)                  # warm-up: first-run imports and caches stay out of the profile
     profiler = cProfile.Profile()
     profiler.enable()
     result = sim.simulate(scenario)

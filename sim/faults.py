@@ -166,6 +166,9 @@ class FaultTimeline:
         self._lo, self._hi = math.inf, -math.inf
         self._active: list[_Fault] = []
         self._plans: dict[str, tuple] = {}
+        # kinds asked about on every request or attempt: without any, the answer is known without a lookup
+        self._has_spikes = any(f.kind == "cost_spike" for f in made)
+        self._has_limit_cuts = any(f.limit_factor != 1.0 for f in made)
 
     @property
     def faults(self) -> list[FaultConfig]:
@@ -207,6 +210,8 @@ class FaultTimeline:
 
     def limit_factor(self, provider: str, model_label: str, now: float) -> float:
         """The product of active rate_limit faults' limit factors for this target (no random draws)."""
+        if not self._has_limit_cuts:
+            return 1.0
         if not self._lo <= now < self._hi:
             self._refresh(now)
         plan = self._plans.get(model_label)
@@ -244,6 +249,8 @@ class FaultTimeline:
         Every active cost_spike is drawn independently (targets ignored: the spike is in the application);
         the request's multiplier is the product over the spikes that hit it, its extra calls the sum.
         """
+        if not self._has_spikes:
+            return None
         if not self._lo <= now < self._hi:
             self._refresh(now)
         multiplier, extra, hit = 1.0, 0, False

@@ -146,8 +146,9 @@ class ModelRuntime:
             hallucinated = (quality_u() if answer_u is None else answer_u) < hallucination_prob
         if parse_failure_prob:
             parse_failed = quality_u() < parse_failure_prob
-        return _new_tuple(AttemptResult, (OK, duration, ttft, self.cost_usd(input_tokens, output_tokens),
-                                          hallucinated, parse_failed))
+        # self.cost_usd(...), inlined: once per answer
+        cost_usd = input_tokens * self.input_usd_per_token + output_tokens * self.output_usd_per_token
+        return _new_tuple(AttemptResult, (OK, duration, ttft, cost_usd, hallucinated, parse_failed))
 
 
 @dataclass

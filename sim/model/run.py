@@ -17,6 +17,7 @@ from sim import metrics
 from sim.config import FaultKind, Scenario
 from sim.faults import FaultTimeline
 from sim.model.cache_lookup import CacheLookup
+from sim.model.callback_path import start_arrivals
 from sim.model.providers import build_targets
 from sim.model.request import Policies, RequestFlow
 from sim.model.shadow_traffic import ShadowTraffic
@@ -48,7 +49,7 @@ def simulate(scenario: Scenario, seed: int | None = None, replication: int = 0,
     if policies.faults is not None:
         for event in policies.faults.events():
             recorder.event(event)
-    env.process(flow.source())
+    start_arrivals(env, flow)
     loop_start = time.perf_counter()
     if on_progress is None:
         env.run()

@@ -12,12 +12,14 @@ stable hash of the name), so:
   numbers) until their behaviour makes them ask for different things.
 
 Replication ``k`` of a seed uses the ``k``-th spawned child of the seed's sequence. Scalar draws on the
-per-request path come from :class:`BlockStream`, which draws numpy blocks and hands out Python floats, since
+per-request path come from :func:`block_stream`, which draws numpy blocks and hands out Python floats, since
 one numpy scalar draw per event would cost more than the event itself.
 """
 from __future__ import annotations
 
+import itertools
 import zlib
+from typing import Callable
 
 import numpy as np
 
@@ -26,24 +28,12 @@ def _name_key(name: str) -> int:
     return zlib.crc32(name.encode("utf-8"))
 
 
-class BlockStream:
-    """Python floats from a generator, drawn in vectorised blocks."""
-
-    __slots__ = ("_draw", "_block", "_buf", "_i")
-
-    def __init__(self, draw, block: int = 4096):
-        self._draw = draw          # draw(size) -> ndarray
-        self._block = block
-        self._buf: list[float] = []
-        self._i = 0
-
-    def __call__(self) -> float:
-        i = self._i
-        if i >= len(self._buf):
-            self._buf = self._draw(self._block).tolist()
-            i = 0
-        self._i = i + 1
-        return self._buf[i]
+def block_stream(draw: Callable[[int], np.ndarray], block: int = 4096) -> Callable[[], float]:
+    """Python floats from ``draw(size) -> ndarray``, drawn in vectorised blocks: each call returns the next
+    float, and a block of ``block`` is drawn when the previous one is used up (the first on the first call).
+    The callable is the ``__next__`` of a chain of blocks, so a call runs no Python code but the block draw."""
+    blocks = map(lambda _: draw(block).tolist(), itertools.repeat(None))
+    return itertools.chain.from_iterable(blocks).__next__
 
 
 class Streams:
@@ -64,11 +54,11 @@ class Streams:
             gen = self._generators[name] = np.random.default_rng(seq)
         return gen
 
-    def uniform(self, name: str) -> BlockStream:
-        return BlockStream(self.generator(name).random)
+    def uniform(self, name: str) -> Callable[[], float]:
+        return block_stream(self.generator(name).random)
 
-    def normal(self, name: str) -> BlockStream:
-        return BlockStream(self.generator(name).standard_normal)
+    def normal(self, name: str) -> Callable[[], float]:
+        return block_stream(self.generator(name).standard_normal)
 
-    def exponential(self, name: str) -> BlockStream:
-        return BlockStream(self.generator(name).standard_exponential)
+    def exponential(self, name: str) -> Callable[[], float]:
+        return block_stream(self.generator(name).standard_exponential)

@@ -205,6 +205,20 @@ class _Tally:
         self.parse_failed -= outcome.parse_failed
         self._subtract_cost(outcome.cost_usd)
 
+    def replace(self, evicted: "_Outcome", outcome: "_Outcome") -> None:
+        """:meth:`subtract_outcome` of ``evicted`` then :meth:`add` of ``outcome``, in one call (the same
+        arithmetic in the same order: a full count window does this on every call)."""
+        failed, slow, hallucinated, parse_failed, cost_usd = evicted
+        calls = self.calls - 1
+        cost = 0.0 if calls == 0 else max(0.0, self.cost_usd - cost_usd)
+        failed_in, slow_in, hallucinated_in, parse_failed_in, cost_in = outcome
+        self.calls = calls + 1
+        self.failures = self.failures - failed + failed_in
+        self.slow = self.slow - slow + slow_in
+        self.hallucinated = self.hallucinated - hallucinated + hallucinated_in
+        self.parse_failed = self.parse_failed - parse_failed + parse_failed_in
+        self.cost_usd = cost + cost_in
+
     def subtract_tally(self, other: "_Tally") -> None:
         self.calls -= other.calls
         self.failures -= other.failures
@@ -233,6 +247,9 @@ class _Outcome(NamedTuple):
     cost_usd: float
 
 
+_new_outcome = tuple.__new__     # an _Outcome from a tuple of every field, without NamedTuple's slow __new__
+
+
 class _CountWindow:
     """The last ``size`` outcomes in a ring buffer, with running sums: O(1) per call."""
 
@@ -241,13 +258,18 @@ class _CountWindow:
         self._next = 0
         self.totals = _Tally()
 
-    def add(self, outcome: _Outcome, now_s: float) -> None:
-        evicted = self._ring[self._next]
-        if evicted is not None:
-            self.totals.subtract_outcome(evicted)
-        self._ring[self._next] = outcome
-        self._next = (self._next + 1) % len(self._ring)
-        self.totals.add(outcome)
+    def add(self, outcome: _Outcome, now_s: float) -> _Tally:
+        """Add the outcome; the window's totals after it (what :meth:`current` would return)."""
+        ring, slot = self._ring, self._next
+        evicted = ring[slot]
+        if evicted is None:
+            self.totals.add(outcome)
+        else:
+            self.totals.replace(evicted, outcome)
+        ring[slot] = outcome
+        slot += 1
+        self._next = 0 if slot == len(ring) else slot
+        return self.totals
 
     def current(self, now_s: float) -> _Tally:
         return self.totals
@@ -271,13 +293,15 @@ class _TimeWindow:
             _, tally = self._buckets.popleft()
             self.totals.subtract_tally(tally)
 
-    def add(self, outcome: _Outcome, now_s: float) -> None:
+    def add(self, outcome: _Outcome, now_s: float) -> _Tally:
+        """Add the outcome; the window's totals after it (what :meth:`current` would return)."""
         self._evict(now_s)
         second = math.floor(now_s)
         if not self._buckets or self._buckets[-1][0] != second:
             self._buckets.append((second, _Tally()))
         self._buckets[-1][1].add(outcome)
         self.totals.add(outcome)
+        return self.totals
 
     def current(self, now_s: float) -> _Tally:
         self._evict(now_s)
@@ -314,6 +338,10 @@ class CircuitBreaker:
         self._recent_failures_s: deque[float] = deque()   # cooldown mode: times of failures in the window
         self._trial = _Tally()
         self._trial_permits_issued = 0
+        # settings read on every call, kept as attributes (the config is frozen)
+        self._cooldown_mode = config.mode == "cooldown"
+        self._slow_call_duration_s = config.slow_call_duration_s
+        self._minimum_calls = config.effective_minimum_calls
         # (cause, the _Tally field whose share is compared, threshold) for each threshold set, in check order
         self._thresholds = [(cause, field, threshold) for cause, field, threshold in (
             ("failure_rate", "failures", config.failure_rate_threshold),
@@ -337,6 +365,8 @@ class CircuitBreaker:
 
     def allow(self) -> bool:
         """Ask to make one call now; ``True`` admits it (and, in half-open, uses up one trial permit)."""
+        if self._state == CLOSED:           # the common case, first: nothing to update (a cooldown ends in open)
+            return True
         now_s = self._clock()
         self._end_cooldown_if_due(now_s)
         if self._state == CLOSED:
@@ -378,18 +408,19 @@ class CircuitBreaker:
         against ``slow_call_duration_s``); ``hallucinated``/``parse_failed`` are quality verdicts on an
         answer; ``cost_usd`` is what the call was billed.
         """
-        if not (duration_s >= 0.0) or math.isinf(duration_s):
+        if not 0.0 <= duration_s < math.inf:
             raise ValueError(f"record.duration_s: must be a finite number >= 0, got {duration_s!r}")
-        if not (cost_usd >= 0.0) or math.isinf(cost_usd):
+        if not 0.0 <= cost_usd < math.inf:
             raise ValueError(f"record.cost_usd: must be a finite number >= 0, got {cost_usd!r}")
         now_s = self._clock()
-        self._end_cooldown_if_due(now_s)
+        if self._cooldown_mode:
+            self._end_cooldown_if_due(now_s)
         if self._state == OPEN:
             self.ignored_results += 1
             return
-        outcome = _Outcome(failed=int(not ok), slow=int(duration_s > self.config.slow_call_duration_s),
-                           hallucinated=int(bool(hallucinated)), parse_failed=int(bool(parse_failed)),
-                           cost_usd=float(cost_usd))
+        # (failed, slow, hallucinated, parse_failed, cost_usd), built as a plain tuple: this runs per call
+        outcome = _new_outcome(_Outcome, (0 if ok else 1, 1 if duration_s > self._slow_call_duration_s else 0,
+                                          1 if hallucinated else 0, 1 if parse_failed else 0, float(cost_usd)))
         if self._state == HALF_OPEN:
             self._record_trial(outcome, now_s)
         elif self.config.mode == "cooldown":
@@ -426,9 +457,8 @@ class CircuitBreaker:
         return None
 
     def _record_closed(self, outcome: _Outcome, now_s: float) -> None:
-        self._window.add(outcome, now_s)
-        tally = self._window.current(now_s)
-        if tally.calls < self.config.effective_minimum_calls:
+        tally = self._window.add(outcome, now_s)
+        if tally.calls < self._minimum_calls:
             return
         met = self._threshold_met(tally)
         if met is not None:

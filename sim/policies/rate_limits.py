@@ -83,10 +83,17 @@ class ProviderRateLimits:
     def reserve(self, now: float, input_tokens: float, output_tokens: float, requests: float = 1.0) -> float:
         """Reserve in every bucket (FIFO smoothing); the wait until all are covered. A call too large for
         some bucket (see :meth:`fits`) is reserved in none and waits ``math.inf``."""
-        if not self.fits(input_tokens, output_tokens, requests):
-            return math.inf
-        amounts = self._amounts(input_tokens, output_tokens, requests)
-        return max((bucket.reserve(now, amounts[kind]) for bucket, kind in self._buckets), default=0.0)
+        # :meth:`fits` and the max over the buckets' waits, as plain loops: this runs once per attempt
+        amounts = (requests, input_tokens, output_tokens, input_tokens + output_tokens)
+        for bucket, kind in self._buckets:
+            if amounts[kind] > bucket.largest_ask:          # not bucket.holds(...), without the call
+                return math.inf
+        wait_s = 0.0
+        for bucket, kind in self._buckets:
+            bucket_wait_s = bucket.reserve(now, amounts[kind])
+            if bucket_wait_s > wait_s:
+                wait_s = bucket_wait_s
+        return wait_s
 
     def refund(self, now: float, input_tokens: float, output_tokens: float, requests: float = 1.0) -> None:
         """Give back a whole reservation (a call that was shed before it went)."""

@@ -121,9 +121,15 @@ class TokenBucket:
         """
         if amount > self.largest_ask:
             return math.inf
-        self._refill(now)
-        short = (amount if amount <= self.capacity else self.capacity) - self._level
-        self._level -= amount
+        level, capacity = self._level, self.capacity
+        elapsed = now - self._updated_s
+        if elapsed > 0:                         # _refill, inlined: this runs for every bucket of every attempt
+            level = level + elapsed * self.rate_per_s
+            if not level < capacity:
+                level = capacity
+            self._updated_s = now
+        short = (amount if amount <= capacity else capacity) - level
+        self._level = level - amount
         return short / self.rate_per_s if short > 0 else 0.0
 
     def refund(self, now: float, amount: float) -> None:

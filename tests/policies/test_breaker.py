@@ -440,3 +440,21 @@ def test_cooldown_ignores_results_while_open():
     assert breaker.allow() is True
     breaker.record(False, 1.0)
     assert breaker.state == "closed"
+
+
+def test_count_window_replace_is_subtract_then_add_exactly():
+    # The full count window's one-call swap against the two steps it stands for, on random outcomes with
+    # float costs (drift included) and a one-call window (where the subtraction empties the tally).
+    from sim.policies.breaker import _CountWindow, _Outcome, _Tally
+    rng = np.random.default_rng(3)
+    for size in (1, 7):
+        window, reference, ring = _CountWindow(size), _Tally(), []
+        for k in range(500):
+            outcome = _Outcome(*(int(v) for v in rng.integers(0, 2, 4)), float(rng.exponential(0.01)))
+            window.add(outcome, float(k))
+            if len(ring) == size:
+                reference.subtract_outcome(ring.pop(0))
+            reference.add(outcome)
+            ring.append(outcome)
+            got, want = window.current(float(k)), reference
+            assert [getattr(got, f) for f in _Tally.__slots__] == [getattr(want, f) for f in _Tally.__slots__]
