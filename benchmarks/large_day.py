@@ -1,6 +1,7 @@
 """One large run, timed by phase, with its peak resident memory: does a 10M-request day fit this machine?
 
-    python benchmarks/large_day.py                      # demo.yaml at 667K DAU: one day, ~10M requests
+    python benchmarks/large_day.py                      # bench.LARGE_DAY: demo.yaml at 667K DAU, capacity
+                                                        # scaled alike (67 keys...): one day, ~10M requests
     python benchmarks/large_day.py --set workload.dau=66667 --out results/large_day   # ~1M, frames saved
 
 It runs ``sim.simulate`` once (no tracemalloc: tracing would double the time), prints the simulated share
@@ -35,14 +36,15 @@ def main(argv: list[str]) -> int:
                                      "peak resident memory per request.")
     parser.add_argument("scenario", nargs="?", default=str(ROOT / "experiments/demo.yaml"))
     parser.add_argument("--set", action="append", default=None, metavar="PATH=VALUE",
-                        help="scenario overrides (default: workload.dau=666667, ~10M requests in the demo's day)")
+                        help="scenario overrides (default: bench.LARGE_DAY, ~10M requests in the demo's day)")
     parser.add_argument("--out", "-o", type=Path, default=None, help="save the frames there as Parquet (timed)")
     parser.add_argument("--json", type=Path, default=None, help="write the numbers to this JSON file")
     args = parser.parse_args(argv)
     import sim
     from sim.errors import ScenarioError
     from sim.model.run import simulate
-    overrides = args.set if args.set is not None else ["workload.dau=666667"]
+    from bench import LARGE_DAY
+    overrides = args.set if args.set is not None else LARGE_DAY
     try:
         scenario = sim.load_scenario(args.scenario, overrides + ["output.charts=false"])
     except ScenarioError as err:
