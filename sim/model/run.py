@@ -179,7 +179,8 @@ def _names_of(codes: np.ndarray, names: list[str]) -> pd.Categorical:
     for k in present:
         recode[k] = categories.index(names[k])
     # no name at all (no rows): object categories, as a Categorical of an empty object array has
-    return pd.Categorical.from_codes(recode[codes], categories=pd.Index(categories, dtype="str" if categories else object))
+    index = pd.Index(categories, dtype="str" if categories else object)
+    return pd.Categorical.from_codes(recode[codes], categories=index)
 
 
 def build_result(scenario: Scenario, drawn: dict[str, np.ndarray], rec: Recorder, targets, end_s: float) -> Result:
