@@ -177,6 +177,12 @@ def scaled_demo(times: int, duration: str) -> list[str]:
             f"gateway.max_queue={5000 * times}"]
 
 
+#: The demo's day at 667K DAU (~10M requests) with its capacity scaled alike (67x the API keys, gateway workers
+#: and queue): with the traffic alone scaled, 99.4% of the requests are shed or refused and never call a model.
+LARGE_DAY = ["workload.dau=666667", "providers.0.api_keys=67", "providers.1.api_keys=67", "gateway.workers=4267",
+             "gateway.max_queue=333333"]
+
+
 def build_cases(profile: str, large: bool = False) -> list[Case]:
     """Every case, sized for ``profile``: "full" (the default), "quick" (a minute or so) or "tiny" (tests)."""
     short = {"full": [], "quick": ["duration=2h"], "tiny": ["duration=10m", "warmup=0s"]}[profile]
@@ -200,7 +206,7 @@ def build_cases(profile: str, large: bool = False) -> list[Case]:
         cases.append(semantic_cache_case(n, queries if n < 1_000_000 else queries // 4))
     if large:   # ~10M requests: demo traffic scaled so one day holds 10^7 requests
         cases.append(scenario_case("large_10M", "10M requests (demo.yaml, 667K DAU, 1 day)",
-                                   "experiments/demo.yaml", ["workload.dau=666667"]))
+                                   "experiments/demo.yaml", LARGE_DAY))
     return cases
 
 

@@ -6,8 +6,9 @@ for: requests (rate x duration), calls (requests x LLM calls x attempts), timese
 A scenario can ask for far more than a machine holds (``workload.n_users: 1e9`` took 15.8 GB for 100
 requests); it is far kinder to say so before starting than to swap for an hour and be killed.
 
-The bytes per item were measured with ``tracemalloc`` on this code base (peak traced memory of runs of 3.5K
-and 36K requests): about 750 bytes per request with its one call (500 + 250 per call), 250 per timeseries
+The bytes per item were measured with ``tracemalloc`` on this code base (peak traced memory of runs of 9K to
+150K requests, and the growth of the peak per extra request, 220 bytes with one call each): about 300 bytes
+per request with its one call (200 + 100 per call; the frames alone hold 126 + 72), 250 per timeseries
 interval, 16 per user or intent, and with the cache on about 180 x ``dim`` per request, 5 x ``dim`` per
 intent and 8 x ``dim`` per topic (its centroid). The estimate is for the largest instant of one run, with a
 fixed allowance for the interpreter and the libraries; it is meant to be right within a factor of two, which
@@ -22,8 +23,8 @@ from pathlib import Path
 
 from sim.errors import ScenarioError
 
-BYTES_PER_REQUEST = 500
-BYTES_PER_CALL = 250
+BYTES_PER_REQUEST = 200
+BYTES_PER_CALL = 100
 BYTES_PER_INTERVAL = 250
 BYTES_PER_USER = 16
 BYTES_PER_INTENT = 16

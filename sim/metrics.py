@@ -34,13 +34,18 @@ def time_average_in_state(enter_s: np.ndarray, leave_s: np.ndarray, edges: np.nd
 
 
 def peak_in_state(enter_s: np.ndarray, leave_s: np.ndarray) -> int:
-    """Largest number of items simultaneously in a state (leaving before entering at equal times)."""
+    """Largest number of items simultaneously in a state (leaving before entering at equal times).
+
+    The count peaks just after an entry: after the k-th entry in time order (0-based) it is k + 1 less the
+    items that left at or before that time. Two sorted copies and a search: no merged, ordered and summed
+    arrays of twice the length (which took ~80 bytes per item at once).
+    """
     if len(enter_s) == 0:
         return 0
-    times = np.concatenate([leave_s, enter_s])
-    steps = np.concatenate([-np.ones(len(leave_s)), np.ones(len(enter_s))])
-    order = np.lexsort((steps, times))
-    return int(np.max(np.cumsum(steps[order])))
+    enter = np.sort(enter_s)
+    left = np.searchsorted(np.sort(leave_s), enter, side="right")
+    left -= np.arange(1, len(enter) + 1)             # minus the count in the state after each entry
+    return int(-left.min())
 
 
 def _percentiles(values: pd.Series, by: pd.Series, qs=(50, 95, 99)) -> pd.DataFrame:
@@ -48,9 +53,44 @@ def _percentiles(values: pd.Series, by: pd.Series, qs=(50, 95, 99)) -> pd.DataFr
     return pd.DataFrame({f"latency_p{q}_s": grouped.quantile(q / 100) for q in qs})
 
 
+def _percentiles_by_bin(values: np.ndarray, bins: np.ndarray, rows_per_piece: int = 2**16) -> pd.DataFrame:
+    """:func:`_percentiles` of ``values`` by ``bins``, in pieces of whole bins when ``bins`` is sorted (a run's
+    arrivals are): each bin's quantiles are its own, so the numbers are the same, and groupby's temporaries
+    (~65 bytes a row) are held for one piece at a time."""
+    if len(bins) <= rows_per_piece or (bins[1:] < bins[:-1]).any():
+        return _percentiles(pd.Series(values), pd.Series(bins))
+    starts = np.unique(np.searchsorted(bins, bins[::rows_per_piece], side="left"))   # each at a bin's first row
+    ends = np.append(starts[1:], len(bins))
+    return pd.concat([_percentiles(pd.Series(values[a:b]), pd.Series(bins[a:b])) for a, b in zip(starts, ends)])
+
+
 def production_calls(calls: pd.DataFrame) -> pd.DataFrame:
     """The calls that served users: shadow calls (mirrored to a candidate) left out."""
-    return calls[~calls["shadow"]] if "shadow" in calls else calls
+    if "shadow" not in calls:
+        return calls
+    shadow = calls["shadow"].to_numpy()
+    return calls[~shadow] if shadow.any() else calls       # no copy of the frame when there is none
+
+
+def after_warmup(requests: pd.DataFrame, warmup_s: float) -> pd.DataFrame:
+    """The requests that arrived at or after ``warmup_s``: ``requests[requests.arrival_s >= warmup_s]``, but
+    without copying the frame when those rows are all of it or its tail (arrivals are sorted in a run's
+    frame; the tail is then a view)."""
+    keep = requests["arrival_s"].to_numpy() >= warmup_s
+    first = int(np.argmax(keep)) if len(keep) else 0
+    if keep[first:].all():                           # keep[:first] is all False (argmax: the first True)
+        return requests if first == 0 else requests.iloc[first:]
+    return requests[keep]
+
+
+def _calls_of(calls: pd.DataFrame, measured: pd.DataFrame, requests: pd.DataFrame) -> pd.DataFrame:
+    """The calls of the ``measured`` requests (the frame itself when those are all of ``requests``)."""
+    if len(measured) == len(requests):
+        return calls
+    ids = measured["request_id"].to_numpy()
+    if len(ids) and ids[-1] - ids[0] + 1 == len(ids) and (np.diff(ids) == 1).all():   # a run of ids: no hash
+        return calls[(calls["request_id"] >= ids[0]).to_numpy() & (calls["request_id"] <= ids[-1]).to_numpy()]
+    return calls[calls["request_id"].isin(ids)]
 
 
 BREAKER_STATE_CODE = {"closed": 0, "half_open": 1, "open": 2}
@@ -102,8 +142,7 @@ def timeseries(requests: pd.DataFrame, calls: pd.DataFrame, interval_s: float,
     ts["in_flight"] = time_average_in_state(arrive, requests["end_s"].to_numpy(), edges)
     ts["queue_length"] = time_average_in_state(arrive, arrive + requests["queue_wait_s"].to_numpy(), edges)
     ok = outcome.any_of("ok")
-    pct = _percentiles(pd.Series(requests["latency_s"].to_numpy()[ok]), pd.Series(arrival_bin[ok]))
-    pct = pct.reindex(range(n_bins))
+    pct = _percentiles_by_bin(requests["latency_s"].to_numpy()[ok], arrival_bin[ok]).reindex(range(n_bins))
     for column in pct.columns:
         ts[column] = pct[column].to_numpy()
     ok_per_bin = per_bin(arrival_bin[ok])
@@ -125,6 +164,7 @@ def timeseries(requests: pd.DataFrame, calls: pd.DataFrame, interval_s: float,
     call_bin = bins(call_end[production])
     # the non-LLM costs (retrieval and tool steps, query embedding) count when their request ends
     step_cost = per_bin(end_bin, requests["cost_usd"].to_numpy() - requests["llm_cost_usd"].to_numpy())
+    del arrival_bin, end_bin, ok     # a request's bins: ~17 bytes a request not held from here on
     ts["cost_usd"] = cost = per_bin(call_bin, call_cost[production]) + step_cost
     ts["spend_usd"] = np.cumsum(cost)
     if shadow.any():
@@ -207,10 +247,12 @@ def cache_summary(measured: pd.DataFrame) -> dict:
 
 
 def _strong_call_share(calls: pd.DataFrame) -> float:
-    answered = calls[calls["status"] == "ok"]
-    if "tier" not in answered or not len(answered):
+    if "tier" not in calls:
         return math.nan
-    return float((answered["tier"] == "strong").mean())
+    answered_tier = calls["tier"][(calls["status"] == "ok").to_numpy()]     # one column, not the frame
+    if not len(answered_tier):
+        return math.nan
+    return float((answered_tier == "strong").mean())
 
 
 def summary(requests: pd.DataFrame, calls: pd.DataFrame, warmup_s: float, duration_s: float,
@@ -220,13 +262,15 @@ def summary(requests: pd.DataFrame, calls: pd.DataFrame, warmup_s: float, durati
     ``requests_waited_over_patience`` counts requests, whatever their outcome, whose end-to-end time
     (arrival to answer or failure) exceeded ``patience_s``.
     """
-    measured = requests[requests["arrival_s"] >= warmup_s]
+    measured = after_warmup(requests, warmup_s)
     calls = production_calls(calls)
-    measured_calls = calls[calls["request_id"].isin(measured["request_id"])] if warmup_s > 0 else calls
+    measured_calls = _calls_of(calls, measured, requests) if warmup_s > 0 else calls
     n = len(measured)
     span_s = duration_s - warmup_s
     counts = measured["outcome"].value_counts()
-    ok = measured[measured["outcome"] == "ok"]
+    # the answered requests: only the columns read below (a copy of every column was ~126 bytes a request)
+    ok = measured.loc[(measured["outcome"] == "ok").to_numpy(),
+                      [c for c in ("latency_s", "ttft_s", "hallucinated", "parse_failed", "cache") if c in measured]]
     lat = ok["latency_s"].to_numpy()
     q = (lambda a, p: float(np.quantile(a, p)) if len(a) else math.nan)
     cost = float(measured["cost_usd"].sum())
@@ -296,7 +340,7 @@ QUALITY_CAUSES = ("hallucination_rate", "parse_failure_rate")
 def resilience_summary(requests: pd.DataFrame, calls: pd.DataFrame, events: pd.DataFrame, warmup_s: float,
                        windows, spend_overshoot_usd: float | None = None) -> dict:
     """What the faults did and how fast the resilience layer reacted (see docs/metrics.md)."""
-    measured = requests[requests["arrival_s"] >= warmup_s]
+    measured = after_warmup(requests, warmup_s)
     arrival = measured["arrival_s"].to_numpy()
     in_fault = np.zeros(len(measured), dtype=bool)
     for w in windows:

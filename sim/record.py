@@ -124,6 +124,19 @@ class GrowableColumns:
     def frame(self) -> pd.DataFrame:
         return pd.DataFrame({name: col[:self.size] for name, col in self.columns.items()})
 
+    def take(self) -> dict[str, np.ndarray]:
+        """The columns cut to the rows written, handed over: the spare capacity is freed column by column
+        (each is copied to its size, then its buffer dropped), so two of everything are never held at once.
+        The columns are empty afterwards."""
+        taken = {}
+        for name in list(self.columns):
+            column = self.columns.pop(name)
+            taken[name] = column if len(column) == self.size else column[:self.size].copy()
+            del column
+        self.columns = {name: np.zeros(16, dtype=dt) for name, dt in self._dtypes.items()}
+        self.size = 0
+        return taken
+
 
 CALL_COLUMNS = {
     "request_id": "int64", "call_index": "int32", "attempt": "int32", "target": "int16",

@@ -26,8 +26,10 @@ from sim.model.workload import generate_workload
 from sim.policies.breaker import CAUSES, STATES, CircuitBreaker, Transition
 from sim.policies.kill_switch import HARD, NORMAL, SOFT, BudgetKillSwitch, BudgetTrip
 from sim.policies.shadow_evaluator import required_samples
-from sim.record import CACHE_STATES, CALL_STATUSES, OUTCOMES, PENDING, Event, Recorder
+from sim.record import CACHE_STATES, CALL_STATUSES, OUTCOME, OUTCOMES, PENDING, Event, Recorder
 from sim.results import Result
+
+OUTCOME_OK = OUTCOME["ok"]
 
 def simulate(scenario: Scenario, seed: int | None = None, replication: int = 0,
              on_progress: typing.Callable[[float], None] | None = None) -> Result:
@@ -45,6 +47,8 @@ def simulate(scenario: Scenario, seed: int | None = None, replication: int = 0,
     targets = build_targets(env, scenario.providers, streams)
     policies = build_resilience(env, scenario, targets, recorder, streams, workload)
     flow = RequestFlow(env, scenario, workload, recorder, targets, streams, policies)
+    n_requests, drawn = workload.n, workload.frame_columns()
+    del workload             # the flow holds compact copies of what it reads; the frames need `drawn` only
     recorder.event(Event(0.0, "run_start", "scenario", detail=scenario.name))
     if policies.faults is not None:
         for event in policies.faults.events():
@@ -56,16 +60,18 @@ def simulate(scenario: Scenario, seed: int | None = None, replication: int = 0,
     else:
         run_reporting(env, scenario.duration, on_progress)
     loop_wall_s = time.perf_counter() - loop_start
-    recorder.event(Event(env.now, "run_end", "scenario", detail=f"{workload.n} requests"))
+    recorder.event(Event(env.now, "run_end", "scenario", detail=f"{n_requests} requests"))
     record_policy_events(recorder, targets, policies)
     pending = int(np.sum(recorder.outcome == PENDING))
     if pending:
         raise RuntimeError(f"{pending} requests ended without an outcome: a layer dropped them")
-    result = build_result(scenario, workload, recorder, targets, env.now)
+    spend_overshoot_usd = flow.spend_overshoot_usd if policies.kill_switch is not None else None
+    del flow                 # its columns are not needed for the frames: free them before building those
+    result = build_result(scenario, drawn, recorder, targets, env.now)
     result.summary.update(metrics.resilience_summary(
         result.requests, result.calls, result.events, scenario.warmup,
         policies.faults.windows() if policies.faults is not None else [],
-        spend_overshoot_usd=flow.spend_overshoot_usd if policies.kill_switch is not None else None))
+        spend_overshoot_usd=spend_overshoot_usd))
     if policies.shadow is not None:
         result.summary.update(shadow_summary(policies.shadow))
     result.summary.update({"seed": seed, "replication": replication, "simulated_time_s": float(env.now),
@@ -162,52 +168,34 @@ def shadow_summary(shadow) -> dict:
 
 
 def _labelled(codes: np.ndarray, names) -> pd.Categorical:
-    return pd.Categorical.from_codes(codes.astype(np.int64), categories=list(names))
+    return pd.Categorical.from_codes(codes, categories=list(names))
 
 
-def build_result(scenario: Scenario, workload, rec: Recorder, targets, end_s: float) -> Result:
+def _names_of(codes: np.ndarray, names: list[str]) -> pd.Categorical:
+    """``pd.Categorical(np.array(names, dtype=object)[codes])`` -- the categories are the names that occur,
+    sorted -- built from the small integer codes without an object array or hashing a row per request."""
+    present = np.flatnonzero(np.bincount(codes, minlength=len(names)))
+    categories = sorted({names[k] for k in present})
+    recode = np.full(len(names), -1, dtype=np.int8 if len(categories) < 128 else np.int32)
+    for k in present:
+        recode[k] = categories.index(names[k])
+    # no name at all (no rows): object categories, as a Categorical of an empty object array has
+    index = pd.Index(categories, dtype="str" if categories else object)
+    return pd.Categorical.from_codes(recode[codes], categories=index)
+
+
+def build_result(scenario: Scenario, drawn: dict[str, np.ndarray], rec: Recorder, targets, end_s: float) -> Result:
+    """The frames and the summary from the workload's ``drawn`` frame columns and the recorder's columns.
+
+    Memory: the frames take the recorder's and the workload's numpy columns as they are (no copy; the
+    recorder is not written again), the categoricals are built from the codes, and each frame is built in
+    its own function so that its temporaries are gone before the next one starts.
+    """
     providers = [t.provider.name for t in targets] + [""]
     models = [t.model.name for t in targets] + [""]
     tiers = [t.model.config.tier for t in targets] + [""]
-    target = rec.target.astype(np.int64)
-    target[target < 0] = len(targets)                 # requests that never reached a provider
-    requests = pd.DataFrame({
-        "request_id": np.arange(workload.n),
-        "arrival_s": workload.arrival_s,
-        "user_id": workload.user_id,
-        "outcome": _labelled(rec.outcome, OUTCOMES),
-        "latency_s": rec.end_s - workload.arrival_s,
-        "ttft_s": rec.first_token_s - workload.arrival_s,
-        "queue_wait_s": rec.queue_wait_s,
-        "input_tokens": rec.input_tokens,
-        "output_tokens": rec.output_tokens,
-        "cost_usd": rec.llm_cost_usd + rec.step_cost_usd + rec.embedding_cost_usd,
-        "llm_cost_usd": rec.llm_cost_usd,
-        "step_cost_usd": rec.step_cost_usd,
-        "embedding_cost_usd": rec.embedding_cost_usd,
-        "cache": _labelled(rec.cache, CACHE_STATES),
-        "provider": pd.Categorical(np.array(providers, dtype=object)[target]),
-        "model": pd.Categorical(np.array(models, dtype=object)[target]),
-        "attempts": rec.attempts,
-        "llm_calls": workload.llm_calls,
-        "hallucinated": rec.hallucinated,
-        "parse_failed": rec.parse_failed,
-        "complexity": workload.complexity,
-        "intent_id": workload.intent_id,
-        "end_s": rec.end_s,
-    })
-    requests.loc[requests["outcome"] != "ok", "ttft_s"] = np.nan
-    c = rec.calls.frame()
-    calls = pd.DataFrame({
-        "request_id": c["request_id"], "call_index": c["call_index"], "attempt": c["attempt"],
-        "provider": pd.Categorical(np.array(providers, dtype=object)[c["target"].to_numpy(np.int64)]),
-        "model": pd.Categorical(np.array(models, dtype=object)[c["target"].to_numpy(np.int64)]),
-        "tier": pd.Categorical(np.array(tiers, dtype=object)[c["target"].to_numpy(np.int64)]),
-        "start_s": c["start_s"], "end_s": c["end_s"], "duration_s": c["end_s"] - c["start_s"],
-        "status": _labelled(c["status"].to_numpy(), CALL_STATUSES),
-        "input_tokens": c["input_tokens"], "output_tokens": c["output_tokens"], "cost_usd": c["cost_usd"],
-        "hallucinated": c["hallucinated"], "parse_failed": c["parse_failed"], "shadow": c["shadow"],
-    })
+    requests = requests_frame(drawn, rec, providers, models, len(targets))
+    calls = calls_frame(rec.calls.take(), providers, models, tiers)
     limits = {p.name: p.limits.per_minute(p.api_keys) for p in scenario.providers}
     events = rec.events_frame(EVENT_VOCABULARIES)
     ts = metrics.timeseries(requests, calls, scenario.output.interval_s, limits, end_s, events)
@@ -216,3 +204,53 @@ def build_result(scenario: Scenario, workload, rec: Recorder, targets, end_s: fl
     return Result(scenario=scenario, requests=requests, calls=calls, timeseries=ts, events=events,
                   summary=summary)
 
+
+def requests_frame(drawn: dict[str, np.ndarray], rec: Recorder, providers: list[str], models: list[str],
+                   n_targets: int) -> pd.DataFrame:
+    """One row per request: the drawn columns and the recorder's, shared, not copied."""
+    arrival_s = drawn["arrival_s"]
+    target = rec.target.copy()
+    target[target < 0] = n_targets                    # requests that never reached a provider
+    ttft_s = rec.first_token_s - arrival_s
+    ttft_s[rec.outcome != OUTCOME_OK] = np.nan        # a time to first token only for an answer
+    cost_usd = rec.llm_cost_usd + rec.step_cost_usd
+    cost_usd += rec.embedding_cost_usd
+    return pd.DataFrame({
+        "request_id": np.arange(len(arrival_s)),
+        "arrival_s": arrival_s,
+        "user_id": drawn["user_id"],
+        "outcome": _labelled(rec.outcome, OUTCOMES),
+        "latency_s": rec.end_s - arrival_s,
+        "ttft_s": ttft_s,
+        "queue_wait_s": rec.queue_wait_s,
+        "input_tokens": rec.input_tokens,
+        "output_tokens": rec.output_tokens,
+        "cost_usd": cost_usd,
+        "llm_cost_usd": rec.llm_cost_usd,
+        "step_cost_usd": rec.step_cost_usd,
+        "embedding_cost_usd": rec.embedding_cost_usd,
+        "cache": _labelled(rec.cache, CACHE_STATES),
+        "provider": _names_of(target, providers),
+        "model": _names_of(target, models),
+        "attempts": rec.attempts,
+        "llm_calls": drawn["llm_calls"],
+        "hallucinated": rec.hallucinated,
+        "parse_failed": rec.parse_failed,
+        "complexity": drawn["complexity"],
+        "intent_id": drawn["intent_id"],
+        "end_s": rec.end_s,
+    }, copy=False)
+
+
+def calls_frame(c: dict[str, np.ndarray], providers: list[str], models: list[str], tiers: list[str]) -> pd.DataFrame:
+    """One row per provider attempt, from the recorder's call columns (handed over, not copied)."""
+    target = c["target"]
+    return pd.DataFrame({
+        "request_id": c["request_id"], "call_index": c["call_index"], "attempt": c["attempt"],
+        "provider": _names_of(target, providers), "model": _names_of(target, models),
+        "tier": _names_of(target, tiers),
+        "start_s": c["start_s"], "end_s": c["end_s"], "duration_s": c["end_s"] - c["start_s"],
+        "status": _labelled(c["status"], CALL_STATUSES),
+        "input_tokens": c["input_tokens"], "output_tokens": c["output_tokens"], "cost_usd": c["cost_usd"],
+        "hallucinated": c["hallucinated"], "parse_failed": c["parse_failed"], "shadow": c["shadow"],
+    }, copy=False)
