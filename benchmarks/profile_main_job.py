@@ -23,8 +23,8 @@ import sim  # noqa: E402
 import sim.model.run  # noqa: E402,F401
 
 
-def profile(path: Path, variant: str | None, top: int) -> str:
-    scenario = sim.load_scenario(path)
+def profile(path: Path, variant: str | None, top: int, overrides: list[str] = ()) -> str:
+    scenario = sim.load_scenario(path, list(overrides))
     if variant:
         scenario = scenario.variant(variant)
     sim.simulate(scenario)                  # warm-up: first-run imports and caches stay out of the profile
@@ -52,8 +52,10 @@ def main(argv: list[str]) -> int:
     parser.add_argument("--scenario", type=Path, default=ROOT / "experiments/outage_replay.yaml")
     parser.add_argument("--variant", default="breaker_fallback_queue")
     parser.add_argument("--top", type=int, default=25, help="functions to list (default 25)")
+    parser.add_argument("--set", dest="overrides", action="append", default=[], metavar="PATH=VALUE",
+                        help="scenario overrides (repeatable); --variant '' profiles the base scenario")
     args = parser.parse_args(argv)
-    print(profile(args.scenario, args.variant or None, args.top))
+    print(profile(args.scenario, args.variant or None, args.top, args.overrides))
     return 0
 
 
