@@ -446,3 +446,35 @@ def test_same_draws_give_the_same_picks():
             out.append(d)
         return out
     assert run() == run()
+
+
+@pytest.mark.parametrize("failure_share", [0.7, 0.9])
+def test_steady_traffic_never_resets_the_minute_counters(failure_share):
+    # A deployment serves 300 calls without error, then fails a share q of its calls, one call every 0.4 s.
+    # The counters never idle 60 s, so they hold everything since the start: the percentage rule fires
+    # only when failures f exceed successes 300 + (1 - q) n, i.e. after t = 300 / ((2q - 1) * 2.5) s.
+    picker, clock = make(group("a", "b"))
+    for _ in range(300):
+        picker.call_succeeded("a", 1.0)
+        clock.t_s += 0.4
+    start_s = clock.t_s
+    for call in range(10_000):
+        if math.floor((call + 1) * failure_share) > math.floor(call * failure_share):     # exactly q of calls fail
+            if picker.call_failed("a", 500):
+                break
+        else:
+            picker.call_succeeded("a", 1.0)
+        clock.t_s += 0.4
+    expected_s = 300 / ((2 * failure_share - 1) * 2.5)
+    assert clock.t_s - start_s == pytest.approx(expected_s, abs=2 * 0.4 / (2 * failure_share - 1))
+
+
+def test_a_deployment_that_fails_everything_cools_down_when_its_success_counter_expires():
+    picker, clock = make(group("a", "b"))
+    for _ in range(300):
+        picker.call_succeeded("a", 1.0)
+        clock.t_s += 0.4
+    last_success_s = clock.t_s - 0.4
+    while not picker.call_failed("a", 500):
+        clock.t_s += 0.4
+    assert last_success_s + 60.0 < clock.t_s <= last_success_s + 60.0 + 0.4
