@@ -36,7 +36,8 @@ module reproduces their choices as plain state machines, with the semantics read
   exceeds ``u * total`` minus the weights before it.
 
 :class:`DeploymentCooldown` is LiteLLM's cooldown (``litellm/router_utils/cooldown_handlers.py``): a failed
-call puts its deployment out of rotation for ``cooldown_time`` (default 5 s) when the status warrants it
+call puts its deployment out of rotation for ``cooldown_time`` (its own, else the response's ``Retry-After``,
+else the group's, default 5 s) when the status warrants it
 (``_is_cooldown_required``: 429, 401, 408, 404 and every non-4xx; other 4xx never) and either
 
 * the default percentage rule (``_should_cooldown_deployment``) holds: a 429 in a group of several
@@ -68,7 +69,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from typing import Callable, Literal, Mapping, NamedTuple, Optional, Sequence
+from typing import Callable, Collection, Literal, Mapping, NamedTuple, Optional, Sequence
 
 from sim.policies._validation import MAX_COUNT, SettingError, check_fields, choice, flag, integer, number, text
 
@@ -126,7 +127,8 @@ class Deployment:
     rpm: Optional[int] = integer(None, "Requests per minute it allows (LiteLLM rpm); None = unknown.", ge=1)
     tpm: Optional[int] = integer(None, "Tokens per minute it allows (LiteLLM tpm); None = unknown.", ge=1)
     weight: Optional[float] = number(None, "Share of traffic (LiteLLM/Portkey weight); None = not set.", ge=0)
-    cooldown_s: Optional[float] = number(None, "Its own cooldown_time; None = the group's.", gt=0, unit="s")
+    cooldown_s: Optional[float] = number(None, "Its own cooldown_time; None = the group's; 0 = never cooled "
+                                               "down.", ge=0, unit="s")
     region: Optional[str] = text("Where it runs (for faults that hit a region); None = not said.", None)
 
     def __post_init__(self) -> None:
@@ -196,8 +198,8 @@ class NoDeploymentAvailable(Exception):
 
     ``reason`` is ``"all_cooling_down"``, ``"all_tried"`` or ``"over_limits"`` (usage- or latency-based
     routing found every deployment over its TPM/RPM); ``retry_after_s`` is what LiteLLM tells the client
-    (the smallest ``cooldown_time`` among the deployments cooling down, not the time left);
-    ``cooling_down`` lists their ids.
+    (the shortest cooldown duration in force, not the time left); ``cooling_down`` lists the deployments
+    cooling down.
     """
 
     status_code = 429
@@ -296,19 +298,25 @@ class DeploymentCooldown:
         counter = self._successes[deployment_id]
         counter.set(counter.get(now) + 1, now, MINUTE_S)
 
-    def record_failure(self, deployment_id: str, status_code: int) -> bool:
-        """A call failed with the HTTP ``status_code`` (>= 400); True if this put the deployment in cooldown."""
+    def record_failure(self, deployment_id: str, status_code: int, *, retry_after_s: Optional[float] = None) -> bool:
+        """A call failed with the HTTP ``status_code`` (>= 400); True if this put the deployment in cooldown.
+
+        ``retry_after_s`` is the response's ``Retry-After``; it sets the cooldown when the deployment has no
+        ``cooldown_s`` of its own (LiteLLM: the deployment's ``cooldown_time``, else the header, else the
+        router's). A cooldown of 0 skips the cooldown logic (``_should_run_cooldown_logic``).
+        """
         if isinstance(status_code, bool) or not isinstance(status_code, int) or not 400 <= status_code < 600:
             raise ValueError(f"status_code: a failed call's HTTP status must be in [400, 600), got {status_code!r}")
         now = self._now()
         counter = self._failures[deployment_id]
         counter.set(counter.get(now) + 1, now, MINUTE_S)
-        if self.config.disable_cooldowns or not cooldown_required(status_code):
+        duration = self.cooldown_s(deployment_id, retry_after_s)
+        if self.config.disable_cooldowns or duration == 0 or not cooldown_required(status_code):
             return False
         cause = self._cooldown_cause(deployment_id, status_code, now)
         if cause is None:
             return False
-        self._start(deployment_id, status_code, cause, now)
+        self._start(deployment_id, status_code, cause, now, duration)
         return True
 
     def is_cooling_down(self, deployment_id: str) -> bool:
@@ -325,10 +333,20 @@ class DeploymentCooldown:
         now = self._now()
         return self._successes[deployment_id].get(now), self._failures[deployment_id].get(now)
 
-    def cooldown_s(self, deployment_id: str) -> float:
-        """The deployment's ``cooldown_time``: its own if set, else the group's."""
+    def cooldown_s(self, deployment_id: str, retry_after_s: Optional[float] = None) -> float:
+        """How long a cooldown of the deployment lasts: its own setting, else ``retry_after_s``, else the group's."""
         own = self._by_id[deployment_id].cooldown_s
-        return self.config.cooldown_s if own is None else own
+        if own is not None:
+            return own
+        if retry_after_s is not None and retry_after_s >= 0:
+            return float(retry_after_s)
+        return self.config.cooldown_s
+
+    def min_active_cooldown_s(self) -> float:
+        """The shortest cooldown duration among deployments cooling down now (LiteLLM's ``get_min_cooldown``)."""
+        self._now()
+        windows = [self.windows[i] for i in self._active.values()]
+        return min((w.end_s - w.start_s for w in windows), default=self.config.cooldown_s)
 
     # -- rules
 
@@ -359,8 +377,7 @@ class DeploymentCooldown:
 
     # -- state
 
-    def _start(self, deployment_id: str, status_code: int, cause: str, now: float) -> None:
-        duration = self.cooldown_s(deployment_id)
+    def _start(self, deployment_id: str, status_code: int, cause: str, now: float, duration: float) -> None:
         successes, failures = self.minute_counts(deployment_id)
         if cause == "allowed_fails":
             failures, successes = self._counted_fails[deployment_id].get(now) + 1, 0
@@ -647,7 +664,9 @@ class DeploymentPicker:
     * ``"all"``: every tried deployment; none left raises :class:`NoDeploymentAvailable` (``"all_tried"``);
     * ``"none"``: retries see the same candidates as the first attempt.
 
-    When every deployment is cooling down, LiteLLM raises :class:`NoDeploymentAvailable` (``"all_cooling_down"``);
+    ``unavailable`` names deployments out of rotation for another reason -- their own circuit breaker is
+    open, a fault took their region down -- and is treated like a cooldown. When every deployment is
+    cooling down or unavailable, LiteLLM raises :class:`NoDeploymentAvailable` (``"all_cooling_down"``);
     with ``strategy="portkey-loadbalance"`` they all stay candidates, as Portkey's circuit-breaker filter does.
     """
 
@@ -661,11 +680,11 @@ class DeploymentPicker:
         self.strategy = STRATEGIES[config.strategy](config)
 
     def pick(self, u: float, *, input_tokens: int = 0, streaming: bool = False,
-             failed: Optional[Mapping[str, int]] = None) -> Deployment:
+             failed: Optional[Mapping[str, int]] = None, unavailable: Collection[str] = ()) -> Deployment:
         """The deployment for this attempt, chosen with the uniform draw ``u`` in [0, 1)."""
         if not 0.0 <= u < 1.0:
             raise ValueError(f"u: must be a uniform draw in [0, 1), got {u!r}")
-        candidates = self._not_cooling_down()
+        candidates = self._in_rotation(unavailable)
         candidates = self._not_tried(candidates, failed or {})
         chosen = self.strategy.choose(candidates, u, self._clock(), input_tokens=input_tokens, streaming=streaming)
         if chosen is None:
@@ -683,21 +702,21 @@ class DeploymentPicker:
                                      completion_tokens, ttft_s)
         self.cooldown.record_success(deployment_id)
 
-    def call_failed(self, deployment_id: str, status_code: int, *, timed_out: bool = False) -> bool:
-        """The call failed with ``status_code``; True if the deployment now cools down."""
-        cooled = self.cooldown.record_failure(deployment_id, status_code)     # validates the status first
+    def call_failed(self, deployment_id: str, status_code: int, *, timed_out: bool = False,
+                    retry_after_s: Optional[float] = None) -> bool:
+        """The call failed with ``status_code`` (``Retry-After``: ``retry_after_s``); True if it now cools down."""
+        cooled = self.cooldown.record_failure(deployment_id, status_code, retry_after_s=retry_after_s)
         self.strategy.call_failed(self._by_id[deployment_id], self._clock(), timed_out)
         return cooled
 
-    def _not_cooling_down(self) -> list[Deployment]:
+    def _in_rotation(self, unavailable: Collection[str]) -> list[Deployment]:
         cooling = self.cooldown.cooling_down()
-        if not cooling:
+        if not cooling and not unavailable:
             return list(self.deployments)
-        available = [d for d in self.deployments if d.id not in cooling]
+        available = [d for d in self.deployments if d.id not in cooling and d.id not in unavailable]
         if available or self.config.strategy == "portkey-loadbalance":
             return available or list(self.deployments)
-        retry_after = min(self.cooldown.cooldown_s(d) for d in cooling)
-        raise NoDeploymentAvailable("all_cooling_down", retry_after, self.cooldown.cooling_down())
+        raise NoDeploymentAvailable("all_cooling_down", self.cooldown.min_active_cooldown_s(), tuple(cooling))
 
     def _not_tried(self, candidates: list[Deployment], failed: Mapping[str, int]) -> list[Deployment]:
         mode = self.config.skip_tried

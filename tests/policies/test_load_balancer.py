@@ -66,7 +66,7 @@ def test_config_rejects_bad_values_naming_the_field(field, value):
 
 @pytest.mark.parametrize("fields, name", [({"id": ""}, "id"), ({"id": "a", "rpm": 0}, "rpm"),
                                           ({"id": "a", "weight": -1.0}, "weight"),
-                                          ({"id": "a", "cooldown_s": 0.0}, "cooldown_s")])
+                                          ({"id": "a", "cooldown_s": -1.0}, "cooldown_s")])
 def test_deployment_rejects_bad_values_naming_the_field(fields, name):
     with pytest.raises(ValueError, match=f"Deployment.{name}"):
         Deployment(**fields)
@@ -478,3 +478,25 @@ def test_a_deployment_that_fails_everything_cools_down_when_its_success_counter_
     while not picker.call_failed("a", 500):
         clock.t_s += 0.4
     assert last_success_s + 60.0 < clock.t_s <= last_success_s + 60.0 + 0.4
+
+
+def test_cooldown_time_is_the_deployments_own_else_retry_after_else_the_groups():
+    picker, clock = make([Deployment("a"), Deployment("b", cooldown_s=30.0), Deployment("c"),
+                          Deployment("never", cooldown_s=0.0)], cooldown_s=5.0)
+    picker.call_failed("a", 429, retry_after_s=12.0)
+    picker.call_failed("b", 429, retry_after_s=12.0)
+    picker.call_failed("c", 429)
+    assert not picker.call_failed("never", 429)         # cooldown_time 0: LiteLLM skips the cooldown logic
+    assert [(w.deployment_id, w.end_s) for w in picker.cooldown.windows] == [("a", 12.0), ("b", 30.0), ("c", 5.0)]
+    with pytest.raises(NoDeploymentAvailable) as error:
+        picker.pick(0.5, unavailable={"never"})
+    assert error.value.retry_after_s == 5.0             # the shortest cooldown in force, as get_min_cooldown
+
+
+def test_unavailable_deployments_are_skipped_like_cooling_ones():
+    picker, _ = make(group("a", "b", "c"))
+    assert {picker.pick(u, unavailable={"a", "c"}).id for u in (0.0, 0.5, 0.99)} == {"b"}
+    with pytest.raises(NoDeploymentAvailable, match="all_cooling_down"):
+        picker.pick(0.5, unavailable={"a", "b", "c"})
+    portkey, _ = make(group("a", "b"), strategy="portkey-loadbalance")
+    assert {portkey.pick(u, unavailable={"a", "b"}).id for u in (0.0, 0.99)} == {"a", "b"}
