@@ -13,9 +13,10 @@ module reproduces their choices as plain state machines, with the semantics read
 (every rule below names the file and function it comes from; see ``docs/load_balancing.md``):
 
 * :class:`SimpleShuffle` -- LiteLLM ``simple-shuffle`` (``litellm/router_utils/simple_shuffle.py``,
-  ``simple_shuffle``): a weighted random pick by ``weight``, else ``rpm``, else ``tpm``, else uniform.
-  Which field is used is decided by the **first** healthy deployment alone; a deployment without that
-  field weighs 0.
+  ``simple_shuffle``): a weighted random pick by ``weight``, else ``rpm``, else ``tpm``, else uniform; a
+  deployment without the field weighs 0. Current LiteLLM takes the first field that some deployment sets
+  to a positive value; older versions let the **first** healthy deployment alone decide
+  (``simple_shuffle_field="first_deployment"``).
 * :class:`LeastBusy` -- LiteLLM ``least-busy`` (``litellm/router_strategy/least_busy.py``): the fewest calls
   in flight, counted from call start to success or failure, over every deployment ever seen -- and when the
   least busy of those is not a candidate (cooling down, already tried), a *uniform* random candidate.
@@ -85,6 +86,7 @@ LITELLM_DEFAULT_ALLOWED_FAILS = 3
 Strategy = Literal["simple-shuffle", "least-busy", "usage-based-routing-v2", "latency-based-routing",
                    "portkey-loadbalance"]
 SkipTried = Literal["non_retryable", "all", "none"]
+ShuffleField = Literal["any_deployment", "first_deployment"]
 
 AVAILABLE = "available"
 COOLING_DOWN = "cooling_down"
@@ -150,6 +152,9 @@ class LoadBalancingConfig:
     __pydantic_config__ = {"extra": "forbid"}
 
     strategy: Strategy = choice("simple-shuffle", "LiteLLM routing_strategy, or Portkey's weighted loadbalance.")
+    simple_shuffle_field: ShuffleField = choice(
+        "any_deployment", "simple-shuffle: weight by the first of weight/rpm/tpm that any deployment sets "
+                          "(current LiteLLM) or that the first deployment sets (older LiteLLM).")
     lowest_latency_buffer: float = number(
         0.0, "latency-based: pick among deployments within this fraction above the lowest mean.", ge=0)
     max_latency_list_size: int = integer(10, "latency-based: latencies kept per deployment.", ge=1, le=MAX_COUNT)
@@ -450,20 +455,28 @@ class _Strategy:
 
 
 class SimpleShuffle(_Strategy):
-    """LiteLLM ``simple-shuffle``: weighted by the first candidate's ``weight``/``rpm``/``tpm``, else uniform.
+    """LiteLLM ``simple-shuffle``: weighted by ``weight``, else ``rpm``, else ``tpm``, else uniform.
 
-    LiteLLM divides by the weights' sum and fails when it is zero; here a zero sum falls back to uniform.
+    ``"any_deployment"`` (current LiteLLM): the first field with a positive value on some candidate.
+    ``"first_deployment"`` (older LiteLLM): the first field the first candidate sets; older LiteLLM then
+    divides by the weights' sum and fails when it is zero, where this falls back to uniform.
     """
 
     def choose(self, candidates, u, now_s, *, input_tokens, streaming):
-        first = candidates[0]
-        for field in ("weight", "rpm", "tpm"):
-            if getattr(first, field) is not None:
-                weights = [getattr(d, field) or 0 for d in candidates]
-                if sum(weights) > 0:
-                    return candidates[weighted_index(u, weights)]
-                break
+        weights = self._weights(candidates)
+        if weights:
+            return candidates[weighted_index(u, weights)]
         return candidates[uniform_index(u, len(candidates))]
+
+    def _weights(self, candidates: list[Deployment]) -> Optional[list[float]]:
+        first_only = self.config.simple_shuffle_field == "first_deployment"
+        for field in ("weight", "rpm", "tpm"):
+            weights = [getattr(d, field) or 0 for d in candidates]
+            if first_only and getattr(candidates[0], field) is not None:
+                return weights if sum(weights) > 0 else None
+            if not first_only and max(weights) > 0:
+                return weights
+        return None
 
 
 class PortkeyWeighted(_Strategy):

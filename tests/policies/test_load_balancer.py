@@ -53,7 +53,7 @@ def test_defaults_are_litellms():
 
 
 @pytest.mark.parametrize("field, value", [
-    ("strategy", "round-robin"), ("lowest_latency_buffer", -0.1), ("max_latency_list_size", 0),
+    ("strategy", "round-robin"), ("simple_shuffle_field", "last"), ("lowest_latency_buffer", -0.1), ("max_latency_list_size", 0),
     ("cooldown_s", 0.0), ("failure_rate_threshold", 1.0), ("failure_rate_minimum_calls", 0),
     ("allowed_fails", -1), ("allowed_fails_timeout", 1.5), ("skip_tried", "some"), ("disable_cooldowns", 1),
 ])
@@ -112,12 +112,21 @@ def test_simple_shuffle_uses_rpm_then_tpm_when_no_weight():
     assert_matches_weights(frequencies(by_tpm, 20_000), ["a", "b"], [900, 100], 20_000)
 
 
-def test_simple_shuffle_field_is_decided_by_the_first_deployment():
-    # The first has no weight, so LiteLLM weights by rpm although the second sets weight=100.
+def test_simple_shuffle_field_any_deployment_sets():
+    # Current LiteLLM: b's weight counts although a sets none (a weighs 0: never picked).
     picker, _ = make([Deployment("a", rpm=100), Deployment("b", rpm=100, weight=100.0)])
+    assert set(frequencies(picker, 2_000)) == {"b"}
+    zero, _ = make([Deployment("a", weight=0.0, rpm=100), Deployment("b", weight=0.0, rpm=300)])
+    assert_matches_weights(frequencies(zero, 20_000), ["a", "b"], [100, 300], 20_000)     # all-zero: next field
+
+
+def test_simple_shuffle_field_decided_by_the_first_deployment_in_older_litellm():
+    # The first has no weight, so older LiteLLM weights by rpm although the second sets weight=100.
+    picker, _ = make([Deployment("a", rpm=100), Deployment("b", rpm=100, weight=100.0)],
+                     simple_shuffle_field="first_deployment")
     assert_matches_weights(frequencies(picker, 20_000), ["a", "b"], [1, 1], 20_000)
     # The first sets weight; the second has none and weighs 0: never picked.
-    picker, _ = make([Deployment("a", weight=1.0), Deployment("b", rpm=100)])
+    picker, _ = make([Deployment("a", weight=1.0), Deployment("b", rpm=100)], simple_shuffle_field="first_deployment")
     assert set(frequencies(picker, 2_000)) == {"a"}
 
 
