@@ -54,7 +54,8 @@ else the group's, default 5 s) when the status warrants it
 
 The "minute" counters (``router_callbacks/track_deployment_metrics.py``) are in-memory cache entries with a
 60 s TTL that every increment renews: they count since the deployment was last idle for 60 s, not per
-calendar minute. A cooldown is a cache entry with TTL ``cooldown_time``: it ends on its own, without
+calendar minute. A cooldown is a cache entry with TTL ``cooldown_time``: it ends on its own at
+``start + cooldown_time`` (``CooldownCache._corrected_active_cooldown``: active while time remains), without
 probing, and is recorded here as typed :class:`CooldownTransition` pairs and :class:`CooldownWindow` rows.
 
 :class:`DeploymentPicker` puts it together for one model group: drop deployments cooling down (when all
@@ -188,10 +189,13 @@ class LoadBalancingConfig:
                                            self.allowed_fails_internal_server))
 
     def allowed_fails_for(self, status_code: int) -> int:
-        """The legacy rule's allowance for this status: ``policy or allowed_fails`` (so a policy of 0 defers)."""
+        """The legacy rule's allowance for this status: the policy's if set (0 included), else ``allowed_fails``.
+
+        (Older LiteLLM wrote ``policy or allowed_fails``, so a policy of 0 fell through to ``allowed_fails``.)
+        """
         policy = {429: self.allowed_fails_rate_limit, 408: self.allowed_fails_timeout,
                   401: self.allowed_fails_authentication, 500: self.allowed_fails_internal_server}.get(status_code)
-        if policy:
+        if policy is not None:
             return policy
         return LITELLM_DEFAULT_ALLOWED_FAILS if self.allowed_fails is None else self.allowed_fails
 
@@ -400,7 +404,7 @@ class DeploymentCooldown:
         now = self._clock()
         if not self._active:
             return now
-        expired = sorted((self.windows[i].end_s, d) for d, i in self._active.items() if now > self.windows[i].end_s)
+        expired = sorted((self.windows[i].end_s, d) for d, i in self._active.items() if now >= self.windows[i].end_s)
         for end_s, deployment_id in expired:
             del self._active[deployment_id]
             self._emit(CooldownTransition(end_s, deployment_id, COOLING_DOWN, AVAILABLE, "cooldown_elapsed"))

@@ -337,9 +337,9 @@ def test_cooldown_ends_after_cooldown_time_and_the_deployment_is_skipped_meanwhi
     clock.t_s = 10.0
     assert picker.call_failed("a", 429) and picker.call_failed("b", 429)
     assert picker.cooldown.cooling_down() == ("a", "b")
-    clock.t_s = 17.0
-    assert picker.cooldown.is_cooling_down("a")         # the cache keeps it until now > start + cooldown
-    clock.t_s = 17.001
+    clock.t_s = 16.999
+    assert picker.cooldown.is_cooling_down("a")
+    clock.t_s = 17.0                                    # active while start + cooldown - now > 0
     assert not picker.cooldown.is_cooling_down("a") and picker.cooldown.is_cooling_down("b")
     assert {picker.pick(u).id for u in (0.0, 0.99)} == {"a"}
     clock.t_s = 40.001
@@ -381,11 +381,13 @@ def test_allowed_fails_cools_down_on_the_next_failure_and_forgets_after_cooldown
         assert not spaced.call_failed("a", 500)
 
 
-def test_allowed_fails_policy_per_status_and_a_zero_policy_defers():
+def test_allowed_fails_policy_per_status_then_allowed_fails_then_three():
     picker, _ = make(group("a", "b"), allowed_fails_timeout=0, allowed_fails_rate_limit=1)
     assert run_calls(picker, "b", [429, 429]) == [False, True]
-    # allowed_fails_timeout=0 is falsy, so LiteLLM's `policy or allowed_fails` uses the default 3.
-    assert run_calls(picker, "a", [408] * 4) == [False, False, False, True]
+    assert run_calls(picker, "a", [408]) == [True]                  # a policy of 0: the first one
+    assert run_calls(picker, "a", [401] * 4) == [False] * 3 + [True]    # no policy for 401: LiteLLM's default 3
+    explicit, _ = make(group("a", "b"), allowed_fails=1, allowed_fails_timeout=2)
+    assert run_calls(explicit, "a", [500, 500]) == [False, True]
 
 
 def test_disable_cooldowns_keeps_everyone_in_rotation():
