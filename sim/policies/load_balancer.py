@@ -26,12 +26,11 @@ module reproduces their choices as plain state machines, with the semantics read
   deployment id with per-minute keys and so never applies; RPM is enforced only at call start
   (``pre_call_check``: a 429 from the gateway itself once the minute's count reached ``rpm``).
 * :class:`LowestLatency` -- LiteLLM ``latency-based-routing`` (``litellm/router_strategy/lowest_latency.py``):
-  the mean of the stored latencies per deployment (seconds per completion token), a uniform pick among
-  deployments within ``lowest_latency_buffer`` x the lowest mean. A deployment with no data counts as
-  latency 0, so it is tried first. The list holds ``max_latency_list_size`` values, but once full LiteLLM
-  keeps the *first* ``size - 1`` and replaces only the last, so it is not a rolling window. A timeout adds
-  a 1000 s penalty. When streaming, the time-to-first-token list is used (its sum divided by the length of
-  the *latency* list, as LiteLLM does).
+  the mean of the last ``max_latency_list_size`` latencies per deployment (seconds per completion token;
+  time to first token when streaming), a uniform pick among deployments within ``lowest_latency_buffer``
+  x the lowest mean. A deployment with no data counts as latency 0, so it is tried first. A timeout adds
+  a 1000 s penalty. Older LiteLLM kept the *first* ``size - 1`` values once the list was full and measured
+  TTFT per token (``latency_rules="legacy"``).
 * :class:`PortkeyWeighted` -- Portkey ``loadbalance`` (``src/handlers/handlerUtils.ts``,
   ``tryTargetsRecursively``): weights (default 1) normalised by their sum, the first target whose weight
   exceeds ``u * total`` minus the weights before it.
@@ -88,6 +87,7 @@ Strategy = Literal["simple-shuffle", "least-busy", "usage-based-routing-v2", "la
                    "portkey-loadbalance"]
 SkipTried = Literal["non_retryable", "all", "none"]
 ShuffleField = Literal["any_deployment", "first_deployment"]
+LatencyRules = Literal["current", "legacy"]
 
 AVAILABLE = "available"
 COOLING_DOWN = "cooling_down"
@@ -156,6 +156,9 @@ class LoadBalancingConfig:
     simple_shuffle_field: ShuffleField = choice(
         "any_deployment", "simple-shuffle: weight by the first of weight/rpm/tpm that any deployment sets "
                           "(current LiteLLM) or that the first deployment sets (older LiteLLM).")
+    latency_rules: LatencyRules = choice(
+        "current", "latency-based: current LiteLLM (sliding window, TTFT in seconds) or the older rules "
+                   "(first values kept, TTFT per token).")
     lowest_latency_buffer: float = number(
         0.0, "latency-based: pick among deployments within this fraction above the lowest mean.", ge=0)
     max_latency_list_size: int = integer(10, "latency-based: latencies kept per deployment.", ge=1, le=MAX_COUNT)
@@ -587,29 +590,45 @@ class _LatencyRecord:
         self.minute_requests = _MinuteCount()
 
 
-def _append_capped(values: list[float], value: float, size: int) -> list[float]:
-    """LiteLLM's update: append while short; once full, keep the first ``size - 1`` and replace the last."""
+def _append_capped(values: list[float], value: float, size: int, sliding: bool) -> list[float]:
+    """Append, keeping at most ``size``: drop the oldest (current LiteLLM) or, as older LiteLLM did once
+    the list is full, keep the first ``size - 1`` and replace the last."""
     if len(values) < size:
         return values + [value]
-    return values[:size - 1] + [value]
+    return values[len(values) - size + 1:] + [value] if sliding else values[:size - 1] + [value]
+
+
+def _mean(values: list[float]) -> float:
+    return sum(values) / len(values) if values else 0.0
 
 
 class LowestLatency(_Strategy):
-    """LiteLLM ``latency-based-routing``: lowest mean seconds per completion token, within the buffer."""
+    """LiteLLM ``latency-based-routing``: lowest mean latency (seconds per completion token), within the buffer.
+
+    ``latency_rules="current"``: lists slide (the newest ``max_latency_list_size`` values), a call without
+    completion tokens records plain seconds, streaming ranks by time to first token in seconds.
+    ``"legacy"`` (lowest_latency.py @015b9454): once full the first ``size - 1`` values stay, calls without
+    completion tokens are lost, TTFT is per completion token and its sum is divided by the latency list's
+    length.
+    """
 
     def __init__(self, config: LoadBalancingConfig) -> None:
         super().__init__(config)
         self.records: dict[str, _LatencyRecord] = {}
         self._last_write_s = -math.inf
+        self._current = config.latency_rules == "current"
 
     def mean_latency(self, deployment_id: str, now_s: float, streaming: bool = False) -> float:
         """The score LiteLLM compares: 0 for a deployment without data (so it is tried first)."""
         self._expire(now_s)
         record = self.records.get(deployment_id)
-        if record is None or not record.latency:
+        if record is None:
             return 0.0
-        values = record.ttft if streaming and record.ttft else record.latency
-        return sum(values) / len(record.latency)
+        if not (streaming and record.ttft):
+            return _mean(record.latency)
+        if self._current:
+            return _mean(record.ttft)
+        return sum(record.ttft) / len(record.latency) if record.latency else 0.0
 
     def choose(self, candidates, u, now_s, *, input_tokens, streaming):
         scored = [(self.mean_latency(d.id, now_s, streaming), d) for d in candidates if self._fits(d, now_s, input_tokens)]
@@ -628,21 +647,22 @@ class LowestLatency(_Strategy):
                 and (deployment.rpm is None or requests + 1 <= deployment.rpm))
 
     def call_succeeded(self, deployment, now_s, duration_s, total_tokens, completion_tokens, ttft_s):
-        if completion_tokens <= 0:
-            return          # LiteLLM divides by completion_tokens; its handler swallows the ZeroDivisionError
+        if completion_tokens <= 0 and not self._current:
+            return          # older LiteLLM divides by zero here; its handler swallows the error
         record = self._record(deployment.id, now_s)
-        size = self.config.max_latency_list_size
-        record.latency = _append_capped(record.latency, duration_s / completion_tokens, size)
+        self._append(record, "latency", duration_s / completion_tokens if completion_tokens > 0 else duration_s)
         if ttft_s is not None:
-            record.ttft = _append_capped(record.ttft, ttft_s / completion_tokens, size)
+            self._append(record, "ttft", ttft_s if self._current else ttft_s / completion_tokens)
         record.minute_tokens.add(total_tokens, now_s)
         record.minute_requests.add(1, now_s)
 
     def call_failed(self, deployment, now_s, timed_out):
         if timed_out:
-            record = self._record(deployment.id, now_s)
-            record.latency = _append_capped(record.latency, TIMEOUT_LATENCY_PENALTY_S,
-                                            self.config.max_latency_list_size)
+            self._append(self._record(deployment.id, now_s), "latency", TIMEOUT_LATENCY_PENALTY_S)
+
+    def _append(self, record: _LatencyRecord, name: str, value: float) -> None:
+        setattr(record, name, _append_capped(getattr(record, name), value, self.config.max_latency_list_size,
+                                             sliding=self._current))
 
     def _record(self, deployment_id: str, now_s: float) -> _LatencyRecord:
         self._expire(now_s)

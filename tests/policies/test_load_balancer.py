@@ -53,7 +53,7 @@ def test_defaults_are_litellms():
 
 
 @pytest.mark.parametrize("field, value", [
-    ("strategy", "round-robin"), ("simple_shuffle_field", "last"), ("lowest_latency_buffer", -0.1), ("max_latency_list_size", 0),
+    ("strategy", "round-robin"), ("simple_shuffle_field", "last"), ("latency_rules", "newest"), ("lowest_latency_buffer", -0.1), ("max_latency_list_size", 0),
     ("cooldown_s", 0.0), ("failure_rate_threshold", 1.0), ("failure_rate_minimum_calls", 0),
     ("allowed_fails", -1), ("allowed_fails_timeout", 1.5), ("skip_tried", "some"), ("disable_cooldowns", 1),
 ])
@@ -236,24 +236,39 @@ def test_latency_based_picks_within_the_buffer_of_the_lowest_mean():
     assert_matches_weights(frequencies(buffered, 10_000), ["b", "c"], [1, 1], 10_000)
 
 
-def test_latency_list_keeps_its_first_values_once_full():
+def test_latency_list_slides_over_the_newest_values():
     picker, _ = make(group("a"), strategy="latency-based-routing", max_latency_list_size=4)
     for spt in (1.0, 2.0, 3.0, 4.0, 5.0, 6.0):
         succeed(picker, "a", spt)
-    # LiteLLM's update once full: the first size-1 values stay, the newest replaces the last.
+    assert picker.strategy.mean_latency("a", 0.0) == pytest.approx((3 + 4 + 5 + 6) / 4)
+
+
+def test_legacy_latency_list_keeps_its_first_values_once_full():
+    picker, _ = make(group("a"), strategy="latency-based-routing", max_latency_list_size=4, latency_rules="legacy")
+    for spt in (1.0, 2.0, 3.0, 4.0, 5.0, 6.0):
+        succeed(picker, "a", spt)
+    # Older LiteLLM's update once full: the first size-1 values stay, the newest replaces the last.
     assert picker.strategy.mean_latency("a", 0.0) == pytest.approx((1 + 2 + 3 + 6) / 4)
 
 
-def test_latency_timeout_penalty_and_streaming_ttft():
+def test_latency_timeout_penalty_and_streaming_ttft_in_seconds():
     picker, _ = make(group("a", "b"), strategy="latency-based-routing")
-    succeed(picker, "a", 0.010, ttft_s=0.5)             # ttft 0.005 s per completion token
-    succeed(picker, "b", 0.020, ttft_s=0.1)             # ttft 0.001
-    assert picker.pick(0.5).id == "a"
-    assert picker.pick(0.5, streaming=True).id == "b"
-    picker.call_failed("b", 408, timed_out=True)        # b: latencies [0.02, 1000]
-    assert picker.strategy.mean_latency("b", 0.0) == pytest.approx((0.020 + 1000) / 2)
-    # Streaming: the ttft sum over the *latency* list's length, as LiteLLM divides.
-    assert picker.strategy.mean_latency("b", 0.0, streaming=True) == pytest.approx(0.001 / 2)
+    succeed(picker, "a", 0.010, tokens=50, ttft_s=1.0)      # short answers, slow first token
+    succeed(picker, "b", 0.005, tokens=500, ttft_s=3.0)     # long answers, slower first token
+    assert picker.pick(0.5).id == "b"                       # per completion token b is faster
+    assert picker.pick(0.5, streaming=True).id == "a"       # but streaming ranks the first token: 1 s < 3 s
+    picker.call_failed("b", 408, timed_out=True)            # b: latencies [0.005, 1000]
+    assert picker.strategy.mean_latency("b", 0.0) == pytest.approx((0.005 + 1000) / 2)
+    assert picker.strategy.mean_latency("b", 0.0, streaming=True) == pytest.approx(3.0)
+
+
+def test_legacy_latency_streaming_divides_ttft_by_tokens_and_by_the_latency_lists_length():
+    picker, _ = make(group("a", "b"), strategy="latency-based-routing", latency_rules="legacy")
+    succeed(picker, "a", 0.010, tokens=50, ttft_s=1.0)      # ttft 0.02 s per token
+    succeed(picker, "b", 0.005, tokens=500, ttft_s=3.0)     # ttft 0.006 s per token
+    assert picker.pick(0.5, streaming=True).id == "b"       # the long answer hides the slow first token
+    picker.call_failed("b", 408, timed_out=True)
+    assert picker.strategy.mean_latency("b", 0.0, streaming=True) == pytest.approx(0.006 / 2)
 
 
 def test_latency_map_expires_after_its_ttl_without_writes():
@@ -266,11 +281,13 @@ def test_latency_map_expires_after_its_ttl_without_writes():
     assert picker.strategy.mean_latency("b", clock()) == 0.0
 
 
-def test_latency_zero_completion_tokens_is_not_recorded():
-    picker, _ = make(group("a", "b"), strategy="latency-based-routing")
-    succeed(picker, "a", 0.01)
-    picker.call_succeeded("b", 3.0, total_tokens=10, completion_tokens=0)
-    assert picker.strategy.mean_latency("b", 0.0) == 0.0
+def test_latency_without_completion_tokens_is_plain_seconds_or_lost_in_legacy():
+    current, _ = make(group("a", "b"), strategy="latency-based-routing")
+    legacy, _ = make(group("a", "b"), strategy="latency-based-routing", latency_rules="legacy")
+    for picker in (current, legacy):
+        picker.call_succeeded("b", 3.0, total_tokens=10, completion_tokens=0)
+    assert current.strategy.mean_latency("b", 0.0) == 3.0
+    assert legacy.strategy.mean_latency("b", 0.0) == 0.0
 
 
 # ------------------------------------------------------------------------------------------ cooldown
