@@ -16,21 +16,23 @@ module reproduces their choices as plain state machines, with the semantics read
   ``simple_shuffle``): a weighted random pick by ``weight``, else ``rpm``, else ``tpm``, else uniform; a
   deployment without the field weighs 0. Current LiteLLM takes the first field that some deployment sets
   to a positive value; older versions let the **first** healthy deployment alone decide
-  (``simple_shuffle_field="first_deployment"``).
+  (``litellm_rules="legacy"``).
 * :class:`LeastBusy` -- LiteLLM ``least-busy`` (``litellm/router_strategy/least_busy.py``): the fewest calls
   in flight, counted from call start to success or failure, over every deployment ever seen -- and when the
   least busy of those is not a candidate (cooling down, already tried), a *uniform* random candidate.
 * :class:`LowestUsage` -- LiteLLM ``usage-based-routing-v2`` (``litellm/router_strategy/lowest_tpm_rpm_v2.py``):
-  the lowest tokens used in the current UTC minute (``%H-%M`` keys, so usage resets on the minute), among
-  deployments where ``used + input_tokens <= tpm``; ties at random. Its RPM check in selection compares a
-  deployment id with per-minute keys and so never applies; RPM is enforced only at call start
-  (``pre_call_check``: a 429 from the gateway itself once the minute's count reached ``rpm``).
+  the lowest tokens used, among deployments where ``used + input_tokens <= tpm`` and ``rpm_used + 1 < rpm``;
+  ties at random. Usage is kept per UTC minute (``%H-%M`` keys) and read as a sliding window,
+  ``this minute + last minute x the share of it still in the trailing 60 s``. RPM is also enforced at call
+  start (``pre_call_check``: a 429 from the gateway itself). Older versions (``litellm_rules="legacy"``)
+  read the current minute alone (usage resets on the minute) and their RPM check in selection compared a
+  deployment id with per-minute key names, so it never applied.
 * :class:`LowestLatency` -- LiteLLM ``latency-based-routing`` (``litellm/router_strategy/lowest_latency.py``):
   the mean of the last ``max_latency_list_size`` latencies per deployment (seconds per completion token;
   time to first token when streaming), a uniform pick among deployments within ``lowest_latency_buffer``
   x the lowest mean. A deployment with no data counts as latency 0, so it is tried first. A timeout adds
   a 1000 s penalty. Older LiteLLM kept the *first* ``size - 1`` values once the list was full and measured
-  TTFT per token (``latency_rules="legacy"``).
+  TTFT per token (``litellm_rules="legacy"``).
 * :class:`PortkeyWeighted` -- Portkey ``loadbalance`` (``src/handlers/handlerUtils.ts``,
   ``tryTargetsRecursively``): weights (default 1) normalised by their sum, the first target whose weight
   exceeds ``u * total`` minus the weights before it.
@@ -86,8 +88,7 @@ LITELLM_DEFAULT_ALLOWED_FAILS = 3
 Strategy = Literal["simple-shuffle", "least-busy", "usage-based-routing-v2", "latency-based-routing",
                    "portkey-loadbalance"]
 SkipTried = Literal["non_retryable", "all", "none"]
-ShuffleField = Literal["any_deployment", "first_deployment"]
-LatencyRules = Literal["current", "legacy"]
+LiteLLMRules = Literal["current", "legacy"]
 
 AVAILABLE = "available"
 COOLING_DOWN = "cooling_down"
@@ -153,12 +154,9 @@ class LoadBalancingConfig:
     __pydantic_config__ = {"extra": "forbid"}
 
     strategy: Strategy = choice("simple-shuffle", "LiteLLM routing_strategy, or Portkey's weighted loadbalance.")
-    simple_shuffle_field: ShuffleField = choice(
-        "any_deployment", "simple-shuffle: weight by the first of weight/rpm/tpm that any deployment sets "
-                          "(current LiteLLM) or that the first deployment sets (older LiteLLM).")
-    latency_rules: LatencyRules = choice(
-        "current", "latency-based: current LiteLLM (sliding window, TTFT in seconds) or the older rules "
-                   "(first values kept, TTFT per token).")
+    litellm_rules: LiteLLMRules = choice(
+        "current", "Which LiteLLM: current, or the older behaviour of each strategy and of allowed_fails_policy "
+                   "(see docs/load_balancing.md).")
     lowest_latency_buffer: float = number(
         0.0, "latency-based: pick among deployments within this fraction above the lowest mean.", ge=0)
     max_latency_list_size: int = integer(10, "latency-based: latencies kept per deployment.", ge=1, le=MAX_COUNT)
@@ -198,7 +196,7 @@ class LoadBalancingConfig:
         """
         policy = {429: self.allowed_fails_rate_limit, 408: self.allowed_fails_timeout,
                   401: self.allowed_fails_authentication, 500: self.allowed_fails_internal_server}.get(status_code)
-        if policy is not None:
+        if policy is not None and (policy or self.litellm_rules == "current"):
             return policy
         return LITELLM_DEFAULT_ALLOWED_FAILS if self.allowed_fails is None else self.allowed_fails
 
@@ -464,8 +462,8 @@ class _Strategy:
 class SimpleShuffle(_Strategy):
     """LiteLLM ``simple-shuffle``: weighted by ``weight``, else ``rpm``, else ``tpm``, else uniform.
 
-    ``"any_deployment"`` (current LiteLLM): the first field with a positive value on some candidate.
-    ``"first_deployment"`` (older LiteLLM): the first field the first candidate sets; older LiteLLM then
+    Current LiteLLM: the first field with a positive value on some candidate. ``litellm_rules="legacy"``:
+    the first field the first candidate sets; older LiteLLM then
     divides by the weights' sum and fails when it is zero, where this falls back to uniform.
     """
 
@@ -476,7 +474,7 @@ class SimpleShuffle(_Strategy):
         return candidates[uniform_index(u, len(candidates))]
 
     def _weights(self, candidates: list[Deployment]) -> Optional[list[float]]:
-        first_only = self.config.simple_shuffle_field == "first_deployment"
+        first_only = self.config.litellm_rules == "legacy"
         for field in ("weight", "rpm", "tpm"):
             weights = [getattr(d, field) or 0 for d in candidates]
             if first_only and getattr(candidates[0], field) is not None:
@@ -527,54 +525,83 @@ class LeastBusy(_Strategy):
 
 
 class _MinuteCount:
-    """A count kept per calendar minute (LiteLLM's ``{id}:tpm:{%H-%M}`` keys): reads 0 in a new minute."""
+    """A count per calendar minute (LiteLLM's ``{id}:tpm:{%H-%M}`` keys), this minute's and the last one's.
 
-    __slots__ = ("minute", "value")
+    :meth:`get` is the fixed window (0 in a new minute); :meth:`sliding` is current LiteLLM's sliding-window
+    estimate, ``this minute + last minute * (1 - seconds into this minute / 60)``.
+    """
+
+    __slots__ = ("minute", "value", "previous")
 
     def __init__(self) -> None:
-        self.minute = -1
-        self.value = 0
+        self.minute = -2
+        self.value = 0.0
+        self.previous = 0.0
 
-    def get(self, now_s: float) -> int:
-        return self.value if self.minute == int(now_s // MINUTE_S) else 0
+    def get(self, now_s: float) -> float:
+        return self.value if self.minute == int(now_s // MINUTE_S) else 0.0
 
-    def add(self, amount: int, now_s: float) -> int:
-        self.value = self.get(now_s) + amount
-        self.minute = int(now_s // MINUTE_S)
+    def sliding(self, now_s: float) -> float:
+        minute = int(now_s // MINUTE_S)
+        previous = self.value if self.minute == minute - 1 else (self.previous if self.minute == minute else 0.0)
+        return self.get(now_s) + previous * (1.0 - (now_s - minute * MINUTE_S) / MINUTE_S)
+
+    def add(self, amount: float, now_s: float) -> float:
+        minute = int(now_s // MINUTE_S)
+        if minute != self.minute:
+            self.previous = self.value if self.minute == minute - 1 else 0.0
+            self.minute, self.value = minute, 0.0
+        self.value += amount
         return self.value
 
 
 class LowestUsage(_Strategy):
-    """LiteLLM ``usage-based-routing-v2``: lowest TPM used this minute; RPM enforced at call start only."""
+    """LiteLLM ``usage-based-routing-v2``: lowest TPM used, skipping deployments at their TPM/RPM limit.
+
+    Current LiteLLM counts usage as a sliding window over this and the last minute and skips a deployment
+    when ``rpm_used + 1 >= rpm``; ``litellm_rules="legacy"`` (@cb025a7f): the current calendar minute only,
+    and RPM is not checked in selection (ids compared with per-minute key names), only at call start.
+    """
 
     def __init__(self, config: LoadBalancingConfig) -> None:
         super().__init__(config)
         self.tokens: dict[str, _MinuteCount] = {}
         self.requests: dict[str, _MinuteCount] = {}
+        self._current = config.litellm_rules == "current"
 
-    def tokens_used(self, deployment_id: str, now_s: float) -> int:
-        count = self.tokens.get(deployment_id)
-        return 0 if count is None else count.get(now_s)
+    def _used(self, counts: dict[str, _MinuteCount], deployment_id: str, now_s: float) -> float:
+        count = counts.get(deployment_id)
+        if count is None:
+            return 0.0
+        return count.sliding(now_s) if self._current else count.get(now_s)
 
-    def requests_started(self, deployment_id: str, now_s: float) -> int:
-        count = self.requests.get(deployment_id)
-        return 0 if count is None else count.get(now_s)
+    def tokens_used(self, deployment_id: str, now_s: float) -> float:
+        return self._used(self.tokens, deployment_id, now_s)
+
+    def requests_started(self, deployment_id: str, now_s: float) -> float:
+        return self._used(self.requests, deployment_id, now_s)
 
     def choose(self, candidates, u, now_s, *, input_tokens, streaming):
-        fitting = [(self.tokens_used(d.id, now_s), d) for d in candidates
-                   if d.tpm is None or self.tokens_used(d.id, now_s) + input_tokens <= d.tpm]
+        fitting = [(self.tokens_used(d.id, now_s), d) for d in candidates if self._fits(d, now_s, input_tokens)]
         if not fitting:
             return None
         lowest = min(used for used, _ in fitting)
         tied = [d for used, d in fitting if used == lowest]
         return tied[uniform_index(u, len(tied))]
 
+    def _fits(self, deployment: Deployment, now_s: float, input_tokens: int) -> bool:
+        if deployment.tpm is not None and self.tokens_used(deployment.id, now_s) + input_tokens > deployment.tpm:
+            return False
+        return not (self._current and deployment.rpm is not None
+                    and self.requests_started(deployment.id, now_s) + 1 >= deployment.rpm)
+
     def call_started(self, deployment, now_s):
-        """``pre_call_check``: refuse (LiteLLM raises its own 429) once the minute's count reached ``rpm``."""
+        """``pre_call_check``: LiteLLM's own 429 once the count reached ``rpm`` (then not counted), or when
+        the count goes over it (counted)."""
         if deployment.rpm is not None and self.requests_started(deployment.id, now_s) >= deployment.rpm:
             return False
         self.requests.setdefault(deployment.id, _MinuteCount()).add(1, now_s)
-        return True
+        return deployment.rpm is None or self.requests_started(deployment.id, now_s) <= deployment.rpm
 
     def call_succeeded(self, deployment, now_s, duration_s, total_tokens, completion_tokens, ttft_s):
         self.tokens.setdefault(deployment.id, _MinuteCount()).add(total_tokens, now_s)
@@ -605,9 +632,9 @@ def _mean(values: list[float]) -> float:
 class LowestLatency(_Strategy):
     """LiteLLM ``latency-based-routing``: lowest mean latency (seconds per completion token), within the buffer.
 
-    ``latency_rules="current"``: lists slide (the newest ``max_latency_list_size`` values), a call without
+    Current LiteLLM: lists slide (the newest ``max_latency_list_size`` values), a call without
     completion tokens records plain seconds, streaming ranks by time to first token in seconds.
-    ``"legacy"`` (lowest_latency.py @015b9454): once full the first ``size - 1`` values stay, calls without
+    ``litellm_rules="legacy"`` (lowest_latency.py @015b9454): once full the first ``size - 1`` values stay, calls without
     completion tokens are lost, TTFT is per completion token and its sum is divided by the latency list's
     length.
     """
@@ -616,7 +643,7 @@ class LowestLatency(_Strategy):
         super().__init__(config)
         self.records: dict[str, _LatencyRecord] = {}
         self._last_write_s = -math.inf
-        self._current = config.latency_rules == "current"
+        self._current = config.litellm_rules == "current"
 
     def mean_latency(self, deployment_id: str, now_s: float, streaming: bool = False) -> float:
         """The score LiteLLM compares: 0 for a deployment without data (so it is tried first)."""

@@ -53,7 +53,7 @@ def test_defaults_are_litellms():
 
 
 @pytest.mark.parametrize("field, value", [
-    ("strategy", "round-robin"), ("simple_shuffle_field", "last"), ("latency_rules", "newest"), ("lowest_latency_buffer", -0.1), ("max_latency_list_size", 0),
+    ("strategy", "round-robin"), ("litellm_rules", "newest"), ("lowest_latency_buffer", -0.1), ("max_latency_list_size", 0),
     ("cooldown_s", 0.0), ("failure_rate_threshold", 1.0), ("failure_rate_minimum_calls", 0),
     ("allowed_fails", -1), ("allowed_fails_timeout", 1.5), ("skip_tried", "some"), ("disable_cooldowns", 1),
 ])
@@ -123,10 +123,10 @@ def test_simple_shuffle_field_any_deployment_sets():
 def test_simple_shuffle_field_decided_by_the_first_deployment_in_older_litellm():
     # The first has no weight, so older LiteLLM weights by rpm although the second sets weight=100.
     picker, _ = make([Deployment("a", rpm=100), Deployment("b", rpm=100, weight=100.0)],
-                     simple_shuffle_field="first_deployment")
+                     litellm_rules="legacy")
     assert_matches_weights(frequencies(picker, 20_000), ["a", "b"], [1, 1], 20_000)
     # The first sets weight; the second has none and weighs 0: never picked.
-    picker, _ = make([Deployment("a", weight=1.0), Deployment("b", rpm=100)], simple_shuffle_field="first_deployment")
+    picker, _ = make([Deployment("a", weight=1.0), Deployment("b", rpm=100)], litellm_rules="legacy")
     assert set(frequencies(picker, 2_000)) == {"a"}
 
 
@@ -179,11 +179,27 @@ def test_least_busy_picks_at_random_when_the_least_busy_is_excluded():
 
 # ------------------------------------------------------------------------------------------ usage based
 
-def test_usage_based_picks_lowest_tokens_this_minute_and_resets_on_the_minute():
+def test_usage_based_picks_lowest_tokens_in_a_sliding_minute():
     picker, clock = make(group("a", "b", "c", tpm=10_000), strategy="usage-based-routing-v2")
     clock.t_s = 30.0
     for deployment_id, tokens in (("a", 500), ("b", 200), ("c", 900)):
         picker.call_started(deployment_id)
+        picker.call_succeeded(deployment_id, 1.0, total_tokens=tokens, completion_tokens=10)
+    assert picker.pick(0.99).id == "b"
+    clock.t_s = 75.0                                    # 15 s into the next minute: the last one weighs 3/4
+    picker.call_succeeded("b", 1.0, total_tokens=400)
+    assert picker.strategy.tokens_used("a", clock()) == pytest.approx(500 * 0.75)
+    assert picker.strategy.tokens_used("b", clock()) == pytest.approx(400 + 200 * 0.75)
+    assert picker.pick(0.5).id == "a"                   # a 375 < b 550 < c 675
+    clock.t_s = 120.0                                   # two minutes on: nothing left
+    assert picker.strategy.tokens_used("b", clock()) == pytest.approx(400 * 1.0)
+    assert picker.strategy.tokens_used("a", clock()) == 0
+
+
+def test_legacy_usage_based_resets_on_the_minute():
+    picker, clock = make(group("a", "b", "c", tpm=10_000), strategy="usage-based-routing-v2", litellm_rules="legacy")
+    clock.t_s = 30.0
+    for deployment_id, tokens in (("a", 500), ("b", 200), ("c", 900)):
         picker.call_succeeded(deployment_id, 1.0, total_tokens=tokens, completion_tokens=10)
     assert picker.pick(0.99).id == "b"
     clock.t_s = 59.99
@@ -202,11 +218,24 @@ def test_usage_based_skips_deployments_over_their_tpm():
         picker.pick(0.5, input_tokens=2_001)
 
 
-def test_usage_based_enforces_rpm_at_call_start_not_in_selection():
-    picker, clock = make([Deployment("a", rpm=2)], strategy="usage-based-routing-v2")
+def test_usage_based_rpm_in_selection_and_at_call_start():
+    picker, clock = make([Deployment("a", rpm=3)], strategy="usage-based-routing-v2")
     assert picker.call_started("a") and picker.call_started("a")
-    assert picker.pick(0.5).id == "a"                   # selection ignores RPM (LiteLLM's key mismatch)
-    assert not picker.call_started("a")                 # pre_call_check: the gateway's own 429
+    with pytest.raises(NoDeploymentAvailable):          # 2 + 1 >= 3: selection leaves it out
+        picker.pick(0.5)
+    assert picker.call_started("a")                     # but a call may still start: 3 <= 3
+    assert not picker.call_started("a")                 # pre_call_check: 3 >= 3, the gateway's own 429
+    clock.t_s = 60.0
+    assert not picker.call_started("a")                 # the sliding window still holds 3 * 1.0
+    clock.t_s = 80.0
+    assert picker.call_started("a")                     # 3 * 2/3 = 2 < 3, then 1 + 2 = 3 <= 3
+
+
+def test_legacy_usage_based_enforces_rpm_at_call_start_not_in_selection():
+    picker, clock = make([Deployment("a", rpm=2)], strategy="usage-based-routing-v2", litellm_rules="legacy")
+    assert picker.call_started("a") and picker.call_started("a")
+    assert picker.pick(0.5).id == "a"                   # selection ignores RPM (the key mismatch)
+    assert not picker.call_started("a")
     clock.t_s = 60.0
     assert picker.call_started("a")
 
@@ -244,7 +273,7 @@ def test_latency_list_slides_over_the_newest_values():
 
 
 def test_legacy_latency_list_keeps_its_first_values_once_full():
-    picker, _ = make(group("a"), strategy="latency-based-routing", max_latency_list_size=4, latency_rules="legacy")
+    picker, _ = make(group("a"), strategy="latency-based-routing", max_latency_list_size=4, litellm_rules="legacy")
     for spt in (1.0, 2.0, 3.0, 4.0, 5.0, 6.0):
         succeed(picker, "a", spt)
     # Older LiteLLM's update once full: the first size-1 values stay, the newest replaces the last.
@@ -263,7 +292,7 @@ def test_latency_timeout_penalty_and_streaming_ttft_in_seconds():
 
 
 def test_legacy_latency_streaming_divides_ttft_by_tokens_and_by_the_latency_lists_length():
-    picker, _ = make(group("a", "b"), strategy="latency-based-routing", latency_rules="legacy")
+    picker, _ = make(group("a", "b"), strategy="latency-based-routing", litellm_rules="legacy")
     succeed(picker, "a", 0.010, tokens=50, ttft_s=1.0)      # ttft 0.02 s per token
     succeed(picker, "b", 0.005, tokens=500, ttft_s=3.0)     # ttft 0.006 s per token
     assert picker.pick(0.5, streaming=True).id == "b"       # the long answer hides the slow first token
@@ -283,7 +312,7 @@ def test_latency_map_expires_after_its_ttl_without_writes():
 
 def test_latency_without_completion_tokens_is_plain_seconds_or_lost_in_legacy():
     current, _ = make(group("a", "b"), strategy="latency-based-routing")
-    legacy, _ = make(group("a", "b"), strategy="latency-based-routing", latency_rules="legacy")
+    legacy, _ = make(group("a", "b"), strategy="latency-based-routing", litellm_rules="legacy")
     for picker in (current, legacy):
         picker.call_succeeded("b", 3.0, total_tokens=10, completion_tokens=0)
     assert current.strategy.mean_latency("b", 0.0) == 3.0
@@ -396,6 +425,12 @@ def test_allowed_fails_cools_down_on_the_next_failure_and_forgets_after_cooldown
     for t in (0.0, 10.5, 21.0):                         # ... and one more than 10 s later starts afresh
         clock.t_s = t
         assert not spaced.call_failed("a", 500)
+
+
+def test_legacy_allowed_fails_policy_of_zero_falls_through():
+    picker, _ = make(group("a", "b"), allowed_fails_timeout=0, litellm_rules="legacy")
+    # `policy or allowed_fails`: 0 is falsy, so LiteLLM's default 3 applies.
+    assert run_calls(picker, "a", [408] * 4) == [False, False, False, True]
 
 
 def test_allowed_fails_policy_per_status_then_allowed_fails_then_three():
