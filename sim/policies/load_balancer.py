@@ -17,9 +17,10 @@ module reproduces their choices as plain state machines, with the semantics read
   deployment without the field weighs 0. Current LiteLLM takes the first field that some deployment sets
   to a positive value; older versions let the **first** healthy deployment alone decide
   (``litellm_rules="legacy"``).
-* :class:`LeastBusy` -- LiteLLM ``least-busy`` (``litellm/router_strategy/least_busy.py``): the fewest calls
-  in flight, counted from call start to success or failure, over every deployment ever seen -- and when the
-  least busy of those is not a candidate (cooling down, already tried), a *uniform* random candidate.
+* :class:`LeastBusy` -- LiteLLM ``least-busy`` (``litellm/router_strategy/least_busy.py``): the candidate
+  with the fewest calls in flight, counted from call start to success or failure. Older versions took the
+  minimum over every deployment ever seen and, when that one was not a candidate (cooling down, already
+  tried), picked a *uniform* random candidate instead.
 * :class:`LowestUsage` -- LiteLLM ``usage-based-routing-v2`` (``litellm/router_strategy/lowest_tpm_rpm_v2.py``):
   the lowest tokens used, among deployments where ``used + input_tokens <= tpm`` and ``rpm_used + 1 < rpm``;
   ties at random. Usage is kept per UTC minute (``%H-%M`` keys) and read as a sliding window,
@@ -495,13 +496,20 @@ class PortkeyWeighted(_Strategy):
 
 
 class LeastBusy(_Strategy):
-    """LiteLLM ``least-busy``: fewest calls in flight; ties go to the deployment seen first."""
+    """LiteLLM ``least-busy``: the candidate with the fewest calls in flight; ties to the first in group order.
+
+    ``litellm_rules="legacy"`` (@00e06b86): the minimum over every deployment ever seen (ties to the first
+    seen), and a uniform random candidate when that deployment is not a candidate.
+    """
 
     def __init__(self, config: LoadBalancingConfig) -> None:
         super().__init__(config)
         self.in_flight: dict[str, int] = {}          # insertion order = first seen, as LiteLLM's dict
+        self._current = config.litellm_rules == "current"
 
     def choose(self, candidates, u, now_s, *, input_tokens, streaming):
+        if self._current:
+            return min(candidates, key=lambda d: self.in_flight.get(d.id, 0))
         for d in candidates:
             self.in_flight.setdefault(d.id, 0)
         least = min(self.in_flight, key=self.in_flight.__getitem__)     # first of the minima

@@ -167,8 +167,18 @@ def test_least_busy_picks_the_fewest_in_flight():
     assert picker.pick(0.9).id == "a"                   # a:0
 
 
-def test_least_busy_picks_at_random_when_the_least_busy_is_excluded():
+def test_least_busy_picks_the_least_busy_candidate_when_the_idlest_is_excluded():
     picker, _ = make(group("a", "b", "c"), strategy="least-busy", skip_tried="all")
+    picker.call_started("a")
+    picker.call_failed("a", 500)
+    picker.call_started("b")
+    picker.call_started("c")
+    picker.call_started("c")
+    assert {picker.pick(u, failed={"a": 500}).id for u in (0.1, 0.9)} == {"b"}
+
+
+def test_legacy_least_busy_picks_at_random_when_the_least_busy_is_excluded():
+    picker, _ = make(group("a", "b", "c"), strategy="least-busy", skip_tried="all", litellm_rules="legacy")
     picker.call_started("a")
     picker.call_failed("a", 500)                        # tried and failed: back to 0 in flight
     picker.call_started("b")
