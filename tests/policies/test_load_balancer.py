@@ -573,3 +573,12 @@ def test_unavailable_deployments_are_skipped_like_cooling_ones():
         picker.pick(0.5, unavailable={"a", "b", "c"})
     portkey, _ = make(group("a", "b"), strategy="portkey-loadbalance")
     assert {portkey.pick(u, unavailable={"a", "b"}).id for u in (0.0, 0.99)} == {"a", "b"}
+
+
+def test_a_scenario_section_of_deployments_validates_through_pydantic():
+    adapter = pydantic.TypeAdapter(list[Deployment])
+    group_ = adapter.validate_python([{"id": "azure-eu", "rpm": 600, "region": "westeurope"}, {"id": "openai"}])
+    assert [d.id for d in group_] == ["azure-eu", "openai"] and group_[0].region == "westeurope"
+    for bad, field in (({"id": "a", "rpm": 0}, "rpm"), ({"id": "a", "zone": "x"}, "zone"), ({"id": ""}, "id")):
+        with pytest.raises(pydantic.ValidationError, match=field):
+            adapter.validate_python([bad])
