@@ -733,7 +733,8 @@ class DeploymentPicker:
     * ``"non_retryable"`` (LiteLLM): only those that failed with a status LiteLLM does not retry (400, 401,
       404, ...); a 408/429/5xx deployment can be picked again unless it is cooling down. If avoiding them
       leaves nothing, they are all candidates again (``_deployment_ids_to_skip_on_retry``, PR #40014);
-    * ``"all"``: every tried deployment; none left raises :class:`NoDeploymentAvailable` (``"all_tried"``);
+    * ``"all"``: every tried deployment; none left raises :class:`NoDeploymentAvailable` (``"all_tried"``),
+      as LiteLLM's opt-in ``enable_weighted_failover`` (PR #27980) excludes failed ids for the retry;
     * ``"none"``: retries see the same candidates as the first attempt.
 
     ``unavailable`` names deployments out of rotation for another reason -- their own circuit breaker is
