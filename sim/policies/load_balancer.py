@@ -207,8 +207,9 @@ class LoadBalancingConfig:
 class NoDeploymentAvailable(Exception):
     """No deployment of the group can take the call: LiteLLM's ``RouterRateLimitError`` (a 429).
 
-    ``reason`` is ``"all_cooling_down"``, ``"all_tried"`` or ``"over_limits"`` (usage- or latency-based
-    routing found every deployment over its TPM/RPM); ``retry_after_s`` is what LiteLLM tells the client
+    ``reason`` is ``"all_cooling_down"`` (some cooling down, the rest ``unavailable``), ``"all_unavailable"``,
+    ``"all_tried"`` or ``"over_limits"`` (usage- or latency-based routing found every deployment over its
+    TPM/RPM); ``retry_after_s`` is what LiteLLM tells the client
     (the shortest cooldown duration in force, not the time left); ``cooling_down`` lists the deployments
     cooling down.
     """
@@ -789,6 +790,8 @@ class DeploymentPicker:
         available = [d for d in self.deployments if d.id not in cooling and d.id not in unavailable]
         if available or self.config.strategy == "portkey-loadbalance":
             return available or list(self.deployments)
+        if not cooling:
+            raise NoDeploymentAvailable("all_unavailable")
         raise NoDeploymentAvailable("all_cooling_down", self.cooldown.min_active_cooldown_s(), tuple(cooling))
 
     def _not_tried(self, candidates: list[Deployment], failed: Mapping[str, int]) -> list[Deployment]:

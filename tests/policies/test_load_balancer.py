@@ -569,8 +569,11 @@ def test_cooldown_time_is_the_deployments_own_else_retry_after_else_the_groups()
 def test_unavailable_deployments_are_skipped_like_cooling_ones():
     picker, _ = make(group("a", "b", "c"))
     assert {picker.pick(u, unavailable={"a", "c"}).id for u in (0.0, 0.5, 0.99)} == {"b"}
-    with pytest.raises(NoDeploymentAvailable, match="all_cooling_down"):
+    with pytest.raises(NoDeploymentAvailable, match="all_unavailable"):
         picker.pick(0.5, unavailable={"a", "b", "c"})
+    picker.call_failed("b", 429)
+    with pytest.raises(NoDeploymentAvailable, match="all_cooling_down"):
+        picker.pick(0.5, unavailable={"a", "c"})
     portkey, _ = make(group("a", "b"), strategy="portkey-loadbalance")
     assert {portkey.pick(u, unavailable={"a", "b"}).id for u in (0.0, 0.99)} == {"a", "b"}
 
