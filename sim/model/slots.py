@@ -7,8 +7,8 @@ with the traffic. :class:`SlotPool` is ``simpy.Resource`` with the holders kept 
 dict instead: the same grants in the same order at the same times, and a release that no longer depends on
 the pool's size. The same holds for the waiting line: SimPy keeps it in a list, grants its first request with
 ``pop(0)`` (which moves every other one) and removes an impatient request that gives up with ``remove`` (a
-scan); at the peak of a 10M-request day the gateway's line holds hundreds of thousands. :class:`_WaitingLine`
-keeps it in an ``OrderedDict``: first come, first served as before, each of those operations O(1).
+scan); at the peak of a 10M-request day the gateway's line holds hundreds of thousands. Both are kept
+in an ``OrderedDict`` (:class:`_RequestsInOrder`): first come, first served as before, each of those operations O(1).
 """
 from __future__ import annotations
 
@@ -18,79 +18,52 @@ from typing import Iterator
 import simpy
 
 
-class _Holders:
-    """The requests holding a pool's slots: the part of a list's interface ``simpy.Resource`` uses
-    (``append``, ``remove`` raising ValueError for a request not held, ``len``, iteration in order)."""
+class _RequestsInOrder:
+    """Requests in the order they came (a pool's holders, or its waiting line): the part of a list's interface
+    SimPy's resources use -- ``append``; ``[0]`` and ``pop(0)``, the first in line; ``remove``, raising
+    ValueError for a request that is not there; ``len``; iteration -- each O(1) on an ``OrderedDict``."""
 
-    __slots__ = ("_held",)
-
-    def __init__(self) -> None:
-        self._held: dict[simpy.resources.resource.Request, None] = {}
-
-    def append(self, request) -> None:
-        self._held[request] = None
-
-    def remove(self, request) -> None:
-        try:
-            del self._held[request]
-        except KeyError:
-            raise ValueError("the request does not hold a slot of this pool") from None
-
-    def __len__(self) -> int:
-        return len(self._held)
-
-    def __iter__(self) -> Iterator:
-        return iter(self._held)
-
-    def __contains__(self, request) -> bool:
-        return request in self._held
-
-
-class _WaitingLine:
-    """The requests waiting for a slot, in arrival order: the part of a list's interface SimPy's resources use
-    (``append``; ``[0]`` and ``pop(0)``, the first in line; ``remove`` raising ValueError; ``len``; iteration)."""
-
-    __slots__ = ("_waiting",)
+    __slots__ = ("_requests",)
 
     def __init__(self) -> None:
-        self._waiting: OrderedDict = OrderedDict()
+        self._requests: OrderedDict = OrderedDict()
 
     def append(self, request) -> None:
-        self._waiting[request] = None
+        self._requests[request] = None
 
     def __getitem__(self, index: int):
         if index == 0:
-            return next(iter(self._waiting))
-        return list(self._waiting)[index]           # SimPy's Resource only ever asks for the first
+            return next(iter(self._requests))
+        return list(self._requests)[index]          # SimPy's Resource only ever asks for the first
 
     def pop(self, index: int = -1):
         if index == 0:
-            return self._waiting.popitem(last=False)[0]
-        request = list(self._waiting)[index]
-        del self._waiting[request]
+            return self._requests.popitem(last=False)[0]
+        request = list(self._requests)[index]
+        del self._requests[request]
         return request
 
     def remove(self, request) -> None:
         try:
-            del self._waiting[request]
+            del self._requests[request]
         except KeyError:
-            raise ValueError("the request is not waiting in this line") from None
+            raise ValueError("the request is not in this pool's line or among its holders") from None
 
     def __len__(self) -> int:
-        return len(self._waiting)
+        return len(self._requests)
 
     def __iter__(self) -> Iterator:
-        return iter(self._waiting)
+        return iter(self._requests)
 
     def __contains__(self, request) -> bool:
-        return request in self._waiting
+        return request in self._requests
 
 
 class SlotPool(simpy.Resource):
     """``simpy.Resource`` with an O(1) release, grant and give-up (see the module docstring)."""
 
-    PutQueue = _WaitingLine
+    PutQueue = _RequestsInOrder
 
     def __init__(self, env: simpy.Environment, capacity: int = 1):
         super().__init__(env, capacity)
-        self.users = _Holders()
+        self.users = _RequestsInOrder()
