@@ -7,8 +7,8 @@ with the traffic. :class:`SlotPool` is ``simpy.Resource`` with the holders kept 
 dict instead: the same grants in the same order at the same times, and a release that no longer depends on
 the pool's size. The same holds for the waiting line: SimPy keeps it in a list, grants its first request with
 ``pop(0)`` (which moves every other one) and removes an impatient request that gives up with ``remove`` (a
-scan); at the peak of a 10M-request day the gateway's line holds hundreds of thousands. Both are kept
-in an ``OrderedDict`` (:class:`_RequestsInOrder`): first come, first served as before, each of those operations O(1).
+scan); at the peak of a 10M-request day the gateway's line holds hundreds of thousands. Both are kept in an
+``OrderedDict`` (:class:`_RequestsInOrder`): first come, first served as before, each operation O(1).
 """
 from __future__ import annotations
 
