@@ -976,6 +976,13 @@ class Scenario(Section):
             return [tuple(t.split("/", 1)) for t in self.routing.chain]
         return [(self.providers[0].name, self.providers[0].models[0].name)]
 
+    @property
+    def chain_entries(self) -> list[str]:
+        """The routing chain as written: 'provider/model' targets and model-group names, defaulted."""
+        if self.routing.chain:
+            return list(self.routing.chain)
+        return [f"{self.providers[0].name}/{self.providers[0].models[0].name}"]
+
     def provider(self, name: str) -> ProviderConfig:
         return next(p for p in self.providers if p.name == name)
 
