@@ -9,9 +9,13 @@ same model group); fallback moves to the next chain entry. The uniform draw of e
 group's own named stream, so adding a group reshuffles no other draw.
 
 Status codes as the picker sees them: an error 500, a timeout 408, a 429 with its Retry-After, a refusal
-(content filter) 400, a call too large 413, one over the context window 400.
+(content filter) 400, a call too large 413, one over the context window 400. A deployment whose circuit
+breaker (``resilience.breaker``, per target) is open sits out the pick; with ``portkey-loadbalance`` that
+breaker is the only one (Portkey has no LiteLLM cooldown, so the group's cooldown is off).
 """
 from __future__ import annotations
+
+import dataclasses
 
 from sim.model.providers import CONTEXT_EXCEEDED, ERROR, OK, RATE_LIMITED, REFUSED, TIMEOUT, TOO_LARGE, Target
 from sim.policies.load_balancer import Deployment, DeploymentPicker, NoDeploymentAvailable
@@ -35,15 +39,20 @@ class DeploymentGroup:
                                           rpm=int(limits["rpm"]) if limits["rpm"] else None,
                                           tpm=int(limits["tpm"]) if limits["tpm"] else None))
         self.transitions = []
-        self.picker = DeploymentPicker(deployments, group_config.load_balancing, clock,
+        settings = group_config.load_balancing
+        if settings.strategy == "portkey-loadbalance":     # Portkey has no LiteLLM cooldown (its breaker is
+            settings = dataclasses.replace(settings, disable_cooldowns=True)   # resilience.breaker per target)
+        self.picker = DeploymentPicker(deployments, settings, clock,
                                        on_transition=self.transitions.append)
         self._u = uniform
 
-    def pick(self, input_tokens: int, failed: dict[str, int]) -> Target | None:
+    def pick(self, input_tokens: int, failed: dict[str, int], unavailable=()) -> Target | None:
         """The target of this attempt, or None when the group has no deployment to offer (LiteLLM's
-        "No deployments available", answered to the caller as a 429)."""
+        "No deployments available", answered to the caller as a 429). ``unavailable``: deployments out of
+        rotation for another reason (their circuit breaker is open: Portkey's own breaker works so)."""
         try:
-            deployment = self.picker.pick(self._u(), input_tokens=input_tokens, failed=failed)
+            deployment = self.picker.pick(self._u(), input_tokens=input_tokens, failed=failed,
+                                          unavailable=unavailable)
         except NoDeploymentAvailable:
             return None
         return self.target_of[deployment.id]

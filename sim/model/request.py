@@ -148,6 +148,9 @@ class _NoBreaker:
     def record(self, ok: bool, duration_s: float, **verdicts) -> None:
         pass
 
+    def next_admission_s(self) -> float:
+        return -math.inf
+
 
 class _NoKillSwitch:
     """Stands in for an absent budget kill switch: spend is never limited."""
@@ -594,12 +597,25 @@ class RequestFlow:
         while True:
             attempt += 1
             if group is not None:
-                target = group.pick(call.input_tokens, failed)
+                now = env.now                           # deployments whose breaker is open sit out the pick
+                open_now = [t.label for t in group.targets if self.breaker_of[t.code].next_admission_s() > now]
+                target = group.pick(call.input_tokens, failed, open_now)
                 if target is None:                      # no deployment to offer: the gateway's own 429
                     return FAILED
                 breaker = self.breaker_of[target.code]
                 if not breaker.allow():
                     return FAILED
+                if not group.started(target):       # usage-based routing's own RPM check: the gateway's 429
+                    group.finished(target, RATE_LIMITED, 0.0, 0, 0, None)
+                    failed[target.label] = 429
+                    delay_s = self._retry_delay_s(attempt, RATE_LIMITED, None)
+                    if delay_s is None:
+                        return _GIVE_UP[RATE_LIMITED]
+                    if env.now + delay_s >= call.arrival_s + self.deadline_s:
+                        return TIMED_OUT
+                    if delay_s > 0:
+                        yield env.timeout(delay_s)
+                    continue
             elif attempt > 1 and not breaker.allow():
                 return FAILED
             t_ask = env.now

@@ -54,3 +54,21 @@ def test_without_groups_nothing_changes():
         "routing.groups": {"g": {"deployments": ["alpha/m1"]}}, "routing.chain": ["g"]}), seed=5)
     np.testing.assert_array_equal(plain.requests["outcome"].astype(str), grouped.requests["outcome"].astype(str))
     np.testing.assert_array_equal(plain.requests["latency_s"], grouped.requests["latency_s"])
+
+
+def test_portkey_loadbalance_has_no_cooldown_and_leaves_a_broken_target_to_its_breaker():
+    breaker = {"window_size": 10, "minimum_calls": 5, "failure_rate_threshold": 0.5, "wait_in_open_s": 30}
+    without = sim.simulate(group_scenario("portkey-loadbalance", faults=OUTAGE,
+                                          **{"resilience.retry.max_attempts": 3}), seed=2)
+    assert not (without.events["kind"] == "cooldown").any()
+    with_breaker = sim.simulate(group_scenario("portkey-loadbalance", faults=OUTAGE,
+                                               **{"resilience.retry.max_attempts": 3,
+                                                  "resilience.breaker": breaker}), seed=2)
+    opened = with_breaker.events[(with_breaker.events["kind"] == "breaker")
+                                 & (with_breaker.events["to_state"] == "open")]
+    assert len(opened) > 0 and set(opened["subject"].astype(str)) == {"alpha/m1"}
+
+    def alpha_calls_in_outage(result):
+        calls = result.calls[(result.calls["start_s"] >= 620) & (result.calls["start_s"] < 900)]
+        return (calls["provider"].astype(str) == "alpha").sum()
+    assert alpha_calls_in_outage(with_breaker) < alpha_calls_in_outage(without) / 3
