@@ -30,6 +30,7 @@ from sim.errors import ScenarioError
 from sim.policies._validation import SettingError, field_types, flag, number, number_problem, text, unit_of
 from sim.policies.breaker import BreakerConfig
 from sim.policies.kill_switch import KillSwitchConfig
+from sim.policies.load_balancer import LoadBalancingConfig
 from sim.policies.retry import RetryConfig
 from sim.policies.shadow_evaluator import ShadowConfig
 from sim.provider_catalogue import load_catalogue, missing_limits, without_provenance
@@ -556,6 +557,36 @@ class ProviderConfig(Section):
 
 # --------------------------------------------------------------------------------------------- routing, resilience, output
 
+class ModelGroup(Section):
+    """Several deployments of one model behind one name (LiteLLM's model group, Portkey's loadbalance): each
+    attempt goes to one of them, picked by the group's strategy among those not cooling down."""
+
+    deployments: list[str] = Field(min_length=1, description="The 'provider/model' targets serving this name "
+                                                             "(each provider section is one deployment: its "
+                                                             "own keys, limits and faults).")
+    weights: list[float] | None = Field(None, description="Share of traffic per deployment, in the order of "
+                                                          "deployments (simple-shuffle, Portkey loadbalance); "
+                                                          "None = by rpm, else tpm, else evenly (LiteLLM).")
+    load_balancing: LoadBalancingConfig = Field(default_factory=LoadBalancingConfig,
+                                                description="Strategy and cooldown (LiteLLM's defaults).")
+
+    @field_validator("load_balancing", mode="before")
+    @classmethod
+    def _durations(cls, value: Any) -> Any:
+        return _settings_input(LoadBalancingConfig, value)
+
+    @model_validator(mode="after")
+    def _weights_match(self):
+        if len(set(self.deployments)) != len(self.deployments):
+            raise ValueError(f"deployments must be distinct: {self.deployments}")
+        if self.weights is not None:
+            if len(self.weights) != len(self.deployments):
+                raise ValueError(f"weights: {len(self.weights)} given for {len(self.deployments)} deployments")
+            if any(not (w >= 0) for w in self.weights) or not sum(self.weights) > 0:
+                raise ValueError(f"weights: must be >= 0 and not all 0, got {self.weights}")
+        return self
+
+
 class RoutingConfig(Section):
     """Which model answers: a fixed chain, or a router choosing between a strong and a cheap model."""
 
@@ -567,6 +598,9 @@ class RoutingConfig(Section):
                              description="Ordered 'provider/model' targets; the first serves, later ones are "
                                          "fallbacks (after the routed model for the other strategies). "
                                          "Empty = the first model of the first provider.")
+    groups: dict[str, ModelGroup] = Field(default_factory=dict,
+                                          description="Model groups by name: a chain entry may name one "
+                                                      "instead of a 'provider/model' target.")
     strong: str | None = Field(None, description="The strong 'provider/model' (router strategies).")
     cheap: str | None = Field(None, description="The cheap 'provider/model' (router strategies).")
     auc: float = Field(0.9, ge=0.5, le=1.0, description="Router skill: the AUC of its score as a ranking of "
@@ -905,9 +939,18 @@ class Scenario(Section):
         if len(set(names)) != len(names):
             raise ValueError(f"provider names must be unique: {names}")
         known = {f"{p.name}/{m.name}" for p in self.providers for m in p.models}
+        for name, group in self.routing.groups.items():
+            if "/" in name or name in known:
+                raise ValueError(f"routing.groups: the name {name!r} must not contain '/' nor be a "
+                                 f"'provider/model' target")
+            for target in group.deployments:
+                if target not in known:
+                    raise ValueError(f"routing.groups.{name}.deployments: unknown target {target!r}; "
+                                     f"known: {sorted(known)}")
         for target in self.routing.chain:
-            if target not in known:
-                raise ValueError(f"routing.chain: unknown target {target!r}; known: {sorted(known)}")
+            if target not in known and target not in self.routing.groups:
+                raise ValueError(f"routing.chain: unknown target or group {target!r}; "
+                                 f"known: {sorted(known | set(self.routing.groups))}")
         for field_name in ("strong", "cheap"):
             target = getattr(self.routing, field_name)
             if target is not None and target not in known:
@@ -932,6 +975,13 @@ class Scenario(Section):
         if self.routing.chain:
             return [tuple(t.split("/", 1)) for t in self.routing.chain]
         return [(self.providers[0].name, self.providers[0].models[0].name)]
+
+    @property
+    def chain_entries(self) -> list[str]:
+        """The routing chain as written: 'provider/model' targets and model-group names, defaulted."""
+        if self.routing.chain:
+            return list(self.routing.chain)
+        return [f"{self.providers[0].name}/{self.providers[0].models[0].name}"]
 
     def provider(self, name: str) -> ProviderConfig:
         return next(p for p in self.providers if p.name == name)

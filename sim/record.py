@@ -36,7 +36,7 @@ CALL_STATUS = {name: code for code, name in enumerate(CALL_STATUSES)}
 
 
 #: Every row of ``events`` is one of these kinds (see docs/metrics.md for the columns each one fills).
-EVENT_KINDS = ("run_start", "run_end", "fault_start", "fault_end", "breaker", "kill_switch")
+EVENT_KINDS = ("run_start", "run_end", "fault_start", "fault_end", "breaker", "kill_switch", "cooldown")
 
 
 class Event(NamedTuple):

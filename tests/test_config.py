@@ -82,7 +82,7 @@ BAD_INPUTS = [
      "unknown model 'gpt-9' in catalogue; known:"),
     ("index out of range", BASE, ["providers.3.max_concurrency=2"], "index out of range"),
     ("malformed --set", BASE, ["duration"], "expected PATH=VALUE"),
-    ("unknown chain target", BASE + "routing: {chain: [p/x]}\n", [], "routing.chain: unknown target 'p/x'"),
+    ("unknown chain target", BASE + "routing: {chain: [p/x]}\n", [], "routing.chain: unknown target or group 'p/x'"),
     ("broken variant", BASE + "variants: {v: {gateway.workers: -2}}\n", [],
      "variants.v: gateway.workers: Input should be greater than 0"),
     ("missing required", BASE.replace("name: bad\n", ""), [], "name: required field is missing"),

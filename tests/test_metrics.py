@@ -57,7 +57,8 @@ def test_events_frame_is_typed(incident):
     for column in ("subject", "from_state", "to_state", "reason", "fault_kind"):
         assert isinstance(ev[column].dtype, pd.CategoricalDtype), column
     # the same categories in every run, whatever happened in it
-    assert list(ev["to_state"].cat.categories) == ["closed", "half_open", "open", "normal", "soft", "hard"]
+    assert list(ev["to_state"].cat.categories) == ["closed", "half_open", "open", "normal", "soft", "hard",
+                                                   "available", "cooling_down"]
     assert "hallucination_rate" in ev["reason"].cat.categories and "latency" in ev["fault_kind"].cat.categories
     assert ev["time_s"].is_monotonic_increasing
     breaker = breaker_rows(ev)

@@ -62,7 +62,7 @@ def callback_path_applies(flow: RequestFlow) -> bool:
     (breakers, fallback, retries, limits with or without smoothing, concurrency caps, faults, shadow)."""
     spikes_add_calls = flow.faults is not NO_FAULTS and any(
         f.kind == "cost_spike" and f.extra_llm_calls for f in flow.faults.faults)
-    return (flow.cache is None and flow.compression is None and flow.router is None
+    return (not flow.groups and flow.cache is None and flow.compression is None and flow.router is None
             and flow.kill_switch is NO_KILL_SWITCH and not spikes_add_calls
             and not any(flow.has_retrieval) and all(n == 1 for n in flow.llm_calls))
 

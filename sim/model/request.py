@@ -148,6 +148,9 @@ class _NoBreaker:
     def record(self, ok: bool, duration_s: float, **verdicts) -> None:
         pass
 
+    def next_admission_s(self) -> float:
+        return -math.inf
+
 
 class _NoKillSwitch:
     """Stands in for an absent budget kill switch: spend is never limited."""
@@ -200,8 +203,9 @@ class RequestFlow:
         policies = policies or Policies()
         self._setup_gateway(scenario.gateway)
         by_label = {t.label: t for t in targets}
-        self.chain = [by_label[f"{p}/{m}"] for p, m in scenario.chain]
-        self.cheapest_first = sorted(self.chain, key=lambda t: t.model.price_rank)
+        self.groups = self._setup_groups(scenario, by_label, streams)
+        self.chain = [self.groups.get(entry) or by_label[entry] for entry in scenario.chain_entries]
+        self.cheapest_first = sorted(self._chain_targets(self.chain), key=lambda t: t.model.price_rank)
         self._setup_router(scenario.routing, by_label, workload, streams)
         self.hard_extra_error = scenario.quality.hard_extra_error
         comp = scenario.compression
@@ -287,12 +291,30 @@ class RequestFlow:
         self._route_u = streams.uniform("router.route")
         self._cascade_u = streams.uniform("router.cascade")
 
+    def _setup_groups(self, scenario: Scenario, by_label, streams: Streams) -> dict:
+        """The model groups the chain names (``routing.groups``), each with its picker and its own stream."""
+        from sim.model.deployment_groups import DeploymentGroup
+        clock = lambda: self.env.now    # noqa: E731
+        named = set(scenario.chain_entries)
+        return {name: DeploymentGroup(name, group, [by_label[label] for label in group.deployments], scenario,
+                                      clock, streams.uniform(f"loadbalance.{name}"))
+                for name, group in scenario.routing.groups.items() if name in named}
+
+    @staticmethod
+    def _chain_targets(chain) -> list[Target]:
+        """Every target a chain can call: its targets, and its groups' deployments, once each in order."""
+        out = {}
+        for entry in chain:
+            for target in getattr(entry, "targets", (entry,)):
+                out.setdefault(target.code, target)
+        return list(out.values())
+
     def _single_attempt_path_applies(self, scenario: Scenario, policies: Policies) -> bool:
         """Whether every request is one LLM call of one attempt on the chain's first target, with nothing
         around it (no gateway pool, cache, steps, router, breakers, fallback, budget, faults, shadow, limits,
         size checks or retries): the M/M/c shape, which :meth:`_arrive` runs with callbacks, not a process."""
         target = self.chain[0]
-        return (self.workers is None and self.cache is None and self.compression is None and self.router is None
+        return (not self.groups and self.workers is None and self.cache is None and self.compression is None and self.router is None
                 and not self.has_breakers and not self.fallback and self.kill_switch is NO_KILL_SWITCH
                 and self.faults is NO_FAULTS and self.shadow is None and target.provider.limits is None
                 and not target.model.size_limited and scenario.resilience.retry.max_attempts == 1
@@ -418,7 +440,7 @@ class RequestFlow:
                 yield self.env.timeout(self.compression.latency_s)
         outcome = O_OK
         direct = self.router is None and self.kill_switch is NO_KILL_SWITCH    # no budget, no routing
-        walk = self.has_breakers or self.fallback
+        walk = self.has_breakers or self.fallback or bool(self.groups)
         for k in range(n_calls):
             if k and self.tools is not None and self._step_u() < self.tools.probability:
                 yield from self._step(i, self.tools)
@@ -507,7 +529,7 @@ class RequestFlow:
             return (yield from self._walk_chain(call, self.cheapest_first))
         router = self.router
         if router is None:
-            if not self.has_breakers and not self.fallback:      # the common case: one target, no policies
+            if not self.has_breakers and not self.fallback and not self.groups:   # one target, no policies
                 return (yield from self._attempts(call, self.chain[0], NO_BREAKER))
             return (yield from self._walk_chain(call, self.chain))
         tier = router.route(self.router_score[call.request],
@@ -525,6 +547,12 @@ class RequestFlow:
         while True:
             result, tried = FAILED, False
             for target in chain:
+                if target.__class__ is not Target:                # a model group: it picks per attempt
+                    tried = True
+                    result = yield from self._attempts(call, None, NO_BREAKER, target)
+                    if result.outcome in _ENDS_THE_CHAIN or not self.fallback:
+                        return result
+                    continue
                 breaker = self.breaker_of[target.code]
                 if not breaker.allow():
                     continue
@@ -547,7 +575,7 @@ class RequestFlow:
         request's patience (no patience set: it does not wait)."""
         now = self.env.now
         deadline = call.arrival_s + (self.max_wait_s if self.max_wait_s is not None else 0.0)
-        earliest = min(self.breaker_of[t.code].next_admission_s() for t in chain)
+        earliest = min(self.breaker_of[t.code].next_admission_s() for t in chain if t.__class__ is Target)
         if earliest <= now:
             earliest = now + ALL_OPEN_POLL_S
         return earliest - now if earliest <= deadline else None
@@ -558,14 +586,37 @@ class RequestFlow:
             self.rec.queue_wait_s[call.request] += wait_s
 
     # ------------------------------------------------------------------ attempts on one target, with retries
-    def _attempts(self, call: LlmCall, target: Target, breaker):
+    def _attempts(self, call: LlmCall, target: Target | None, breaker, group=None):
         """Attempts on one target until one is answered or the call gives up: admission, the call itself,
-        its accounting, then the retry decision. A CallResult."""
+        its accounting, then the retry decision. A CallResult. With a model ``group``, each attempt first
+        asks the group for its target (a retry may land on another deployment), and its outcome goes back
+        to the group (cooldowns, in-flight counts, latencies)."""
         env = self.env
         attempt = 0
+        failed: dict[str, int] = {}
         while True:
             attempt += 1
-            if attempt > 1 and not breaker.allow():
+            if group is not None:
+                now = env.now                           # deployments whose breaker is open sit out the pick
+                open_now = [t.label for t in group.targets if self.breaker_of[t.code].next_admission_s() > now]
+                target = group.pick(call.input_tokens, failed, open_now)
+                if target is None:                      # no deployment to offer: the gateway's own 429
+                    return FAILED
+                breaker = self.breaker_of[target.code]
+                if not breaker.allow():
+                    return FAILED
+                if not group.started(target):       # usage-based routing's own RPM check: the gateway's 429
+                    group.finished(target, RATE_LIMITED, 0.0, 0, 0, None)
+                    failed[target.label] = 429
+                    delay_s = self._retry_delay_s(attempt, RATE_LIMITED, None)
+                    if delay_s is None:
+                        return _GIVE_UP[RATE_LIMITED]
+                    if env.now + delay_s >= call.arrival_s + self.deadline_s:
+                        return TIMED_OUT
+                    if delay_s > 0:
+                        yield env.timeout(delay_s)
+                    continue
+            elif attempt > 1 and not breaker.allow():
                 return FAILED
             t_ask = env.now
             if t_ask >= call.arrival_s + self.deadline_s:
@@ -613,6 +664,12 @@ class RequestFlow:
                     if gate.unused_output:
                         provider.limits.settle(env.now, gate.unused_output, 0.0)
             self._account(call, target, breaker, attempt, start_s, answer)
+            if group is not None:
+                group.finished(target, answer.status, answer.duration_s, call.input_tokens + call.output_tokens,
+                               call.output_tokens, retry_after_s)
+                if answer.status != OK:
+                    from sim.model.deployment_groups import STATUS_CODE
+                    failed[target.label] = STATUS_CODE[answer.status]
             if answer.status == OK:
                 return ANSWERED[answer.hallucinated][answer.parse_failed]
             delay_s = self._retry_delay_s(attempt, answer.status, retry_after_s)

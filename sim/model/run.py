@@ -6,6 +6,7 @@ the run drains, so every request that arrived has an outcome. The recorder's col
 """
 from __future__ import annotations
 
+import math
 import time
 import typing
 
@@ -25,6 +26,7 @@ from sim.model.streams import Streams
 from sim.model.workload import generate_workload
 from sim.policies.breaker import CAUSES, STATES, CircuitBreaker, Transition
 from sim.policies.kill_switch import HARD, NORMAL, SOFT, BudgetKillSwitch, BudgetTrip
+from sim.policies.load_balancer import AVAILABLE, COOLDOWN_CAUSES, COOLING_DOWN, CooldownTransition
 from sim.policies.shadow_evaluator import required_samples
 from sim.record import CACHE_STATES, CALL_STATUSES, OUTCOME, OUTCOMES, PENDING, Event, Recorder
 from sim.results import Result
@@ -62,6 +64,9 @@ def simulate(scenario: Scenario, seed: int | None = None, replication: int = 0,
     loop_wall_s = time.perf_counter() - loop_start
     recorder.event(Event(env.now, "run_end", "scenario", detail=f"{n_requests} requests"))
     record_policy_events(recorder, targets, policies)
+    for group in flow.groups.values():
+        for transition in group.transitions:
+            recorder.event(cooldown_event(transition))
     pending = int(np.sum(recorder.outcome == PENDING))
     if pending:
         raise RuntimeError(f"{pending} requests ended without an outcome: a layer dropped them")
@@ -127,6 +132,16 @@ def record_policy_events(recorder: Recorder, targets, policies: Policies) -> Non
             recorder.event(event)
 
 
+def cooldown_event(tr: CooldownTransition) -> Event:
+    """A deployment of a model group entering or leaving LiteLLM's cooldown, as an ``events`` row: the
+    deployment ('provider/model') in ``subject``, the rule in ``reason``, the failed share it counted in
+    ``value`` and the cooldown's length in ``limit`` (seconds)."""
+    share = tr.failures / tr.calls if tr.calls else math.nan
+    return Event(tr.time_s, "cooldown", tr.deployment_id, from_state=tr.from_state, to_state=tr.to_state,
+                 reason=tr.cause, value=share, limit=tr.cooldown_s,
+                 detail=f"{tr.from_state}->{tr.to_state}: {tr.reason}")
+
+
 def breaker_event(target_label: str, tr: Transition) -> Event:
     """A breaker's state change as an ``events`` row: its cause in ``reason``, the rate and threshold."""
     return Event(tr.time_s, "breaker", target_label, from_state=tr.from_state, to_state=tr.to_state,
@@ -149,7 +164,10 @@ def kill_switch_events(trips: list[BudgetTrip]) -> list[Event]:
 
 #: The categories of the ``events`` columns, the same in every run (see :func:`sim.record.events_frame`).
 EVENT_VOCABULARIES = {
-    "from_state": STATES + (NORMAL, SOFT, HARD), "to_state": STATES + (NORMAL, SOFT, HARD), "reason": CAUSES,
+    "from_state": STATES + (NORMAL, SOFT, HARD, AVAILABLE, COOLING_DOWN),
+    "to_state": STATES + (NORMAL, SOFT, HARD, AVAILABLE, COOLING_DOWN),
+    # breakers' and cooldowns' causes share some names: each once
+    "reason": tuple(dict.fromkeys(CAUSES + COOLDOWN_CAUSES + ("cooldown_elapsed",))),
     "fault_kind": typing.get_args(FaultKind),
 }
 
