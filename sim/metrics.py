@@ -206,10 +206,12 @@ def breaker_states(events: pd.DataFrame, times_s: np.ndarray) -> dict[str, np.nd
     time_s = time_s[order]
     subject = events["subject"].to_numpy(dtype=object)[is_breaker][order]
     to_state = events["to_state"].to_numpy(dtype=object)[is_breaker][order]
-    names = set(subject)
+    present = set(subject)
     if isinstance(events["subject"].dtype, pd.CategoricalDtype):
-        names = [name for name in events["subject"].cat.categories if name in names]
-    for name in (names if isinstance(names, list) else sorted(names)):
+        names = [name for name in events["subject"].cat.categories if name in present]
+    else:
+        names = sorted(present)
+    for name in names:
         mine = subject == name
         codes = np.array([BREAKER_STATE_CODE[state] for state in to_state[mine]], dtype=np.int64)
         k = np.searchsorted(time_s[mine], times_s, side="right")

@@ -144,13 +144,9 @@ class TraceExport:
                            _attr("llm_traffic_sim.parse_failed", bool(r.parse_failed))]
         else:
             attributes.append(_attr("error.type", str(HTTP_STATUS.get(outcome, 500))))
-        status = {"code": STATUS_UNSET} if outcome == "ok" else {"code": STATUS_ERROR, "message": outcome}
         request_id = int(r.request_id)
-        return {"traceId": self.trace_id(request_id), "spanId": self.server_span_id(request_id),
-                "name": f"POST {ROUTE}", "kind": SERVER,
-                "startTimeUnixNano": _nanos(self._epoch_ns, float(r.arrival_s)),
-                "endTimeUnixNano": _nanos(self._epoch_ns, float(r.end_s)),
-                "attributes": attributes, "status": status}
+        return self._span(request_id, self.server_span_id(request_id), None, f"POST {ROUTE}", SERVER,
+                          float(r.arrival_s), float(r.end_s), attributes, None if outcome == "ok" else outcome)
 
     def call_span(self, row: int, c) -> dict:
         status_name, model, provider = str(c.status), str(c.model), str(c.provider)
@@ -168,16 +164,25 @@ class TraceExport:
                            _attr("gen_ai.usage.output_tokens", int(c.output_tokens)),
                            _attr("llm_traffic_sim.hallucinated", bool(c.hallucinated)),
                            _attr("llm_traffic_sim.parse_failed", bool(c.parse_failed))]
-            status = {"code": STATUS_UNSET}
         else:
             attributes.append(_attr("error.type", ERROR_TYPE.get(status_name, status_name)))
-            status = {"code": STATUS_ERROR, "message": status_name}
         request_id = int(c.request_id)
-        return {"traceId": self.trace_id(request_id), "spanId": self.call_span_id(row),
-                "parentSpanId": self.server_span_id(request_id), "name": f"chat {model}", "kind": CLIENT,
-                "startTimeUnixNano": _nanos(self._epoch_ns, float(c.start_s)),
-                "endTimeUnixNano": _nanos(self._epoch_ns, float(c.end_s)),
-                "attributes": attributes, "status": status}
+        return self._span(request_id, self.call_span_id(row), self.server_span_id(request_id), f"chat {model}",
+                          CLIENT, float(c.start_s), float(c.end_s), attributes,
+                          None if status_name == "ok" else status_name)
+
+    def _span(self, request_id: int, span_id: str, parent_span_id: str | None, name: str, kind: int,
+              start_s: float, end_s: float, attributes: list, failure: str | None) -> dict:
+        """One span of request ``request_id``'s trace; status ERROR with ``failure`` as its message, or UNSET
+        (what instrumentations leave on success)."""
+        span = {"traceId": self.trace_id(request_id), "spanId": span_id}
+        if parent_span_id is not None:
+            span["parentSpanId"] = parent_span_id
+        span.update({"name": name, "kind": kind, "startTimeUnixNano": _nanos(self._epoch_ns, start_s),
+                     "endTimeUnixNano": _nanos(self._epoch_ns, end_s), "attributes": attributes,
+                     "status": {"code": STATUS_UNSET} if failure is None else {"code": STATUS_ERROR,
+                                                                                "message": failure}})
+        return span
 
     def batches(self, requests_per_batch: int = 1000) -> Iterator[tuple[dict, int]]:
         """(ExportTraceServiceRequest as a dict, spans in it) per batch of ``requests_per_batch`` requests with

@@ -30,7 +30,7 @@ from typing import TYPE_CHECKING
 from simpy.events import NORMAL
 
 from sim.model.providers import CONTEXT_EXCEEDED, OK, RATE_LIMITED, TOO_LARGE, AttemptResult, _new_tuple
-from sim.model.request import (_ENDS_THE_CHAIN, _GIVE_UP, ANSWERED, CONTEXT_400, FAILED, NO_BREAKER, NO_FAULTS,
+from sim.model.request import (_ENDS_THE_CHAIN, ANSWERED, CONTEXT_400, FAILED, NO_BREAKER, NO_FAULTS,
                                NO_KILL_SWITCH, O_OK, O_RATE_LIMITED, O_SHED, SHED, SHED_AT_LIMITS,
                                SPURIOUS_RETRY_AFTER_S, TIMED_OUT, TOO_LARGE_400, LlmCall)
 
@@ -249,11 +249,9 @@ class RequestInFlight:
         if status == OK:                                        # an answer ends the chain
             self._done(ANSWERED[answer.hallucinated][answer.parse_failed])
             return
-        delay_s = flow._retry_delay_s(self.attempt, status, self.retry_after_s)
-        if delay_s is None:
-            self._target_gave_its_answer(_GIVE_UP[status])
-        elif flow.env.now + delay_s >= call.arrival_s + flow.deadline_s:
-            self._target_gave_its_answer(TIMED_OUT)             # the retry would start after the deadline
+        gave_up, delay_s = flow._after_failure(call, self.attempt, status, self.retry_after_s)
+        if gave_up is not None:
+            self._target_gave_its_answer(gave_up)
         elif delay_s > 0:
             wake_after(flow.env, delay_s, self._attempt)
         else:

@@ -61,9 +61,12 @@ class DeploymentGroup:
         return self.picker.call_started(target.label)
 
     def finished(self, target: Target, status: int, duration_s: float, tokens: int, output_tokens: int,
-                 retry_after_s: float | None) -> None:
+                 retry_after_s: float | None) -> int | None:
+        """Tell the picker how the attempt on ``target`` ended; the HTTP status it was told of a failure
+        (None for an answer), which the caller keeps as the request's failure on that deployment."""
         if status == OK:
             self.picker.call_succeeded(target.label, duration_s, total_tokens=tokens, completion_tokens=output_tokens)
-        else:
-            self.picker.call_failed(target.label, STATUS_CODE[status], timed_out=status == TIMEOUT,
-                                    retry_after_s=retry_after_s)
+            return None
+        code = STATUS_CODE[status]
+        self.picker.call_failed(target.label, code, timed_out=status == TIMEOUT, retry_after_s=retry_after_s)
+        return code

@@ -53,6 +53,7 @@ from sim.config import Scenario
 from sim.model.cache_lookup import HIT, MISS
 from sim.model.providers import (CONTEXT_EXCEEDED, ERROR, OK, RATE_LIMITED, REFUSED, TIMEOUT, TOO_LARGE, AttemptResult, Target,
                                  _new_tuple)
+from sim.model.deployment_groups import DeploymentGroup
 from sim.model.slots import SlotPool
 from sim.model.streams import Streams
 from sim.model.workload import Workload, scalar_column
@@ -293,7 +294,6 @@ class RequestFlow:
 
     def _setup_groups(self, scenario: Scenario, by_label, streams: Streams) -> dict:
         """The model groups the chain names (``routing.groups``), each with its picker and its own stream."""
-        from sim.model.deployment_groups import DeploymentGroup
         clock = lambda: self.env.now    # noqa: E731
         named = set(scenario.chain_entries)
         return {name: DeploymentGroup(name, group, [by_label[label] for label in group.deployments], scenario,
@@ -305,7 +305,7 @@ class RequestFlow:
         """Every target a chain can call: its targets, and its groups' deployments, once each in order."""
         out = {}
         for entry in chain:
-            for target in getattr(entry, "targets", (entry,)):
+            for target in (entry.targets if isinstance(entry, DeploymentGroup) else (entry,)):
                 out.setdefault(target.code, target)
         return list(out.values())
 
@@ -314,8 +314,8 @@ class RequestFlow:
         around it (no gateway pool, cache, steps, router, breakers, fallback, budget, faults, shadow, limits,
         size checks or retries): the M/M/c shape, which :meth:`_arrive` runs with callbacks, not a process."""
         target = self.chain[0]
-        return (not self.groups and self.workers is None and self.cache is None and self.compression is None and self.router is None
-                and not self.has_breakers and not self.fallback and self.kill_switch is NO_KILL_SWITCH
+        return (not self.groups and self.workers is None and self.cache is None and self.compression is None
+                and self.router is None and not self.has_breakers and not self.fallback and self.kill_switch is NO_KILL_SWITCH
                 and self.faults is NO_FAULTS and self.shadow is None and target.provider.limits is None
                 and not target.model.size_limited and scenario.resilience.retry.max_attempts == 1
                 and not any(self.has_retrieval) and all(n == 1 for n in self.llm_calls))
@@ -598,7 +598,8 @@ class RequestFlow:
             attempt += 1
             if group is not None:
                 now = env.now                           # deployments whose breaker is open sit out the pick
-                open_now = [t.label for t in group.targets if self.breaker_of[t.code].next_admission_s() > now]
+                open_now = [t.label for t in group.targets
+                            if self.breaker_of[t.code].next_admission_s() > now] if self.has_breakers else ()
                 target = group.pick(call.input_tokens, failed, open_now)
                 if target is None:                      # no deployment to offer: the gateway's own 429
                     return FAILED
@@ -606,13 +607,10 @@ class RequestFlow:
                 if not breaker.allow():
                     return FAILED
                 if not group.started(target):       # usage-based routing's own RPM check: the gateway's 429
-                    group.finished(target, RATE_LIMITED, 0.0, 0, 0, None)
-                    failed[target.label] = 429
-                    delay_s = self._retry_delay_s(attempt, RATE_LIMITED, None)
-                    if delay_s is None:
-                        return _GIVE_UP[RATE_LIMITED]
-                    if env.now + delay_s >= call.arrival_s + self.deadline_s:
-                        return TIMED_OUT
+                    failed[target.label] = group.finished(target, RATE_LIMITED, 0.0, 0, 0, None)
+                    gave_up, delay_s = self._after_failure(call, attempt, RATE_LIMITED, None)
+                    if gave_up is not None:
+                        return gave_up
                     if delay_s > 0:
                         yield env.timeout(delay_s)
                     continue
@@ -665,18 +663,15 @@ class RequestFlow:
                         provider.limits.settle(env.now, gate.unused_output, 0.0)
             self._account(call, target, breaker, attempt, start_s, answer)
             if group is not None:
-                group.finished(target, answer.status, answer.duration_s, call.input_tokens + call.output_tokens,
-                               call.output_tokens, retry_after_s)
-                if answer.status != OK:
-                    from sim.model.deployment_groups import STATUS_CODE
-                    failed[target.label] = STATUS_CODE[answer.status]
+                code = group.finished(target, answer.status, answer.duration_s,
+                                      call.input_tokens + call.output_tokens, call.output_tokens, retry_after_s)
+                if code is not None:
+                    failed[target.label] = code
             if answer.status == OK:
                 return ANSWERED[answer.hallucinated][answer.parse_failed]
-            delay_s = self._retry_delay_s(attempt, answer.status, retry_after_s)
-            if delay_s is None:
-                return _GIVE_UP[answer.status]
-            if env.now + delay_s >= call.arrival_s + self.deadline_s:
-                return TIMED_OUT                                # the retry would start after the deadline
+            gave_up, delay_s = self._after_failure(call, attempt, answer.status, retry_after_s)
+            if gave_up is not None:
+                return gave_up
             if delay_s > 0:
                 yield env.timeout(delay_s)
 
@@ -752,6 +747,17 @@ class RequestFlow:
             wrong, unparseable = self.evaluator.flags(wrong), self.evaluator.flags(unparseable)
         breaker.record(answer.status == OK, answer.duration_s, hallucinated=wrong, parse_failed=unparseable,
                        cost_usd=answer.cost_usd)
+
+    def _after_failure(self, call: LlmCall, attempt: int, status: int,
+                       retry_after_s: float | None) -> tuple[CallResult | None, float]:
+        """The retry decision after a failed attempt: (the call's result, 0.0) when it gives up -- the retry
+        policy says no, or the retry would start after the deadline -- else (None, the backoff to wait)."""
+        delay_s = self._retry_delay_s(attempt, status, retry_after_s)
+        if delay_s is None:
+            return _GIVE_UP[status], 0.0
+        if self.env.now + delay_s >= call.arrival_s + self.deadline_s:
+            return TIMED_OUT, 0.0                       # the retry would start after the deadline
+        return None, delay_s
 
     def _retry_delay_s(self, attempt: int, status: int, retry_after_s: float | None) -> float | None:
         """The retry policy's answer after a failed attempt: the backoff, or None to give up. A call too

@@ -63,10 +63,7 @@ def simulate(scenario: Scenario, seed: int | None = None, replication: int = 0,
         run_reporting(env, scenario.duration, on_progress)
     loop_wall_s = time.perf_counter() - loop_start
     recorder.event(Event(env.now, "run_end", "scenario", detail=f"{n_requests} requests"))
-    record_policy_events(recorder, targets, policies)
-    for group in flow.groups.values():
-        for transition in group.transitions:
-            recorder.event(cooldown_event(transition))
+    record_policy_events(recorder, targets, policies, flow.groups.values())
     pending = int(np.sum(recorder.outcome == PENDING))
     if pending:
         raise RuntimeError(f"{pending} requests ended without an outcome: a layer dropped them")
@@ -122,14 +119,18 @@ def build_resilience(env, scenario: Scenario, targets, recorder, streams, worklo
     return Policies(faults=faults, breakers=breakers, kill_switch=kill_switch, shadow=shadow, cache=cache)
 
 
-def record_policy_events(recorder: Recorder, targets, policies: Policies) -> None:
-    """Breaker transitions and kill-switch trips, their fields as columns of ``events``."""
+def record_policy_events(recorder: Recorder, targets, policies: Policies, groups=()) -> None:
+    """Breaker transitions, kill-switch trips and the model groups' cooldowns, their fields as columns of
+    ``events``."""
     for code, breaker in policies.breakers.items():
         for transition in breaker.transitions:
             recorder.event(breaker_event(targets[code].label, transition))
     if policies.kill_switch is not None:
         for event in kill_switch_events(policies.kill_switch.trips):
             recorder.event(event)
+    for group in groups:
+        for transition in group.transitions:
+            recorder.event(cooldown_event(transition))
 
 
 def cooldown_event(tr: CooldownTransition) -> Event:
