@@ -164,6 +164,22 @@ def build_parser() -> argparse.ArgumentParser:
     otel.add_argument("--force", action="store_true", help="replace the output file if it exists")
     otel.add_argument("--quiet", action="store_true", help="print only the output path")
 
+    imp = sub.add_parser("import", help="a LiteLLM proxy or Portkey config as a runnable scenario, with every "
+                                        "setting it ignores listed (see docs/gateway_import.md)")
+    gateways = imp.add_subparsers(dest="gateway", required=True, metavar="GATEWAY")
+    for gateway, what in (("litellm", "a LiteLLM proxy config.yaml (model_list, router_settings, litellm_settings)"),
+                          ("portkey", "a Portkey config JSON (strategy, targets, retry, cache, request_timeout)")):
+        g = gateways.add_parser(gateway, help=what)
+        g.add_argument("config", help="the gateway's config file")
+        g.add_argument("-o", "--out", help="scenario YAML to write (default: only print what was mapped)")
+        g.add_argument("--workload", metavar="SCENARIO.yaml",
+                       help="take the workload section and duration of this scenario (e.g. one written by "
+                            "fit-workload); default: the schema's default workload, said so in the file")
+        g.add_argument("--model", help="the model name the traffic asks for (default: the first with fallbacks, "
+                                       "else the first in the config)")
+        g.add_argument("--name", help="scenario name (default: from the config file's name)")
+        g.add_argument("--force", action="store_true", help="replace an existing file that import did not write")
+
     est = sub.add_parser("estimate", help="closed-form load and cost estimate (no simulation)")
     est.add_argument("scenario", nargs="?", help="scenario YAML file (instead of the flags)")
     est.add_argument("--set", dest="overrides", action="append", default=[], metavar="PATH=VALUE")
@@ -260,7 +276,7 @@ def main(argv: list[str] | None = None) -> int:
         return {"run": cmd_run, "check": cmd_check, "schema": cmd_schema, "estimate": cmd_estimate,
                 "catalogue": cmd_catalogue,
                 "sweep": cmd_sweep, "experiment": cmd_experiment, "tune": cmd_tune, "report": cmd_report,
-                "export": cmd_export,
+                "export": cmd_export, "import": cmd_import,
                 "fit-provider": cmd_fit_provider, "fit-workload": cmd_fit_workload,
                 "validate-workload": cmd_validate_workload}[
             args.command](args)
@@ -494,6 +510,38 @@ def cmd_export(args) -> int:
     return 0
 
 
+def cmd_import(args) -> int:
+    import importlib
+    from sim.config import folder_name_problem, validate_scenario
+    from sim.importers import (GATEWAYS, IMPORT_MARKER, ImportOptions, ImportProblem, format_import,
+                               read_gateway_config, scenario_yaml, workload_from_file)
+    if args.name is not None and folder_name_problem(args.name):
+        raise ScenarioError(f"--name: {folder_name_problem(args.name)}")
+    out = _check_scenario_out(args.out, args.force, IMPORT_MARKER, "import") if args.out else None
+    workload = duration = None
+    if args.workload:
+        workload, duration = workload_from_file(args.workload)
+    options = ImportOptions(name=args.name, model=args.model, workload=workload,
+                            workload_source=args.workload, duration_s=duration)
+    try:
+        config = read_gateway_config(args.config)
+        result = importlib.import_module(GATEWAYS[args.gateway]).import_config(config, args.config, options)
+    except ImportProblem as err:
+        raise ScenarioError(f"{args.gateway} config {err}") from None
+    try:
+        validate_scenario(result.scenario)          # what run will accept, checked before writing
+    except ScenarioError as err:
+        raise ScenarioError(f"{args.config}: the imported scenario is not valid ({err}); please report this "
+                            "with the config") from None
+    print(format_import(result))
+    if out is not None:
+        tmp = out.with_name(f".{out.name}.tmp")
+        tmp.write_text(scenario_yaml(result))
+        tmp.replace(out)
+        print(f"\nscenario: {out}; simulate it with: python -m sim run {out}")
+    return 0
+
+
 def cmd_estimate(args) -> int:
     from sim.estimate import estimate
     from sim.report.tables import format_estimate
@@ -627,9 +675,10 @@ def cmd_fit_workload(args) -> int:
     return 0
 
 
-def _check_scenario_out(out: str, force: bool) -> Path:
-    """``-o`` of fit-workload: a file it may write (a new one, or one it wrote before, or --force)."""
-    from sim.calibration.workload_scenario import SCENARIO_MARKER
+def _check_scenario_out(out: str, force: bool, marker: str | None = None, command: str = "fit-workload") -> Path:
+    """``-o`` of fit-workload or import: a file it may write (a new one, or one it wrote before, or --force)."""
+    if marker is None:
+        from sim.calibration.workload_scenario import SCENARIO_MARKER as marker
     path = Path(out).expanduser()
     if path.is_dir():
         raise ScenarioError(f"-o {out}: is a folder; give a file name such as workload.yaml")
@@ -638,8 +687,8 @@ def _check_scenario_out(out: str, force: bool) -> Path:
             first = path.read_text(errors="replace").split("\n", 1)[0]
         except OSError as err:
             raise ScenarioError(f"-o {out}: cannot read the existing file: {err.strerror or err}") from None
-        if not first.startswith(SCENARIO_MARKER):
-            raise ScenarioError(f"-o {out}: exists and was not written by fit-workload; use --force to replace it")
+        if not first.startswith(marker):
+            raise ScenarioError(f"-o {out}: exists and was not written by {command}; use --force to replace it")
     if not path.parent.is_dir():
         raise ScenarioError(f"-o {out}: folder {path.parent} does not exist")
     return path

@@ -536,6 +536,9 @@ class ProviderConfig(Section):
     api_keys: int = Field(1, gt=0, le=100_000, description="API keys; each multiplies the per-key limits.")
     limits: LimitsConfig = Field(default_factory=LimitsConfig)
     max_concurrency: int | None = Field(None, gt=0, le=MAX_SLOTS, description="Calls in flight at once; None = unbounded.")
+    region: str | None = Field(None, min_length=1, max_length=100,
+                               description="Cloud region of this deployment (eastus, us-east-1); a fault's target "
+                                           "'region:eastus' hits every provider in it. None = not said.")
     models: list[ModelConfig] = Field(min_length=1)
 
     def enforcement(self) -> tuple[float, bool]:
@@ -753,19 +756,24 @@ class ResilienceConfig(Section):
 
 # --------------------------------------------------------------------------------------------- faults
 
+#: A fault target naming a region rather than a provider or model: 'region:eastus'.
+REGION_PREFIX = "region:"
+
 FaultKind = Literal["outage", "error_rate", "latency", "rate_limit", "degradation", "cost_spike"]
 
 
 class FaultConfig(Section):
     """One injected fault: what breaks, for whom, from when, for how long and how badly.
 
-    ``targets`` lists providers (``openai``) or models (``openai/gpt-4o``); one fault with several targets
-    is a shared cause (a cloud region failing takes them down together). ``ramp`` scales the fault's
+    ``targets`` lists providers (``openai``), models (``openai/gpt-4o``) or regions (``region:eastus``: every
+    provider whose ``region`` is eastus); one fault with several targets is a shared cause (a cloud region
+    failing takes them down together). ``ramp`` scales the fault's
     magnitude over its life: (offset from start, factor) points, linear between, factor 1 if absent.
     """
 
     kind: FaultKind = Field(description="outage | error_rate | latency | rate_limit | degradation | cost_spike")
-    targets: list[str] = Field(default_factory=list, description="Providers or provider/model; empty = all.")
+    targets: list[str] = Field(default_factory=list, description="Providers, provider/model or region:NAME; "
+                                                                   "empty = all.")
     start: NonNegDuration = Field(description="Start, seconds from the run's start (or give at).")
     at: TimeOfDay | None = Field(None, exclude=True, description="Start at a clock time instead ('14:00'): the "
                                  "first such time at or after the run's start, which needs "
@@ -962,11 +970,26 @@ class Scenario(Section):
             if fault.start >= self.duration:
                 raise ValueError(f"faults.{i}.start ({fault.start:g} s) is at or after the run's end "
                                  f"(duration {self.duration:g} s): the fault would never happen")
+            regions = self.regions
             for target in fault.targets:
-                if target not in known and target not in names:
+                if target.startswith(REGION_PREFIX):
+                    if target not in regions:
+                        raise ValueError(f"faults.{i}.targets: no provider is in region "
+                                         f"{target[len(REGION_PREFIX):]!r} (give providers a region:); "
+                                         f"regions: {sorted(regions) or 'none'}")
+                elif target not in known and target not in names:
                     raise ValueError(f"faults.{i}.targets: unknown provider or model {target!r}; "
-                                     f"known: {sorted(set(names) | known)}")
+                                     f"known: {sorted(set(names) | known | set(regions))}")
         return self
+
+    @property
+    def regions(self) -> dict[str, tuple[str, ...]]:
+        """Fault targets naming a region ('region:eastus') and the providers in it."""
+        out: dict[str, list[str]] = {}
+        for p in self.providers:
+            if p.region is not None:
+                out.setdefault(REGION_PREFIX + p.region, []).append(p.name)
+        return {k: tuple(v) for k, v in out.items()}
 
     # ---- derived views the model uses
     @property

@@ -20,7 +20,8 @@ method with the time passed in, the two questions the model asks:
 How the fields of a fault act:
 
 - ``targets``: a fault matches a call when its targets are empty (everything), or list the call's provider
-  name, or its ``provider/model`` label.
+  name, or its ``provider/model`` label, or its provider's region (``region:eastus``, expanded to the
+  providers in it; windows and events name those providers).
 - ``ramp``: (offset from start, factor) points, linear between them, the first factor before the first point
   and the last after the last; no points = 1. It scales ``share`` (outage, error_rate, rate_limit,
   cost_spike), the excess latency ``latency_multiplier - 1``, and the degradation probabilities. It does
@@ -49,7 +50,7 @@ from __future__ import annotations
 
 import math
 from bisect import bisect_right
-from typing import Callable, NamedTuple
+from typing import Callable, Mapping, NamedTuple
 
 import numpy as np
 
@@ -111,11 +112,12 @@ class FaultWindow(NamedTuple):
 class _Fault:
     """One fault, unpacked for the hot path."""
 
-    __slots__ = ("index", "config", "kind", "start_s", "end_s", "offsets", "factors", "name", "targets",
+    __slots__ = ("index", "config", "kind", "start_s", "end_s", "offsets", "factors", "name", "targets", "target_list",
                  "uniform", "forced_status", "forced_after_s", "share", "latency_excess", "limit_factor",
                  "hallucination_prob", "parse_failure_prob")
 
-    def __init__(self, index: int, config: FaultConfig, uniform: Callable[[], float]):
+    def __init__(self, index: int, config: FaultConfig, uniform: Callable[[], float],
+                 regions: Mapping[str, tuple[str, ...]] | None = None):
         self.index = index
         self.config = config
         self.kind = config.kind
@@ -124,7 +126,8 @@ class _Fault:
         self.offsets = [float(o) for o, _ in config.ramp]
         self.factors = [float(f) for _, f in config.ramp]
         self.name = config.name or f"{config.kind}-{index}"
-        self.targets = frozenset(config.targets)
+        self.target_list = expand_regions(config.targets, regions)
+        self.targets = frozenset(self.target_list)
         self.uniform = uniform
         self.share = float(config.effective_share)
         self.latency_excess = float(config.latency_multiplier) - 1.0
@@ -154,11 +157,22 @@ class _Fault:
         return not self.targets or provider in self.targets or model_label in self.targets
 
 
+def expand_regions(targets, regions: Mapping[str, tuple[str, ...]] | None) -> tuple[str, ...]:
+    """``targets`` with each ``region:NAME`` replaced by the providers in that region, order kept, once each."""
+    out: list[str] = []
+    for target in targets:
+        for name in (regions or {}).get(target, (target,)):
+            if name not in out:
+                out.append(name)
+    return tuple(out)
+
+
 class FaultTimeline:
     """A scenario's faults as a function of time (see the module docstring)."""
 
-    def __init__(self, faults: list[FaultConfig], uniform_factory: Callable[[str], Callable[[], float]]):
-        made = [_Fault(i, f, uniform_factory(f"faults/{i}")) for i, f in enumerate(faults)]
+    def __init__(self, faults: list[FaultConfig], uniform_factory: Callable[[str], Callable[[], float]],
+                 regions: Mapping[str, tuple[str, ...]] | None = None):
+        made = [_Fault(i, f, uniform_factory(f"faults/{i}"), regions) for i, f in enumerate(faults)]
         self._faults = sorted(made, key=lambda f: (f.start_s, f.index))      # start order
         self._boundaries = sorted({t for f in made for t in (f.start_s, f.end_s)})
         # The cache: the faults active on [lo, hi), and per model label the call faults among them that match
@@ -264,14 +278,14 @@ class FaultTimeline:
     # ------------------------------------------------------------------ for records and charts
     def windows(self) -> list[FaultWindow]:
         """Every fault's [start, end) window, in start order."""
-        return [FaultWindow(f.start_s, f.end_s, f.kind, f.name, tuple(f.config.targets)) for f in self._faults]
+        return [FaultWindow(f.start_s, f.end_s, f.kind, f.name, f.target_list) for f in self._faults]
 
     def events(self) -> list[Event]:
         """A ``fault_start`` and a ``fault_end`` :class:`~sim.record.Event` per fault and target, by time."""
         rows = []
         for f in self._faults:
             detail = f"{f.kind} {f.name} {_magnitude(f.config)}"
-            for subject in f.config.targets or ["all"]:
+            for subject in f.target_list or ("all",):
                 for time_s, kind in ((f.start_s, "fault_start"), (f.end_s, "fault_end")):
                     rows.append(Event(time_s, kind, subject, fault_kind=f.kind, fault_name=f.name, detail=detail))
         rows.sort(key=lambda row: (row.time_s, row.kind == "fault_start"))   # at a tie, an end before a start

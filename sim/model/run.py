@@ -102,7 +102,7 @@ def build_resilience(env, scenario: Scenario, targets, recorder, streams, worklo
     """The policies of the run: fault timeline, a breaker per target, the kill switch, shadow mode, cache."""
     res = scenario.resilience
     clock = lambda: env.now    # noqa: E731  (the policies' injected clock is the simulation's)
-    faults = FaultTimeline(scenario.faults, streams.uniform) if scenario.faults else None
+    faults = FaultTimeline(scenario.faults, streams.uniform, scenario.regions) if scenario.faults else None
     breakers = {}
     if res.breaker is not None:
         breakers = {t.code: CircuitBreaker(res.breaker, clock) for t in targets}

@@ -72,3 +72,26 @@ def test_portkey_loadbalance_has_no_cooldown_and_leaves_a_broken_target_to_its_b
         calls = result.calls[(result.calls["start_s"] >= 620) & (result.calls["start_s"] < 900)]
         return (calls["provider"].astype(str) == "alpha").sum()
     assert alpha_calls_in_outage(with_breaker) < alpha_calls_in_outage(without) / 3
+
+
+def test_a_region_fault_hits_every_provider_in_the_region_and_only_them():
+    """``region:eastus`` expands to the providers whose region is eastus: the same calls fail as when they are
+    listed by name, and the fault's windows and events name the providers."""
+    regions = {"providers.0.region": "eastus", "providers.1.region": "westeurope"}
+    by_region = sim.simulate(group_scenario(faults=[{**OUTAGE[0], "targets": ["region:eastus"]}], **regions),
+                             seed=3)
+    by_name = sim.simulate(group_scenario(faults=OUTAGE, **regions), seed=3)
+    np.testing.assert_array_equal(by_region.calls["status"].astype(str), by_name.calls["status"].astype(str))
+    alpha = by_region.calls[(by_region.calls["provider"].astype(str) == "alpha")
+                            & (by_region.calls["start_s"] >= 610) & (by_region.calls["start_s"] < 890)]
+    beta = by_region.calls[(by_region.calls["provider"].astype(str) == "beta")
+                           & (by_region.calls["start_s"] >= 610) & (by_region.calls["start_s"] < 890)]
+    assert len(alpha) > 0 and (alpha["status"].astype(str) == "error").all()
+    assert (beta["status"].astype(str) == "ok").mean() > 0.95
+    starts = by_region.events[by_region.events["kind"] == "fault_start"]
+    assert list(starts["subject"].astype(str)) == ["alpha"]
+
+
+def test_an_unknown_region_is_refused_with_the_regions_there_are():
+    with pytest.raises(sim.ScenarioError, match=r"faults.0.targets: no provider is in region 'westus'.*region:eastus"):
+        group_scenario(faults=[{**OUTAGE[0], "targets": ["region:westus"]}], **{"providers.0.region": "eastus"})
