@@ -604,6 +604,15 @@ class RoutingConfig(Section):
     groups: dict[str, ModelGroup] = Field(default_factory=dict,
                                           description="Model groups by name: a chain entry may name one "
                                                       "instead of a 'provider/model' target.")
+    context_window_fallbacks: list[str] = Field(
+        default_factory=list, description="Targets or groups tried, in order, when a call is rejected for its "
+                                          "context window (LiteLLM's context_window_fallbacks), in place of the "
+                                          "rest of the chain. Empty = it moves down the chain like any failure "
+                                          "(resilience.fallback_on).")
+    content_policy_fallbacks: list[str] = Field(
+        default_factory=list, description="Targets or groups tried, in order, when a call is refused by the "
+                                          "content filter (LiteLLM's content_policy_fallbacks). Empty = a "
+                                          "refusal is final.")
     strong: str | None = Field(None, description="The strong 'provider/model' (router strategies).")
     cheap: str | None = Field(None, description="The cheap 'provider/model' (router strategies).")
     auc: float = Field(0.9, ge=0.5, le=1.0, description="Router skill: the AUC of its score as a ranking of "
@@ -735,10 +744,21 @@ def _settings_input(section: type, value: Any) -> Any:
     return out
 
 
+#: The final failures of a chain entry after which fallback may move on (resilience.fallback_on).
+FALLBACK_STATUSES = ("error", "timeout", "rate_limited", "context_exceeded", "too_large")
+FallbackStatus = Literal["error", "timeout", "rate_limited", "context_exceeded", "too_large"]
+
+
 class ResilienceConfig(Section):
     retry: RetryConfig = Field(default_factory=RetryConfig, description="Retries with backoff, per call.")
     breaker: BreakerSettings | None = Field(None, description="Circuit breaker per target; None = none.")
     fallback: bool = Field(False, description="On failure (or an open breaker) move down routing.chain.")
+    fallback_on: list[FallbackStatus] = Field(
+        default_factory=lambda: list(FALLBACK_STATUSES),
+        description="Which final failures of a chain entry move on to the next (with fallback): error (5xx), "
+                    "timeout, rate_limited (429), context_exceeded, too_large. An open breaker, or a group "
+                    "with no deployment left, always moves on; a refusal never does (see "
+                    "routing.content_policy_fallbacks). Default: all five.")
     when_all_open: Literal["fail_fast", "wait", "cache_only"] = Field(
         "fail_fast", description="When every target's breaker is open: fail at once, wait (within the "
                                  "gateway's max_queue_wait_s) for the first to half-open, or serve the "
@@ -955,10 +975,11 @@ class Scenario(Section):
                 if target not in known:
                     raise ValueError(f"routing.groups.{name}.deployments: unknown target {target!r}; "
                                      f"known: {sorted(known)}")
-        for target in self.routing.chain:
-            if target not in known and target not in self.routing.groups:
-                raise ValueError(f"routing.chain: unknown target or group {target!r}; "
-                                 f"known: {sorted(known | set(self.routing.groups))}")
+        for field_name in ("chain", "context_window_fallbacks", "content_policy_fallbacks"):
+            for target in getattr(self.routing, field_name):
+                if target not in known and target not in self.routing.groups:
+                    raise ValueError(f"routing.{field_name}: unknown target or group {target!r}; "
+                                     f"known: {sorted(known | set(self.routing.groups))}")
         for field_name in ("strong", "cheap"):
             target = getattr(self.routing, field_name)
             if target is not None and target not in known:

@@ -171,6 +171,7 @@ def timeseries(requests: pd.DataFrame, calls: pd.DataFrame, interval_s: float,
         ts["shadow_cost_usd"] = per_bin(bins(call_end[shadow]), call_cost[shadow])
     ts["calls"] = n_calls = per_bin(call_bin)
     failed_calls = per_bin(call_bin[~status.any_of("ok")[production]])
+    ts["calls_rate_limited"] = per_bin(call_bin[status.any_of("rate_limited")[production]])
     with np.errstate(invalid="ignore", divide="ignore"):
         ts["error_rate"] = np.where(n_calls > 0, failed_calls / n_calls, np.nan)
     admitted = ~status.any_of("rate_limited", "too_large", "context_exceeded")   # shadow calls too
@@ -282,6 +283,7 @@ def summary(requests: pd.DataFrame, calls: pd.DataFrame, warmup_s: float, durati
         **{f"requests_{name}": int(counts.get(name, 0)) for name in OUTCOMES},
         "availability": float(counts.get("ok", 0) / n) if n else math.nan,
         "calls_total": n_calls,
+        "rate_limited_calls": int((measured_calls["status"] == "rate_limited").sum()),
         "error_rate": float((measured_calls["status"] != "ok").mean()) if n_calls else math.nan,
         "latency_mean_s": float(lat.mean()) if len(lat) else math.nan,
         "latency_p50_s": q(lat, 0.50), "latency_p95_s": q(lat, 0.95), "latency_p99_s": q(lat, 0.99),
@@ -335,6 +337,25 @@ def _false_trips(breaker: pd.DataFrame, windows) -> int:
                    for t, subject in zip(trips["time_s"], trips["subject"])))
 
 
+def _calls_into_faults(calls: pd.DataFrame, windows) -> int:
+    """Production attempts started on a target inside one of its outage, error-rate, latency or rate-limit
+    fault windows: the calls a router sent into a fault it could have routed around."""
+    service = [w for w in windows if w.kind in SERVICE_FAULTS]
+    if not service or not len(calls):
+        return 0
+    production = production_calls(calls)
+    start = production["start_s"].to_numpy()
+    provider = production["provider"].astype(str).to_numpy()
+    label = provider + "/" + production["model"].astype(str).to_numpy()
+    hit = np.zeros(len(production), dtype=bool)
+    for w in service:
+        inside = (start >= w.start_s) & (start < w.end_s)
+        if w.targets:
+            inside &= np.isin(provider, w.targets) | np.isin(label, w.targets)
+        hit |= inside
+    return int(hit.sum())
+
+
 #: Breaker causes that are quality signals: a trip for one of them detected a silent degradation.
 QUALITY_CAUSES = ("hallucination_rate", "parse_failure_rate")
 
@@ -352,6 +373,8 @@ def resilience_summary(requests: pd.DataFrame, calls: pd.DataFrame, events: pd.D
         "requests_during_faults": int(in_fault.sum()),
         "failed_during_faults": int((in_fault & (measured["outcome"] != "ok").to_numpy()).sum()),
         "breaker_transitions": int(len(breaker)),
+        "cooldowns": int(((events["kind"] == "cooldown") & (events["to_state"] == "cooling_down")).sum()),
+        "calls_into_faults": _calls_into_faults(calls, windows),
         "false_trips": _false_trips(breaker, windows),
         "time_to_open_s": math.nan, "time_to_recover_s": math.nan, "degradation_detected_after_s": math.nan,
         "spend_overshoot_usd": spend_overshoot_usd if spend_overshoot_usd is not None else math.nan,

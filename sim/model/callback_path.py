@@ -62,7 +62,7 @@ def callback_path_applies(flow: RequestFlow) -> bool:
     (breakers, fallback, retries, limits with or without smoothing, concurrency caps, faults, shadow)."""
     spikes_add_calls = flow.faults is not NO_FAULTS and any(
         f.kind == "cost_spike" and f.extra_llm_calls for f in flow.faults.faults)
-    return (not flow.groups and flow.cache is None and flow.compression is None and flow.router is None
+    return (not flow.groups and not flow.special_fallbacks and flow.cache is None and flow.compression is None and flow.router is None
             and flow.kill_switch is NO_KILL_SWITCH and not spikes_add_calls
             and not any(flow.has_retrieval) and all(n == 1 for n in flow.llm_calls))
 
@@ -166,7 +166,8 @@ class RequestInFlight:
 
     def _target_gave_its_answer(self, result) -> None:
         self.result = result
-        if result.outcome in _ENDS_THE_CHAIN or not self.flow.fallback:
+        flow = self.flow
+        if result.outcome in _ENDS_THE_CHAIN or not flow.fallback or result.status not in flow.fallback_on:
             self._done(result)
         else:
             self._next_target()

@@ -60,7 +60,7 @@ from sim.model.workload import Workload, scalar_column
 from sim.policies.retry import RetryPolicy
 from sim.policies.router import Router, threshold_for_strong_share
 from sim.policies.token_bucket import KeyedTokenBuckets
-from sim.record import OUTCOME, Recorder
+from sim.record import CALL_STATUS, OUTCOME, Recorder
 
 if TYPE_CHECKING:
     from sim.faults import FaultTimeline
@@ -95,16 +95,18 @@ class CallResult(NamedTuple):
     outcome: int                # an OUTCOME code
     wrong: bool = False         # hallucinated
     unparseable: bool = False   # failed structured-output parsing
+    status: int = -1            # the CALL_STATUS of the last attempt it gave up after; -1 = none (an open
+                                # breaker, no deployment to pick): fallback always moves on from it
 
 
 KILLED, FAILED, SHED = CallResult(O_KILLED), CallResult(O_FAILED), CallResult(O_SHED)
-TIMED_OUT, ANSWERED_FROM_CACHE = CallResult(O_TIMEOUT), CallResult(O_OK)
+TIMED_OUT, ANSWERED_FROM_CACHE = CallResult(O_TIMEOUT, status=TIMEOUT), CallResult(O_OK)
 ANSWERED = tuple(tuple(CallResult(O_OK, wrong, unparseable) for unparseable in (False, True))
                  for wrong in (False, True))            # [wrong][unparseable], without a tuple per call
 # the call's outcome once its last attempt on a target ended with this status
-_GIVE_UP = {ERROR: CallResult(O_FAILED), TIMEOUT: CallResult(O_TIMEOUT), RATE_LIMITED: CallResult(O_FAILED),
-            REFUSED: CallResult(O_REFUSED), TOO_LARGE: CallResult(O_TOO_LARGE),
-            CONTEXT_EXCEEDED: CallResult(O_CONTEXT_EXCEEDED)}
+_GIVE_UP = {status: CallResult(outcome, status=status) for status, outcome in (
+    (ERROR, O_FAILED), (TIMEOUT, O_TIMEOUT), (RATE_LIMITED, O_FAILED), (REFUSED, O_REFUSED),
+    (TOO_LARGE, O_TOO_LARGE), (CONTEXT_EXCEEDED, O_CONTEXT_EXCEEDED))}
 _STATUS_NAME = {ERROR: "error", TIMEOUT: "timeout", RATE_LIMITED: "rate_limited", REFUSED: "refused"}
 _ENDS_THE_CHAIN = (O_OK, O_REFUSED, O_SHED)     # outcomes no fallback target can change
 
@@ -215,6 +217,14 @@ class RequestFlow:
         res = scenario.resilience
         self.retry = RetryPolicy(scenario.resilience.retry)
         self.fallback = res.fallback
+        # the failures after which fallback moves down the chain (-1: an open breaker, nothing to pick)
+        self.fallback_on = frozenset([-1, *(CALL_STATUS[name] for name in res.fallback_on)])
+        # a rejection for the context window, or a refusal, moving to a list of its own (LiteLLM's
+        # context_window_fallbacks, content_policy_fallbacks)
+        self.special_fallbacks = {outcome: [self.groups.get(entry) or by_label[entry] for entry in entries]
+                                  for outcome, entries in ((O_CONTEXT_EXCEEDED, scenario.routing.context_window_fallbacks),
+                                                           (O_REFUSED, scenario.routing.content_policy_fallbacks))
+                                  if entries}
         self.wait_when_all_open = res.when_all_open == "wait"
         self.cache = policies.cache
         self.cache_when_all_open = res.when_all_open == "cache_only" and self.cache is not None
@@ -295,7 +305,8 @@ class RequestFlow:
     def _setup_groups(self, scenario: Scenario, by_label, streams: Streams) -> dict:
         """The model groups the chain names (``routing.groups``), each with its picker and its own stream."""
         clock = lambda: self.env.now    # noqa: E731
-        named = set(scenario.chain_entries)
+        routing = scenario.routing
+        named = {*scenario.chain_entries, *routing.context_window_fallbacks, *routing.content_policy_fallbacks}
         return {name: DeploymentGroup(name, group, [by_label[label] for label in group.deployments], scenario,
                                       clock, streams.uniform(f"loadbalance.{name}"))
                 for name, group in scenario.routing.groups.items() if name in named}
@@ -315,7 +326,8 @@ class RequestFlow:
         size checks or retries): the M/M/c shape, which :meth:`_arrive` runs with callbacks, not a process."""
         target = self.chain[0]
         return (not self.groups and self.workers is None and self.cache is None and self.compression is None
-                and self.router is None and not self.has_breakers and not self.fallback and self.kill_switch is NO_KILL_SWITCH
+                and self.router is None and not self.has_breakers and not self.fallback and not self.special_fallbacks
+                and self.kill_switch is NO_KILL_SWITCH
                 and self.faults is NO_FAULTS and self.shadow is None and target.provider.limits is None
                 and not target.model.size_limited and scenario.resilience.retry.max_attempts == 1
                 and not any(self.has_retrieval) and all(n == 1 for n in self.llm_calls))
@@ -440,7 +452,7 @@ class RequestFlow:
                 yield self.env.timeout(self.compression.latency_s)
         outcome = O_OK
         direct = self.router is None and self.kill_switch is NO_KILL_SWITCH    # no budget, no routing
-        walk = self.has_breakers or self.fallback or bool(self.groups)
+        walk = self.has_breakers or self.fallback or bool(self.groups) or bool(self.special_fallbacks)
         for k in range(n_calls):
             if k and self.tools is not None and self._step_u() < self.tools.probability:
                 yield from self._step(i, self.tools)
@@ -529,7 +541,7 @@ class RequestFlow:
             return (yield from self._walk_chain(call, self.cheapest_first))
         router = self.router
         if router is None:
-            if not self.has_breakers and not self.fallback and not self.groups:   # one target, no policies
+            if not (self.has_breakers or self.fallback or self.groups or self.special_fallbacks):  # one target
                 return (yield from self._attempts(call, self.chain[0], NO_BREAKER))
             return (yield from self._walk_chain(call, self.chain))
         tier = router.route(self.router_score[call.request],
@@ -550,15 +562,17 @@ class RequestFlow:
                 if target.__class__ is not Target:                # a model group: it picks per attempt
                     tried = True
                     result = yield from self._attempts(call, None, NO_BREAKER, target)
-                    if result.outcome in _ENDS_THE_CHAIN or not self.fallback:
-                        return result
-                    continue
-                breaker = self.breaker_of[target.code]
-                if not breaker.allow():
-                    continue
-                tried = True
-                result = yield from self._attempts(call, target, breaker)
-                if result.outcome in _ENDS_THE_CHAIN or not self.fallback:
+                else:
+                    breaker = self.breaker_of[target.code]
+                    if not breaker.allow():
+                        continue
+                    tried = True
+                    result = yield from self._attempts(call, target, breaker)
+                if self.special_fallbacks:          # a rejection for its context, a refusal: their own list
+                    special = self.special_fallbacks.get(result.outcome)
+                    if special is not None and chain is not special:
+                        return (yield from self._walk_chain(call, special))
+                if result.outcome in _ENDS_THE_CHAIN or not self.fallback or result.status not in self.fallback_on:
                     return result
             if not tried and self.cache_when_all_open and self._serve_degraded(call.request):
                 return ANSWERED_FROM_CACHE
