@@ -19,6 +19,9 @@ EXAMPLE_SCENARIO = ROOT / "experiments" / "gateways" / "litellm_scenario.yaml"
 EXAMPLE_SOURCE = "experiments/gateways/litellm_config.yaml"      # as the README's command names it
 
 
+SECRET = "sk-live-abc123"
+
+
 def deployment(name="gpt-4o", model="openai/gpt-4o", **params):
     return {"model_name": name, "litellm_params": {"model": model, **params}}
 
@@ -213,6 +216,39 @@ def test_timeouts_are_each_calls_timeout(router, litellm, params, timeout_s):
     assert "gateway" not in s                          # the client's deadline stays the simulator's
 
 
+def test_fallbacks_in_litellm_settings_count_and_router_settings_win():
+    data = two_groups()
+    data["litellm_settings"] = {"fallbacks": [{"gpt-4o": ["mini"]}]}
+    assert scenario(data)["routing"]["chain"] == ["gpt-4o", "mini"]
+    data["router_settings"] = {"fallbacks": [{"gpt-4o": ["claude"]}]}
+    result = imported(data)
+    assert result.scenario["routing"]["chain"] == ["gpt-4o", "claude"]
+    assert any(m.setting == "litellm_settings.fallbacks" and "takes precedence" in m.note for m in result.mapped)
+
+
+def test_model_names_with_slashes_become_group_names_and_fallbacks_follow():
+    data = config(deployment("openai/gpt-4o"), deployment("anthropic/claude", "anthropic/claude-sonnet-4"),
+                  router={"fallbacks": [{"openai/gpt-4o": ["anthropic/claude"]}]})
+    s = scenario(data)
+    assert s["routing"]["chain"] == ["openai-gpt-4o", "anthropic-claude"]
+
+
+def test_duplicate_or_secret_looking_ids_get_names_of_their_own():
+    data = config({**deployment(), "model_info": {"id": "east"}}, {**deployment(), "model_info": {"id": "east"}},
+                  {**deployment(), "model_info": {"id": SECRET}})
+    names = [p["name"] for p in scenario(data)["providers"]]
+    assert names == ["east", "east-2", "gpt-4o-3"]
+
+
+def test_a_workload_scenario_gives_the_traffic_and_the_duration(tmp_path, capsys):
+    out = tmp_path / "scenario.yaml"
+    workload = ROOT / "experiments" / "demo.yaml"
+    assert main(["import", "litellm", str(EXAMPLE), "-o", str(out), "--workload", str(workload)]) == 0
+    imported_scenario, demo = sim.load_scenario(out), sim.load_scenario(workload)
+    assert imported_scenario.workload == demo.workload and imported_scenario.duration == demo.duration
+    assert f"workload from {workload}" in capsys.readouterr().out
+
+
 # --------------------------------------------------------------------------------------------- litellm_settings
 
 @pytest.mark.parametrize("params, expected", [
@@ -312,9 +348,6 @@ def test_every_setting_of_the_example_is_mapped_or_ignored():
                     if "base_model" in e.get("model_info", {})}
     missing = _settings_of(data) - covered - through_base
     assert not missing, sorted(missing)
-
-
-SECRET = "sk-live-abc123"
 
 
 def test_secrets_and_environment_references_never_appear(tmp_path, capsys):
