@@ -397,6 +397,35 @@ def test_bad_input_names_the_setting(data, message):
     assert "os.environ/AZURE_MODEL" not in str(err.value)
 
 
+def _leaves(node, path=()):
+    if isinstance(node, dict):
+        for key, value in node.items():
+            yield from _leaves(value, (*path, key))
+    elif isinstance(node, list):
+        for i, value in enumerate(node):
+            yield from _leaves(value, (*path, i))
+    yield path
+
+
+@pytest.mark.parametrize("odd", [None, "x", -1, True, [1, [2]], {"a": {"b": 1}}])
+def test_any_odd_value_anywhere_is_imported_or_named_never_a_crash(odd):
+    """Every node of the example replaced by an odd value: the import either succeeds with a valid
+    scenario or raises ImportProblem (a message naming the setting), never another exception."""
+    base = read_gateway_config(EXAMPLE)
+    for path in [p for p in _leaves(base) if p]:
+        data = copy.deepcopy(base)
+        node = data
+        for key in path[:-1]:
+            node = node[key]
+        node[path[-1]] = odd
+        try:
+            result = import_config(data, "config.yaml", ImportOptions())
+        except ImportProblem as err:
+            assert str(err).split(":")[0], path
+            continue
+        validate_scenario(result.scenario)
+
+
 def test_an_unknown_model_for_the_traffic_is_named():
     with pytest.raises(ImportProblem, match=r"--model: unknown model name 'gpt-5'; model_list has gpt-4o"):
         import_config(config(), "config.yaml", ImportOptions(model="gpt-5"))

@@ -249,7 +249,6 @@ def catalogue_id(model: str) -> str:
 
 @dataclass
 class _Deployment:
-    index: int
     group: str            # the (safe) model name
     provider: dict        # its provider section
     weight: float | None
@@ -265,7 +264,6 @@ class _Settings:
 
     timeout_s: float = LITELLM_REQUEST_TIMEOUT_S
     load_balancing: dict = field(default_factory=dict)
-    weights_note: str = ""
 
 
 class _LiteLLMImport:
@@ -360,7 +358,7 @@ class _LiteLLMImport:
         lb = self.settings.load_balancing
         strategy = self.router.get("routing_strategy")
         if strategy is not None:
-            if strategy not in STRATEGIES:
+            if not isinstance(strategy, str) or strategy not in STRATEGIES:
                 raise _problem("router_settings.routing_strategy", f"unknown strategy {strategy!r}; LiteLLM "
                                f"accepts {', '.join(STRATEGIES)}")
             lb["strategy"], caveat = STRATEGIES[strategy]
@@ -457,7 +455,7 @@ class _LiteLLMImport:
             del provider["limits"]
         weight = self._weight(params, at, model_name)
         self._ignore_rest(entry, params, info, at)
-        return _Deployment(index, group, provider, weight)
+        return _Deployment(group, provider, weight)
 
     def _group_name(self, model_name: str) -> str:
         name = _safe_name(model_name)
@@ -600,7 +598,7 @@ class _LiteLLMImport:
         return out, where
 
     def _group_of(self, model_name: Any, where: str) -> str:
-        if model_name not in self.groups:
+        if not isinstance(model_name, str) or model_name not in self.groups:
             raise _problem(where, f"unknown model name {model_name!r}; model_list has "
                            f"{', '.join(self.groups) or 'none'}")
         return self.groups[model_name]
