@@ -134,10 +134,19 @@ def test_num_retries_is_max_attempts_minus_one(router, litellm, attempts):
 
 
 @pytest.mark.parametrize("retry_after, base, cap", [(None, 0.5, 8.0), (0, 0.5, 8.0), (2, 2.0, 8.0), (15, 15.0, 15.0)])
-def test_retry_after_is_a_floor_under_litellms_backoff(retry_after, base, cap):
+def test_a_lone_deployment_backs_off_as_litellm_with_retry_after_as_the_floor(retry_after, base, cap):
     router = {} if retry_after is None else {"retry_after": retry_after}
     retry = scenario(config(router=router))["resilience"]["retry"]
     assert (retry["base_delay_s"], retry["max_delay_s"], retry["multiplier"]) == (base, cap, 2.0)
+    assert retry["honor_retry_after"] is True and retry["max_retry_after_s"] == 60.0
+
+
+@pytest.mark.parametrize("retry_after", [None, 5])
+def test_a_group_of_several_deployments_retries_at_once(retry_after):
+    """_time_to_sleep_before_retry: no wait while another deployment of the group is healthy."""
+    router = {} if retry_after is None else {"retry_after": retry_after}
+    retry = scenario(config(deployment(), deployment(), router=router))["resilience"]["retry"]
+    assert (retry["base_delay_s"], retry["max_delay_s"], retry["honor_retry_after"]) == (0.0, 0.0, False)
 
 
 @pytest.mark.parametrize("router, expected", [

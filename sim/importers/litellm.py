@@ -314,7 +314,7 @@ class _LiteLLMImport:
         self._model_list()
         traffic = self._traffic_group()
         self._routing(traffic)
-        self._retry()
+        self._retry(traffic)
         self._cache()
         self._budget()
         self._remaining_settings()
@@ -672,7 +672,11 @@ class _LiteLLMImport:
         self.resilience["fallback_on"] = fallback_on
 
     # ---- retries
-    def _retry(self) -> None:
+    def _retry(self, traffic: str) -> None:
+        """``num_retries`` retries in the same group. The wait before each (``_time_to_sleep_before_retry``):
+        none while the group has another healthy deployment (the retry re-picks, so waiting would only add
+        latency); for a lone deployment ``_calculate_retry_after``, 0.5 s doubling to 8 s with jitter, at
+        least ``retry_after``, or a Retry-After header of up to 60 s. The traffic's group decides which."""
         value, where = self.setting("num_retries")
         retries = LITELLM_NUM_RETRIES if value is None else _number(value, where, integer=True)
         if value is None:
@@ -680,17 +684,25 @@ class _LiteLLMImport:
                       f"DEFAULT_MAX_RETRIES) is written, max_attempts {LITELLM_NUM_RETRIES + 1}")
         else:
             self.mapped(where, "resilience.retry.max_attempts", "num_retries + 1")
-        floor = 0.0
         value, where = self.setting("retry_after")
-        if value is not None:
-            floor = _number(value, where)
-            self.mapped(where, "resilience.retry.base_delay_s, max_delay_s",
-                        "LiteLLM's floor under the backoff (0: none); a floor above 0.5 s raises the backoff's "
-                        "start to it")
-        self.resilience["retry"] = {
-            "max_attempts": retries + 1, "base_delay_s": max(LITELLM_RETRY_INITIAL_S, floor), "multiplier": 2.0,
-            "max_delay_s": max(LITELLM_RETRY_MAX_S, floor), "jitter": "none", "honor_retry_after": True,
-            "max_retry_after_s": LITELLM_RETRY_AFTER_MAX_S}
+        floor = 0.0 if value is None else _number(value, where)
+        retry = {"max_attempts": retries + 1, "jitter": "none"}
+        if sum(d.group == traffic for d in self.deployments) > 1:
+            retry.update(base_delay_s=0.0, max_delay_s=0.0, honor_retry_after=False)
+            if value is not None:
+                self.mapped(where, "(none)", f"group {traffic} has several deployments: LiteLLM retries at "
+                            "once on another, without waiting retry_after")
+            self.note(f"retries re-pick group {traffic} at once, as LiteLLM does while another deployment is "
+                      "healthy (resilience.retry.base_delay_s 0, Retry-After not awaited)")
+        else:
+            retry.update(base_delay_s=max(LITELLM_RETRY_INITIAL_S, floor), multiplier=2.0,
+                         max_delay_s=max(LITELLM_RETRY_MAX_S, floor), honor_retry_after=True,
+                         max_retry_after_s=LITELLM_RETRY_AFTER_MAX_S)
+            if value is not None:
+                self.mapped(where, "resilience.retry.base_delay_s, max_delay_s",
+                            "LiteLLM's floor under the backoff (0: none); one above 0.5 s raises the backoff's "
+                            "start to it")
+        self.resilience["retry"] = retry
 
     # ---- cache
     def _cache(self) -> None:
