@@ -266,10 +266,18 @@ def test_a_workload_scenario_gives_the_traffic_and_the_duration(tmp_path, capsys
     ({"type": "redis"}, {"threshold": 0.9999}),
     ({}, {"threshold": 0.9999}),                       # the proxy's default type is redis (exact)
     ({"type": "local", "ttl": 60}, {"threshold": 0.9999, "ttl_s": 60.0}),
+    ({"type": "gcs"}, {"threshold": 0.9999}),         # any other backend is an exact-match cache
 ])
 def test_the_cache(params, expected):
     s = scenario(config(litellm={"cache": True, "cache_params": params}))
     assert s["cache"] == {"enabled": True, **expected}
+
+
+def test_a_cache_that_is_off_lists_its_parameters_as_ignored():
+    result = imported(config(litellm={"cache": False, "cache_params": {"type": "redis", "ttl": 5}}))
+    assert "cache" not in result.scenario
+    assert {"litellm_settings.cache_params.type", "litellm_settings.cache_params.ttl"} <= {
+        i.setting for i in result.ignored}
 
 
 def test_an_exact_cache_hits_only_verbatim_repeats():

@@ -706,48 +706,48 @@ class _LiteLLMImport:
 
     # ---- cache
     def _cache(self) -> None:
+        """``cache: true`` makes the proxy build ``litellm.Cache(**cache_params)``, type ``redis`` unless
+        given (proxy_server.py). A semantic type hits at cosine >= similarity_threshold; any other is an
+        exact-match cache."""
         enabled = self.litellm.get("cache")
         params = _mapping(self.litellm.get("cache_params"), "litellm_settings.cache_params")
-        if enabled is None:
+        if enabled is not None and not isinstance(enabled, bool):
+            raise _problem("litellm_settings.cache", f"expected true or false, got {enabled!r}")
+        if not enabled:
+            if enabled is False:
+                self.mapped("litellm_settings.cache", "cache.enabled = false")
             for key, value in params.items():
                 self.ignored(f"litellm_settings.cache_params.{key}", "litellm_settings.cache is not true", value)
             return
-        if not isinstance(enabled, bool):
-            raise _problem("litellm_settings.cache", f"expected true or false, got {enabled!r}")
-        if not enabled:
-            self.mapped("litellm_settings.cache", "cache.enabled = false")
-            return
         kind = params.get("type", "redis")
-        self.cache = self._cache_section(kind, params)
-
-    def _cache_section(self, kind: Any, params: dict) -> dict:
-        where = "litellm_settings.cache_params"
-        if kind in ("redis-semantic", "qdrant-semantic"):
-            if params.get("similarity_threshold") is None:
-                raise _problem(f"{where}.similarity_threshold", f"a {kind} cache needs it (LiteLLM refuses to "
-                               "start without it)")
-            threshold = _number(params["similarity_threshold"], f"{where}.similarity_threshold")
-            if threshold > 1:
-                raise _problem(f"{where}.similarity_threshold", f"a cosine similarity is at most 1, got {threshold}")
-            cache = {"enabled": True, "threshold": threshold}
-            self.mapped(f"{where}.similarity_threshold", "cache.threshold", "a hit when cosine >= it")
-        elif kind in ("redis", "local", "s3", "disk", "redis-cluster"):
-            cache = {"enabled": True, "threshold": EXACT_MATCH_THRESHOLD}
-            self.mapped(f"{where}.type", "cache.threshold = " + str(EXACT_MATCH_THRESHOLD),
-                        f"an exact-match {kind} cache: only verbatim repeats hit (workload's repeat_share)")
-        else:
-            raise _problem(f"{where}.type", f"unknown cache type {kind!r}")
+        if not isinstance(kind, str):
+            raise _problem("litellm_settings.cache_params.type", f"expected a cache type, got {kind!r}")
         self.mapped("litellm_settings.cache", "cache.enabled")
-        if kind in ("redis-semantic", "qdrant-semantic"):
-            self.mapped(f"{where}.type", "cache (semantic)")
+        self.cache = self._semantic_cache(kind, params) if "semantic" in kind else self._exact_cache(kind)
+        where = "litellm_settings.cache_params"
         if params.get("ttl") is not None:
-            cache["ttl_s"] = _number(params["ttl"], f"{where}.ttl", minimum=1e-3)
+            self.cache["ttl_s"] = _number(params["ttl"], f"{where}.ttl", minimum=1e-3)
             self.mapped(f"{where}.ttl", "cache.ttl_s")
         for key, value in params.items():
             if key not in ("type", "similarity_threshold", "ttl"):
                 self.ignored(f"{where}.{key}", _CACHE_PARAMS.get(key, "a cache backend detail: not modelled"),
                              value)
-        return cache
+
+    def _semantic_cache(self, kind: str, params: dict) -> dict:
+        where = "litellm_settings.cache_params.similarity_threshold"
+        if params.get("similarity_threshold") is None:
+            raise _problem(where, f"a {kind} cache needs it (LiteLLM refuses to start without it)")
+        threshold = _number(params["similarity_threshold"], where)
+        if threshold > 1:
+            raise _problem(where, f"a cosine similarity is at most 1, got {threshold}")
+        self.mapped(where, "cache.threshold", "a hit when cosine >= it")
+        self.mapped("litellm_settings.cache_params.type", f"cache (semantic: {kind})")
+        return {"enabled": True, "threshold": threshold}
+
+    def _exact_cache(self, kind: str) -> dict:
+        self.mapped("litellm_settings.cache_params.type", f"cache.threshold = {EXACT_MATCH_THRESHOLD}",
+                    f"an exact-match {kind} cache: only verbatim repeats hit (the workload's repeat_share)")
+        return {"enabled": True, "threshold": EXACT_MATCH_THRESHOLD}
 
     # ---- budget
     def _budget(self) -> None:
