@@ -80,9 +80,16 @@ class ImportResult:
 _SECRET_KEY = re.compile(r"(key|secret|token|password|passwd|credential|auth|cookie|session|dsn|url)", re.I)
 
 
+#: Values that look like credentials whatever their setting is called: provider key prefixes (sk-, AKIA...),
+#: a bearer token, a URL with a password, a long opaque token of letters and digits.
+_SECRET_VALUE = re.compile(r"^((sk|pk|rk)[-_]|xox[abp]-|gh[pousr]_|AKIA|AIza|Bearer\s)|://[^/\s]*:[^/\s]*@"
+                           r"|^(?=[A-Za-z0-9_\-]*\d)(?=[A-Za-z0-9_\-]*[A-Za-z])[A-Za-z0-9_\-]{32,}$")
+
+
 def is_secret(key: str, value: Any) -> bool:
-    """Whether a setting's value may be a credential: its name says so, or it is an environment reference."""
-    if isinstance(value, str) and value.strip().startswith("os.environ/"):
+    """Whether a setting's value may be a credential: its name says so, it is an environment reference, or
+    it looks like a key (``sk-...``, a bearer token, a URL with a password, a long opaque token)."""
+    if isinstance(value, str) and (value.strip().startswith("os.environ/") or _SECRET_VALUE.search(value.strip())):
         return True
     if key and _SECRET_KEY.search(str(key).rsplit(".", 1)[-1]) and not isinstance(value, (bool, int, float)):
         return True
@@ -97,7 +104,8 @@ def shown_value(key: str, value: Any, width: int = 60) -> str | None:
     """A short text of a setting's value for the ignored list, or None when it may be a secret."""
     if is_secret(key, value):
         return None
-    text = value if isinstance(value, str) else yaml.safe_dump(value, default_flow_style=True, width=10**6).strip()
+    text = value if isinstance(value, str) else yaml.safe_dump(value, default_flow_style=True, width=10**6)
+    text = text.strip().removesuffix("...").strip()        # a scalar's YAML ends with the document marker
     text = " ".join(str(text).split())
     return text if len(text) <= width else text[: width - 3] + "..."
 
