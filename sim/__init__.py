@@ -41,7 +41,12 @@ def simulate(scenario, seed=None, replication=0):
 def example_scenarios() -> list[str]:
     """The names :func:`example_scenario` accepts: ``outage_replay``, ``incidents/textbook_15min_outage``..."""
     return sorted(p.relative_to(EXPERIMENTS_DIR).with_suffix("").as_posix()
-                  for p in EXPERIMENTS_DIR.rglob("*.yaml"))
+                  for p in EXPERIMENTS_DIR.rglob("*.yaml") if not _is_gateway_config(p))
+
+
+def _is_gateway_config(path: Path) -> bool:
+    """A gateway's own config shipped as an importer's input (experiments/gateways/*_config.*), not a scenario."""
+    return path.parent.name == "gateways" and path.stem.endswith("_config")
 
 
 def example_scenario(name: str) -> Path:
