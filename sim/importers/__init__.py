@@ -98,6 +98,7 @@ def shown_value(key: str, value: Any, width: int = 60) -> str | None:
     if is_secret(key, value):
         return None
     text = value if isinstance(value, str) else yaml.safe_dump(value, default_flow_style=True, width=10**6).strip()
+    text = text.removesuffix("\n...")          # YAML's end-of-document mark after a lone scalar
     text = " ".join(str(text).split())
     return text if len(text) <= width else text[: width - 3] + "..."
 

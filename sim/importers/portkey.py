@@ -1,0 +1,734 @@
+"""Import a Portkey gateway config (the JSON attached to requests as ``x-portkey-config``) as a scenario.
+
+A Portkey config is a tree. Each node either calls one provider (a *leaf*: ``provider`` + ``api_key``, a
+``virtual_key``, or an ``@slug`` from the model catalog, usually with ``override_params.model``) or holds
+``targets`` and a ``strategy``: ``fallback`` tries them in order and moves on while the response's status
+is in ``strategy.on_status_codes`` (without codes: while it is not 2xx); ``loadbalance`` picks one by
+``weight`` (missing = 1); ``single`` takes the first; ``conditional`` picks by request metadata. ``retry``,
+``cache`` and ``request_timeout`` may sit on any node and are inherited by the nodes below it (a target's
+own ``retry`` or ``cache`` replaces the inherited one; ``override_params`` are merged). The semantics are
+read from the gateway's source, ``src/handlers/handlerUtils.ts`` ``tryTargetsRecursively`` and
+``src/handlers/retryHandler.ts`` ``retryRequest`` (see ``docs/gateway_import.md`` for every source).
+
+The simulator's routing is flatter: a chain of targets (each a deployment or a model group) walked on
+failure, one retry policy, one cache in front of everything. The importer maps the tree onto it:
+
+* each leaf becomes one provider section (one deployment: its own limits and faults), named after its
+  virtual key or catalog slug, with the model found in the catalogue (``override_params.model``);
+* a ``loadbalance`` node becomes a model group with strategy ``portkey-loadbalance`` and the weights in
+  order; a ``loadbalance`` inside it is folded in (its shares multiplied, which is exact for the pick);
+* ``fallback`` nodes become ``routing.chain`` in target order with ``resilience.fallback``, and their
+  status codes ``resilience.fallback_on``;
+* what the scenario cannot say exactly (a fallback inside a loadbalance, retries that differ by target,
+  a conditional router) is flattened to the closest form and the caveat written beside the mapping.
+
+Every key of the config ends up in the result: mapped (with the scenario field) or ignored (with why).
+Credentials (``api_key``, AWS and Vertex secrets) are never read into the result.
+"""
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from sim.importers import Ignored, ImportOptions, ImportProblem, ImportResult, Mapped, shown_value
+
+__all__ = ["import_config", "catalogue_id", "PORTKEY_DEFAULT_RETRY_CODES", "PORTKEY_CACHE_MAX_AGE_S"]
+
+#: ``RETRY_STATUS_CODES`` in ``src/globals.ts``: what a retry without ``on_status_codes`` retries.
+PORTKEY_DEFAULT_RETRY_CODES = (429, 500, 502, 503, 504)
+#: Portkey's documented default cache age when ``max_age`` is absent: 7 days.
+PORTKEY_CACHE_MAX_AGE_S = 7 * 86400
+#: ``MAX_RETRY_LIMIT_MS`` in ``src/globals.ts``: a Retry-After at or beyond it is not waited for.
+PORTKEY_MAX_RETRY_AFTER_S = 60.0
+#: The status ``fetchWithTimeout`` gives a call cut by ``request_timeout`` (``REQUEST_TIMEOUT_STATUS_CODE``).
+PORTKEY_TIMEOUT_STATUS = 408
+#: async-retry's defaults as ``retryRequest`` uses them: ``minTimeout`` 1000 ms, ``factor`` 2, no randomising.
+BACKOFF_FIRST_S, BACKOFF_FACTOR = 1.0, 2.0
+#: Similarity threshold written for ``cache.mode: semantic`` (Portkey's config has no field for it).
+SEMANTIC_THRESHOLD = 0.95
+#: ``cache.mode: simple`` is an exact match: only a verbatim repeat (cosine 1 up to rounding) is a hit.
+EXACT_MATCH_THRESHOLD = 0.9999
+#: The workload written when the user gives none: a placeholder, said so in the file.
+PLACEHOLDER_WORKLOAD = {"rate_per_s": 1.0, "profile": {"type": "flat"}}
+PLACEHOLDER_DURATION_S = 3600.0
+
+MODES = ("fallback", "loadbalance", "single", "conditional")
+
+# Keys of a node that Portkey reads and the simulator has no counterpart for, with what they do.
+_IGNORED_KEYS = {
+    "api_key": "the provider's credential: the simulator calls no provider (never copied)",
+    "aws_secret_access_key": "an AWS credential (never copied)",
+    "aws_access_key_id": "an AWS credential (never copied)",
+    "aws_session_token": "an AWS credential (never copied)",
+    "vertex_service_account_json": "a Google credential (never copied)",
+    "vertex_project_id": "the Google project billed; changes no traffic",
+    "openai_project": "the OpenAI project billed; changes no traffic",
+    "openai_organization": "the OpenAI organisation billed; changes no traffic",
+    "azure_auth_mode": "how the gateway authenticates to Azure; changes no traffic",
+    "custom_host": "the URL the gateway calls (a self-hosted model or a proxy); latency and errors are the "
+                   "provider section's",
+    "forward_headers": "headers passed through to the provider; changes no traffic",
+    "strict_open_ai_compliance": "the response's format; changes no traffic",
+    "before_request_hooks": "guardrail or mutator checks before the call; the simulator has no guardrails "
+                            "(a denied request would not reach a provider)",
+    "after_request_hooks": "guardrail checks on the answer (a failed check can deny or retry); not modelled",
+    "input_guardrails": "guardrail checks before the call; not modelled",
+    "output_guardrails": "guardrail checks on the answer; not modelled",
+    "metadata": "labels for logs and conditional routing; changes no traffic here",
+    "name": "a target's label (conditional routing refers to it); the deployment is named after its key",
+    "on_status_codes": "on a target, not read by tryTargetsRecursively: only strategy.on_status_codes decides "
+                       "a fallback",
+}
+_CREDENTIAL_KEYS = {"api_key", "aws_secret_access_key", "aws_access_key_id", "aws_session_token",
+                    "vertex_service_account_json"}
+_INHERITED = ("retry", "cache", "request_timeout", "override_params")
+
+
+# --------------------------------------------------------------------------------------------- the tree
+
+@dataclass
+class _Leaf:
+    """One provider call of the config: one deployment of the scenario."""
+
+    path: str
+    name: str
+    model: str                  # catalogue id: the scenario's model name
+    settings: dict              # retry, cache, request_timeout, override_params as inherited (Portkey's merge)
+    region: str | None = None   # aws_region / vertex_region
+
+
+@dataclass
+class _Group:
+    """A loadbalance: deployments and their shares of the picks."""
+
+    path: str
+    members: list[tuple[_Leaf, float]]
+    raw_weights: list[float] | None = None     # the config's own weights when nothing was folded in
+    name: str = ""
+
+
+@dataclass
+class _Importer:
+    options: ImportOptions
+    mapped: list[Mapped] = field(default_factory=list)
+    ignored: list[Ignored] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)
+    leaves: list[_Leaf] = field(default_factory=list)
+    fallback_nodes: list[tuple[str, list[int] | None]] = field(default_factory=list)
+    names: set[str] = field(default_factory=set)
+    breakers: list[tuple[str, dict]] = field(default_factory=list)
+
+    # ---------------------------------------------------------------------------------------- walking
+
+    def node(self, node: Any, path: str, inherited: dict) -> list[_Leaf | _Group]:
+        """The chain entries a node stands for (Portkey's tryTargetsRecursively, flattened)."""
+        if not isinstance(node, dict):
+            raise ImportProblem(f"{path or 'config'}: expected a mapping of settings, got {type(node).__name__}")
+        settings = self.inherit(node, path, inherited)
+        strategy = node.get("strategy")
+        targets = node.get("targets")
+        self.ignore_unknown(node, path)
+        if strategy is None and targets is None:
+            return [self.leaf(node, path, settings)]
+        mode = self.mode(strategy, path)
+        if not isinstance(targets, list) or not targets:
+            raise ImportProblem(f"{_at(path, 'targets')}: strategy {mode!r} needs a non-empty list of targets")
+        if mode == "fallback":
+            return self.fallback(node, path, targets, settings)
+        if mode == "loadbalance":
+            return self.loadbalance(path, targets, settings)
+        if mode == "single":
+            for i in range(1, len(targets)):
+                self.ignored.append(Ignored(_at(path, f"targets[{i}]"), "strategy single calls targets[0] only "
+                                            "(tryTargetsRecursively, SINGLE)"))
+            self.mapped.append(Mapped(_at(path, "strategy.mode"), "the first target only", "single"))
+            return self.node(targets[0], _at(path, "targets[0]"), settings)
+        return self.conditional(node, path, targets, settings)
+
+    def mode(self, strategy: Any, path: str) -> str:
+        if not isinstance(strategy, dict):
+            raise ImportProblem(f"{_at(path, 'strategy')}: targets need a strategy mapping with a mode "
+                                f"({', '.join(MODES)})")
+        mode = strategy.get("mode")
+        if mode not in MODES:
+            raise ImportProblem(f"{_at(path, 'strategy.mode')}: {mode!r} is not one of {', '.join(MODES)}")
+        for key in strategy:
+            if key not in ("mode", "on_status_codes", "conditions", "default", "cb_config"):
+                self.ignore(_at(path, f"strategy.{key}"), strategy[key], "not a Portkey strategy setting this "
+                                                                          "importer knows")
+        if "cb_config" in strategy:
+            self.breakers.append((_at(path, "strategy.cb_config"), _breaker_config(strategy["cb_config"],
+                                                                                  _at(path, "strategy.cb_config"))))
+        if "on_status_codes" in strategy and mode != "fallback":
+            self.ignore(_at(path, "strategy.on_status_codes"), strategy["on_status_codes"],
+                        f"read only by a fallback strategy, not by {mode}")
+        return mode
+
+    def fallback(self, node: dict, path: str, targets: list, settings: dict) -> list[_Leaf | _Group]:
+        codes = node["strategy"].get("on_status_codes")
+        if codes is not None:
+            codes = _status_codes(codes, _at(path, "strategy.on_status_codes"))
+        self.fallback_nodes.append((path, codes))
+        entries: list[_Leaf | _Group] = []
+        for i, child in enumerate(targets):
+            child_path = _at(path, f"targets[{i}]")
+            if isinstance(child, dict) and "weight" in child:
+                self.ignore(_at(child_path, "weight"), child["weight"], "a weight under a fallback: Portkey reads "
+                                                                        "weights only in loadbalance")
+            entries += self.node(child, child_path, settings)
+        return entries
+
+    def loadbalance(self, path: str, targets: list, settings: dict) -> list[_Leaf | _Group]:
+        weights = [_weight(t, _at(path, f"targets[{i}]")) for i, t in enumerate(targets)]
+        total = sum(weights)
+        if not total > 0:
+            raise ImportProblem(f"{_at(path, 'targets')}: every weight is 0, so Portkey's loadbalance picks no "
+                                "target; give at least one a positive weight")
+        members: list[tuple[_Leaf, float]] = []
+        spill: list[_Leaf | _Group] = []
+        folded = False
+        for i, (child, w) in enumerate(zip(targets, weights)):
+            child_path = _at(path, f"targets[{i}]")
+            entries = self.node(child, child_path, settings)
+            first, rest = entries[0], entries[1:]
+            if isinstance(first, _Group):
+                folded = True
+                members += [(leaf, share * w / total) for leaf, share in first.members]
+            else:
+                members.append((first, w / total))
+            if rest:
+                spill += rest
+                self.mapped.append(Mapped(child_path, "its first target in the group, the rest after the group "
+                                          "in routing.chain", "approximation: a fallback inside a loadbalance; in "
+                                          "Portkey only the requests that picked this target reach its fallbacks, "
+                                          "here every request that the whole group fails does"))
+        if folded:
+            self.mapped.append(Mapped(path, "one model group", "nested loadbalance folded in: shares multiplied "
+                                      "(exact for the pick)"))
+        if len(members) == 1:
+            return [members[0][0], *spill]
+        group = _Group(path, members, None if folded else [float(w) for w in weights])
+        return [group, *spill]
+
+    def conditional(self, node: dict, path: str, targets: list, settings: dict) -> list[_Leaf | _Group]:
+        strategy = node["strategy"]
+        chosen, why = 0, "the first target"
+        default = strategy.get("default")
+        if default is not None:
+            named = [i for i, t in enumerate(targets) if isinstance(t, dict) and t.get("name") == default]
+            if not named:
+                raise ImportProblem(f"{_at(path, 'strategy.default')}: no target is named {default!r}")
+            chosen, why = named[0], f"the default target {default!r}"
+        self.ignore(_at(path, "strategy.conditions"), strategy.get("conditions"),
+                    f"conditional routing picks by request metadata or parameters, which simulated requests do not "
+                    f"carry: every request goes to {why}")
+        for i in range(len(targets)):
+            if i != chosen:
+                self.ignored.append(Ignored(_at(path, f"targets[{i}]"), f"a conditional target other than {why}"))
+        self.mapped.append(Mapped(_at(path, "strategy.mode"), f"targets[{chosen}] only",
+                                  f"conditional: {why} serves every request"))
+        return self.node(targets[chosen], _at(path, f"targets[{chosen}]"), settings)
+
+    # ---------------------------------------------------------------------------------------- settings
+
+    def inherit(self, node: dict, path: str, inherited: dict) -> dict:
+        """Portkey's merge: a node's own retry or cache replaces the inherited one, request_timeout overrides
+        it, override_params are merged key by key (tryTargetsRecursively)."""
+        settings = dict(inherited)
+        if "retry" in node:
+            settings["retry"] = _retry(node["retry"], _at(path, "retry"))
+            settings["retry_path"] = _at(path, "retry")
+        if "cache" in node:
+            settings["cache"] = _cache(node["cache"], _at(path, "cache"))
+            settings["cache_path"] = _at(path, "cache")
+        if node.get("request_timeout"):
+            value = node["request_timeout"]
+            if isinstance(value, bool) or not isinstance(value, (int, float)) or value <= 0:
+                raise ImportProblem(f"{_at(path, 'request_timeout')}: expected milliseconds > 0, got {value!r}")
+            settings["request_timeout"] = float(value)
+            settings["request_timeout_path"] = _at(path, "request_timeout")
+        if "override_params" in node:
+            params = node["override_params"]
+            if not isinstance(params, dict):
+                raise ImportProblem(f"{_at(path, 'override_params')}: expected a mapping, got {params!r}")
+            settings["override_params"] = {**settings.get("override_params", {}), **params}
+            settings.setdefault("override_paths", {})
+            settings["override_paths"] = {**settings["override_paths"],
+                                          **{k: _at(path, f"override_params.{k}") for k in params}}
+        return settings
+
+    def ignore_unknown(self, node: dict, path: str) -> None:
+        known = {"strategy", "targets", "weight", "provider", "virtual_key", "aws_region", "vertex_region",
+                 "azure_model_name", *_INHERITED}
+        for key, value in node.items():
+            if key in known:
+                continue
+            reason = _IGNORED_KEYS.get(key, "not a Portkey config setting this importer knows; not modelled")
+            self.ignore(_at(path, key), None if key in _CREDENTIAL_KEYS else value, reason)
+
+    def ignore(self, setting: str, value: Any, reason: str) -> None:
+        key = setting.rsplit(".", 1)[-1]
+        shown = None if value is None else shown_value(key, value)
+        self.ignored.append(Ignored(setting, reason, shown))
+
+    # ---------------------------------------------------------------------------------------- leaves
+
+    def leaf(self, node: dict, path: str, settings: dict) -> _Leaf:
+        params = settings.get("override_params", {})
+        paths = settings.get("override_paths", {})
+        written = params.get("model") or node.get("azure_model_name") or self.options.model
+        where = paths.get("model") or (_at(path, "azure_model_name") if node.get("azure_model_name") else None)
+        if not written:
+            raise ImportProblem(f"{path or 'config'}: no model for this target: set override_params.model "
+                                "(e.g. gpt-4o) or pass --model with the model the requests ask for")
+        if not isinstance(written, str):
+            raise ImportProblem(f"{where or '--model'}: expected a model name, got {written!r}")
+        model = catalogue_id(written)
+        if model is None:
+            from sim.provider_catalogue import load_catalogue
+            raise ImportProblem(f"{where or '--model'}: {written!r} (target {path or 'config'}) matches no model of "
+                                f"the catalogue ({', '.join(load_catalogue().model_names())}); name one of them "
+                                "(python -m sim catalogue models)")
+        name = self.deployment_name(node, path, written)
+        region = next((node[k] for k in ("aws_region", "vertex_region") if isinstance(node.get(k), str)), None)
+        leaf = _Leaf(path, name, model, settings, region)
+        self.leaves.append(leaf)
+        self.mapped.append(Mapped(where or "--model", f"providers[{name}].models[{model}]",
+                                  f"{written!r} -> catalogue {model!r}" if written != model else "catalogue"))
+        for key, value in params.items():
+            if key != "model":
+                self.override_param(key, value, paths.get(key, f"override_params.{key}"), leaf)
+        for key in ("aws_region", "vertex_region"):
+            if node.get(key):
+                self.mapped.append(Mapped(_at(path, key), f"providers[{name}].region"))
+        return leaf
+
+    def override_param(self, key: str, value: Any, setting: str, leaf: _Leaf) -> None:
+        if key in ("max_tokens", "max_completion_tokens"):
+            if isinstance(value, bool) or not isinstance(value, int) or value <= 0:
+                raise ImportProblem(f"{setting}: expected a token count > 0, got {value!r}")
+            self.mapped.append(Mapped(setting, f"providers[{leaf.name}].models[{leaf.model}].requested_max_tokens"))
+            return
+        self.ignore(setting, value, "a request parameter the gateway sets on the call; the simulator draws "
+                                    "tokens from the workload and models no sampling parameters")
+
+    def deployment_name(self, node: dict, path: str, model: str) -> str:
+        """A provider section name: the virtual key's or catalog slug's, else the provider's and a number."""
+        slug = model[1:].split("/", 1)[0] if model.startswith("@") and "/" in model else None
+        candidates = [node.get("virtual_key"), node.get("provider") if str(node.get("provider", "")).startswith("@")
+                      else None, slug]
+        base = next((_sanitise(c) for c in candidates if _usable_name(c)), "")
+        if not base:
+            base = f"{_sanitise(str(node.get('provider') or 'target'))}-{len(self.leaves) + 1}"
+        name, n = base, 2
+        while name in self.names:
+            name, n = f"{base}-{n}", n + 1
+        self.names.add(name)
+        return name
+
+
+# --------------------------------------------------------------------------------------------- checks
+
+def _at(path: str, key: str) -> str:
+    return f"{path}.{key}" if path else key
+
+
+def _weight(target: Any, path: str) -> float:
+    value = target.get("weight", 1) if isinstance(target, dict) else 1
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or value < 0:
+        raise ImportProblem(f"{path}.weight: expected a number >= 0, got {value!r}")
+    return float(value)
+
+
+def _status_codes(codes: Any, setting: str) -> list[int]:
+    if not isinstance(codes, list) or any(isinstance(c, bool) or not isinstance(c, int) for c in codes):
+        raise ImportProblem(f"{setting}: expected a list of HTTP status codes, got {codes!r}")
+    return codes
+
+
+def _retry(value: Any, setting: str) -> dict:
+    if not isinstance(value, dict):
+        raise ImportProblem(f"{setting}: expected a mapping with attempts, got {value!r}")
+    attempts = value.get("attempts")
+    if isinstance(attempts, bool) or not isinstance(attempts, int) or attempts < 0:
+        raise ImportProblem(f"{setting}.attempts: expected a whole number of retries >= 0, got {attempts!r}")
+    if "on_status_codes" in value:
+        _status_codes(value["on_status_codes"], f"{setting}.on_status_codes")
+    return value
+
+
+_BREAKER_KEYS = ("failure_threshold", "failure_threshold_percentage", "cooldown_interval", "failure_status_codes",
+                 "minimum_requests")
+
+
+def _breaker_config(value: Any, setting: str) -> dict:
+    if not isinstance(value, dict):
+        raise ImportProblem(f"{setting}: expected a mapping (failure_threshold, cooldown_interval, ...), got {value!r}")
+    for key in ("failure_threshold", "minimum_requests"):
+        v = value.get(key)
+        if v is not None and (isinstance(v, bool) or not isinstance(v, int) or v < 0):
+            raise ImportProblem(f"{setting}.{key}: expected a whole number >= 0, got {v!r}")
+    pct = value.get("failure_threshold_percentage")
+    if pct is not None and (isinstance(pct, bool) or not isinstance(pct, (int, float)) or not 0 < pct <= 100):
+        raise ImportProblem(f"{setting}.failure_threshold_percentage: expected a percentage in (0, 100], got {pct!r}")
+    wait = value.get("cooldown_interval")
+    if isinstance(wait, bool) or not isinstance(wait, (int, float)) or wait <= 0:
+        raise ImportProblem(f"{setting}.cooldown_interval: expected milliseconds > 0, got {wait!r}")
+    if value.get("failure_threshold") is None and pct is None:
+        raise ImportProblem(f"{setting}: give failure_threshold or failure_threshold_percentage")
+    if "failure_status_codes" in value:
+        _status_codes(value["failure_status_codes"], f"{setting}.failure_status_codes")
+    return value
+
+
+def _cache(value: Any, setting: str) -> dict:
+    if isinstance(value, str):        # Portkey also accepts the mode alone (requestContext.cacheConfig)
+        value = {"mode": value}
+    if not isinstance(value, dict) or value.get("mode") not in ("simple", "semantic"):
+        raise ImportProblem(f"{setting}.mode: expected 'simple' or 'semantic', got "
+                            f"{value.get('mode') if isinstance(value, dict) else value!r}")
+    age = value.get("max_age")
+    if age is not None and (isinstance(age, bool) or not isinstance(age, (int, float)) or age <= 0):
+        raise ImportProblem(f"{setting}.max_age: expected seconds > 0, got {age!r}")
+    return value
+
+
+_CREDENTIAL_LIKE = re.compile(r"^(sk-|os\.environ/)|^[A-Za-z0-9+/=_-]{40,}$")
+
+
+def _usable_name(value: Any) -> bool:
+    return isinstance(value, str) and bool(value.strip("@")) and not _CREDENTIAL_LIKE.search(value.strip("@"))
+
+
+def _sanitise(value: str) -> str:
+    return re.sub(r"[^A-Za-z0-9_.-]+", "-", value.strip("@")).strip("-.")[:60]
+
+
+def catalogue_id(model: str) -> str | None:
+    """The catalogue model a provider's model id names, or None.
+
+    ``@openai-prod/gpt-4o``, ``azure/gpt-4o-2024-08-06``, ``us.anthropic.claude-sonnet-4-20250514-v1:0``,
+    ``claude-sonnet-4@20250514`` and ``claude-sonnet-4-latest`` all name their catalogue entry: the provider
+    prefix, the Bedrock vendor and region prefixes, version and date suffixes are dropped.
+    """
+    from sim.provider_catalogue import load_catalogue
+    known = set(load_catalogue().model_names())
+    name = model.strip().lower().rsplit("/", 1)[-1]
+    name = re.sub(r"^((us|eu|apac|global)\.)?(anthropic|openai|meta|mistral)\.", "", name)
+    for suffix in (r"-v\d+(:\d+)?$", r"@\d+$", r"-latest$", r"-\d{4}-\d{2}-\d{2}$", r"-\d{8}$"):
+        name = re.sub(suffix, "", name)
+    return name if name in known else None
+
+
+# --------------------------------------------------------------------------------------------- statuses
+
+def _fallback_statuses(codes: list[int]) -> tuple[list[str], list[int]]:
+    """The simulator's final failures (resilience.fallback_on) a fallback's status codes cover, and the
+    codes with no counterpart."""
+    statuses, unmatched = [], []
+    for code in codes:
+        status = {429: "rate_limited", PORTKEY_TIMEOUT_STATUS: "timeout", 400: "context_exceeded",
+                  413: "too_large"}.get(code, "error" if 500 <= code <= 599 else None)
+        if status is None:
+            unmatched.append(code)
+        elif status not in statuses:
+            statuses.append(status)
+    order = ("error", "timeout", "rate_limited", "context_exceeded", "too_large")
+    return sorted(statuses, key=order.index), unmatched
+
+
+def _retry_statuses(codes: list[int]) -> tuple[list[str], list[int]]:
+    """The attempt outcomes (resilience.retry.retry_on) a retry's status codes cover, and the rest."""
+    statuses, unmatched = [], []
+    for code in codes:
+        status = {429: "rate_limited", PORTKEY_TIMEOUT_STATUS: "timeout", 400: "refused"}.get(
+            code, "error" if 500 <= code <= 599 else None)
+        if status is None:
+            unmatched.append(code)
+        elif status not in statuses:
+            statuses.append(status)
+    order = ("error", "timeout", "rate_limited", "refused")
+    return sorted(statuses, key=order.index), unmatched
+
+
+def _unmatched(codes: list[int]) -> str:
+    return f"; codes with no simulated counterpart: {', '.join(map(str, codes))}" if codes else ""
+
+
+# --------------------------------------------------------------------------------------------- scenario
+
+def import_config(config: dict, source: str, options: ImportOptions) -> ImportResult:
+    """Map a Portkey config to a scenario; every key is either mapped or listed as ignored."""
+    if not isinstance(config, dict):
+        raise ImportProblem(f"config: expected a mapping of settings, got {type(config).__name__}")
+    imp = _Importer(options)
+    entries = imp.node(config, "", {})
+    _name_groups(entries, imp.names)
+    primary = entries[0].members[0][0] if isinstance(entries[0], _Group) else entries[0]
+    scenario: dict[str, Any] = {"name": _scenario_name(options, source),
+                                "description": f"Imported from the Portkey config {Path(source).name}"}
+    scenario.update(_workload(options, imp.notes))
+    scenario["providers"] = _providers(imp)
+    scenario["routing"] = _routing(entries, imp)
+    cache = _cache_section(imp, primary)
+    if cache:
+        scenario["cache"] = cache
+    scenario["resilience"] = _resilience(imp, entries, primary)
+    breaker = _breaker_section(imp, scenario["duration"])
+    if breaker:
+        scenario["resilience"]["breaker"] = breaker
+    imp.notes.append("Portkey configs carry no provider rate limits: the deployments have none (unlimited). Add "
+                     "your keys' limits per provider section (limits.requests_per_min, tokens_per_min, or a "
+                     "catalogue preset: limits.preset) for rate limiting to show.")
+    return ImportResult("portkey", source, scenario, imp.mapped, imp.ignored, imp.notes)
+
+
+def _scenario_name(options: ImportOptions, source: str) -> str:
+    if options.name:
+        return options.name
+    return _sanitise(Path(source).stem) or "portkey"
+
+
+def _workload(options: ImportOptions, notes: list[str]) -> dict:
+    if options.workload is not None:
+        duration = options.duration_s or PLACEHOLDER_DURATION_S
+        notes.append(f"workload and duration ({duration:g} s) from {options.workload_source or 'the given workload'}")
+        return {"duration": duration, "workload": options.workload}
+    notes.append("no --workload given: a placeholder of 1 request/s, flat, for 1 h, with the schema's default "
+                 "tokens. Give your traffic with --workload SCENARIO.yaml (e.g. one written by python -m sim "
+                 "fit-workload TRACE -o workload.yaml)")
+    return {"duration": PLACEHOLDER_DURATION_S, "workload": dict(PLACEHOLDER_WORKLOAD)}
+
+
+def _name_groups(entries: list, taken: set[str]) -> None:
+    for entry in entries:
+        if isinstance(entry, _Group):
+            models = {leaf.model for leaf, _ in entry.members}
+            base = models.pop() if len(models) == 1 else "loadbalance"
+            name, n = base, 2
+            while name in taken:
+                name, n = f"{base}-{n}", n + 1
+            entry.name = name
+            taken.add(name)
+
+
+def _target(leaf: _Leaf) -> str:
+    return f"{leaf.name}/{leaf.model}"
+
+
+def _providers(imp: _Importer) -> list[dict]:
+    providers, untimed, timed = [], [], {}
+    for leaf in imp.leaves:
+        model: dict[str, Any] = {"name": leaf.model, "catalogue": leaf.model}
+        timeout_ms = leaf.settings.get("request_timeout")
+        if timeout_ms:
+            model["timeout_s"] = timeout_ms / 1000.0
+            timed.setdefault((leaf.settings["request_timeout_path"], timeout_ms), []).append(leaf.name)
+        else:
+            untimed.append(leaf.name)
+        tokens = leaf.settings.get("override_params", {}).get("max_tokens") or \
+            leaf.settings.get("override_params", {}).get("max_completion_tokens")
+        if tokens:
+            model["requested_max_tokens"] = tokens
+        section: dict[str, Any] = {"name": leaf.name}
+        if leaf.region:
+            section["region"] = leaf.region
+        section["models"] = [model]
+        providers.append(section)
+    for (path, timeout_ms), names in timed.items():
+        imp.mapped.append(Mapped(path, f"providers[{', '.join(names)}].models[*].timeout_s",
+                                 f"{timeout_ms:g} ms -> {timeout_ms / 1000:g} s, per attempt: a call cut by it is a "
+                                 "408 (fetchWithTimeout), retried or passed to the fallback only if 408 is in their "
+                                 "status codes"))
+    if untimed:
+        imp.notes.append(f"no request_timeout for {', '.join(untimed)}: Portkey sets none of its own; the "
+                         "simulator's call timeout (60 s) stands for the provider's or client's")
+    return providers
+
+
+
+def _routing(entries: list, imp: _Importer) -> dict:
+    chain = [entry.name if isinstance(entry, _Group) else _target(entry) for entry in entries]
+    routing: dict[str, Any] = {"chain": chain}
+    groups = {}
+    for group in (e for e in entries if isinstance(e, _Group)):
+        weights = group.raw_weights or [round(share, 6) for _, share in group.members]
+        groups[group.name] = {"deployments": [_target(leaf) for leaf, _ in group.members], "weights": weights,
+                              "load_balancing": {"strategy": "portkey-loadbalance"}}
+        imp.mapped.append(Mapped(_at(group.path, "strategy.mode"), f"routing.groups[{group.name}]",
+                                 "loadbalance -> strategy portkey-loadbalance (no cooldown)"))
+        imp.mapped.append(Mapped(_at(group.path, "targets[*].weight"), f"routing.groups[{group.name}].weights",
+                                 f"{weights} in the order of the deployments (missing = 1); a retry picks again by "
+                                 "weight, where Portkey retries the target it picked"))
+    if groups:
+        routing["groups"] = groups
+    outer = imp.fallback_nodes[0] if imp.fallback_nodes else None
+    if outer is not None:
+        imp.mapped.append(Mapped(_at(outer[0], "strategy.mode"), "routing.chain, resilience.fallback: true",
+                                 f"fallback: {' -> '.join(chain)}" + ("; nested fallbacks flattened into one chain"
+                                                                      if len(imp.fallback_nodes) > 1 else "")))
+        codes = outer[1]
+        if len(chain) > 1 and (codes is None or 400 in codes):
+            routing["content_policy_fallbacks"] = chain[1:]
+            imp.mapped.append(Mapped(_at(outer[0], "strategy.on_status_codes") if codes else
+                                     _at(outer[0], "strategy.mode"), "routing.content_policy_fallbacks",
+                                     "a content-filter refusal is a 400, which this fallback moves past: the rest of "
+                                     "the chain after a refusal"))
+    return routing
+
+
+def _resilience(imp: _Importer, entries: list, primary: _Leaf) -> dict:
+    resilience: dict[str, Any] = {"retry": _retry_section(imp, primary)}
+    if len(entries) > 1:
+        resilience["fallback"] = True
+        path, codes = imp.fallback_nodes[0]
+        setting = _at(path, "strategy.on_status_codes")
+        if codes is None:
+            resilience["fallback_on"] = ["error", "timeout", "rate_limited", "context_exceeded", "too_large"]
+            imp.notes.append(f"{setting} not given: Portkey falls back on every response that is not 2xx "
+                             "(tryTargetsRecursively); written as every failure in resilience.fallback_on")
+        else:
+            statuses, unmatched = _fallback_statuses(codes)
+            resilience["fallback_on"] = statuses
+            imp.mapped.append(Mapped(setting, "resilience.fallback_on",
+                                     f"{codes} -> {statuses} (429 rate_limited, 408 timeout, 5xx error, 400 "
+                                     f"context_exceeded, 413 too_large){_unmatched(unmatched)}"))
+        others = {str(c) for p, c in imp.fallback_nodes[1:] if c != codes}
+        if others:
+            imp.notes.append(f"nested fallbacks with other status codes ({', '.join(sorted(others))}): the scenario "
+                             f"has one fallback_on, the outermost's ({codes or 'every non-2xx'})")
+    return resilience
+
+
+def _retry_section(imp: _Importer, primary: _Leaf) -> dict:
+    retry = primary.settings.get("retry")
+    _report_per_target(imp, primary, "retry", "resilience.retry",
+                       "the simulator has one retry policy: the primary target's")
+    if retry is None:
+        imp.notes.append("no retry in the config: Portkey makes one attempt (attempts default 0, "
+                         "requestContext.normalizeRetryConfig); written as resilience.retry.max_attempts: 1")
+        return {"max_attempts": 1, "retry_on": []}
+    path, retries = primary.settings["retry_path"], retry["attempts"]
+    codes = retry.get("on_status_codes", list(PORTKEY_DEFAULT_RETRY_CODES) if retries else [])
+    statuses, unmatched = _retry_statuses(codes)
+    honour = bool(retry.get("use_retry_after_header", retry.get("use_retry_after_headers", False)))
+    section = {"max_attempts": retries + 1, "base_delay_s": BACKOFF_FIRST_S, "multiplier": BACKOFF_FACTOR,
+               "max_delay_s": BACKOFF_FIRST_S * BACKOFF_FACTOR ** max(retries - 1, 0), "jitter": "none",
+               "honor_retry_after": honour, "max_retry_after_s": PORTKEY_MAX_RETRY_AFTER_S, "retry_on": statuses}
+    imp.mapped.append(Mapped(f"{path}.attempts", "resilience.retry.max_attempts",
+                             f"{retries} retries after the first call = {retries + 1} attempts; backoff 1 s, 2 s, "
+                             "4 s ... without jitter (async-retry as retryRequest calls it): base_delay_s 1, "
+                             "multiplier 2, jitter none" + ("; Portkey documents at most 5" if retries > 5 else "")))
+    imp.mapped.append(Mapped(f"{path}.on_status_codes" if "on_status_codes" in retry else f"{path} (default codes)",
+                             "resilience.retry.retry_on",
+                             f"{codes} -> {statuses} (429 rate_limited, 408 timeout, 5xx error, 400 refused)"
+                             f"{_unmatched(unmatched)}"))
+    key = next((k for k in ("use_retry_after_header", "use_retry_after_headers") if k in retry), None)
+    imp.mapped.append(Mapped(f"{path}.{key}" if key else f"{path} (use_retry_after_header not set)",
+                             "resilience.retry.honor_retry_after, max_retry_after_s",
+                             f"{honour}; a Retry-After of 60 s or more is not waited for (MAX_RETRY_LIMIT_MS); the "
+                             "60 s cap on the total wait is not modelled"))
+    for k in retry:
+        if k not in ("attempts", "on_status_codes", "use_retry_after_header", "use_retry_after_headers"):
+            imp.ignore(f"{path}.{k}", retry[k], "not a Portkey retry setting this importer knows")
+    return section
+
+
+def _report_per_target(imp: _Importer, primary: _Leaf, what: str, to: str, rule: str) -> None:
+    """Settings of this kind on other targets than the primary's: the same one (mapped through it), an equal
+    copy (mapped), or a different one (listed: the scenario has one)."""
+    mine = primary.settings.get(f"{what}_path")
+    seen = {mine}
+    for leaf in imp.leaves:
+        path = leaf.settings.get(f"{what}_path")
+        if path in seen:
+            continue
+        seen.add(path)
+        if leaf.settings.get(what) == primary.settings.get(what):
+            imp.mapped.append(Mapped(path, to, f"equal to the primary target's {what}"))
+        else:
+            imp.ignore(path, leaf.settings.get(what), f"{what} of {leaf.name} differs from the primary target's; "
+                                                       f"{rule} ({mine or 'none'}) applies to every target")
+
+
+def _cache_section(imp: _Importer, primary: _Leaf) -> dict | None:
+    cache = primary.settings.get("cache")
+    _report_per_target(imp, primary, "cache", "cache",
+                       "the simulator has one cache in front of every target: the primary target's")
+    if cache is None:
+        return None
+    path = primary.settings["cache_path"]
+    age = cache.get("max_age")
+    section = {"enabled": True, "ttl_s": float(age) if age is not None else float(PORTKEY_CACHE_MAX_AGE_S)}
+    if cache["mode"] == "semantic":
+        section["threshold"] = SEMANTIC_THRESHOLD
+        imp.mapped.append(Mapped(f"{path}.mode", "cache.enabled, cache.threshold",
+                                 f"semantic: cosine >= {SEMANTIC_THRESHOLD} (Portkey's config has no threshold; the "
+                                 "simulator's default); Portkey matches only requests of at most 4 messages under "
+                                 "8,191 tokens, not modelled"))
+    else:
+        section.update(threshold=EXACT_MATCH_THRESHOLD, embedding_usd_per_mtok=0.0)
+        imp.mapped.append(Mapped(f"{path}.mode", "cache.enabled, cache.threshold, cache.embedding_usd_per_mtok",
+                                 f"simple = exact match: threshold {EXACT_MATCH_THRESHOLD} (only verbatim repeats "
+                                 "hit), no embedding paid; Portkey keys it by request body and provider URL, so a "
+                                 "repeat that loadbalance sends to another deployment misses, not modelled"))
+    imp.mapped.append(Mapped(f"{path}.max_age" if age is not None else f"{path} (max_age not set)", "cache.ttl_s",
+                             f"{section['ttl_s']:g} s" + ("" if age is not None else " (Portkey's default: 7 days)")))
+    for k in cache:
+        if k not in ("mode", "max_age"):
+            imp.ignore(f"{path}.{k}", cache[k], "not a Portkey cache setting this importer knows")
+    return section
+
+
+def _breaker_section(imp: _Importer, duration_s: float) -> dict | None:
+    """Portkey's circuit breaker (``strategy.cb_config``, inherited by the targets below): a target opens when
+    its failures exceed ``failure_threshold`` or its failure rate exceeds ``failure_threshold_percentage``
+    (after ``minimum_requests``), and closes by itself after ``cooldown_interval`` -- no trial calls."""
+    if not imp.breakers:
+        return None
+    path, cb = imp.breakers[0]
+    wait_s = cb["cooldown_interval"] / 1000.0
+    codes = cb.get("failure_status_codes")
+    section: dict[str, Any]
+    if cb.get("failure_threshold") is not None:
+        section = {"mode": "cooldown", "cooldown_failures": cb["failure_threshold"] + 1,
+                   "cooldown_window_s": duration_s, "cooldown_s": wait_s}
+        imp.mapped.append(Mapped(f"{path}.failure_threshold", "resilience.breaker.cooldown_failures (mode cooldown)",
+                                 f"opens when the failures exceed {cb['failure_threshold']}: on failure "
+                                 f"{cb['failure_threshold'] + 1}; Portkey counts from the first failure, so the "
+                                 "window is the whole run"))
+        if cb.get("failure_threshold_percentage") is not None:
+            imp.ignore(f"{path}.failure_threshold_percentage", cb["failure_threshold_percentage"],
+                       "the simulator's cooldown breaker counts failures only; the count rule is used")
+    else:
+        pct, least = cb["failure_threshold_percentage"], cb.get("minimum_requests") or 1
+        section = {"mode": "breaker", "window_type": "count", "window_size": max(least, 10),
+                   "minimum_calls": least, "failure_rate_threshold": pct / 100.0, "wait_in_open_s": wait_s,
+                   "permitted_calls_in_half_open": 1}
+        imp.mapped.append(Mapped(f"{path}.failure_threshold_percentage", "resilience.breaker.failure_rate_threshold",
+                                 f"{pct}% -> {pct / 100:g}, over the last max(minimum_requests, 10) calls; Portkey "
+                                 "closes after cooldown_interval without trial calls, here one trial call"))
+        if "minimum_requests" in cb:
+            imp.mapped.append(Mapped(f"{path}.minimum_requests", "resilience.breaker.minimum_calls"))
+    section["record_rate_limited"] = codes is not None and 429 in codes
+    imp.mapped.append(Mapped(f"{path}.cooldown_interval", "resilience.breaker.cooldown_s / wait_in_open_s",
+                             f"{cb['cooldown_interval']:g} ms; a target whose breaker is open sits out. With every "
+                             "target open Portkey calls them all anyway: the simulator's groups do, its chain "
+                             "follows resilience.when_all_open (fail_fast)"))
+    statuses = "5xx errors and timeouts" + (" and 429s" if section["record_rate_limited"] else "")
+    unlisted = "" if codes is not None and PORTKEY_TIMEOUT_STATUS in codes else " (timeouts count though 408 is not listed)"
+    imp.mapped.append(Mapped(f"{path}.failure_status_codes" if codes is not None else f"{path} (failure_status_codes "
+                             "not set)", "resilience.breaker.record_rate_limited",
+                             f"{codes if codes is not None else 'default: above 500'}: the simulator's breaker counts "
+                             f"{statuses}{unlisted}"))
+    for key in cb:
+        if key not in _BREAKER_KEYS:
+            imp.ignore(f"{path}.{key}", cb[key], "not a Portkey circuit breaker setting this importer knows")
+    for other, cfg in imp.breakers[1:]:
+        if cfg == cb:
+            imp.mapped.append(Mapped(other, "resilience.breaker", f"equal to {path}"))
+        else:
+            imp.ignore(other, cfg, f"the scenario has one breaker setting for every target: {path}'s is used")
+    return section
