@@ -196,6 +196,12 @@ def test_circuit_breaker_count_rule_is_a_cooldown():
     assert breaker["cooldown_s"] == 30.0 and breaker["record_rate_limited"] is True
 
 
+def test_circuit_breaker_cooldown_has_portkeys_floor_of_30_s():
+    s = scenario({"strategy": {"mode": "fallback", "cb_config": {"failure_threshold": 1, "cooldown_interval": 5000}},
+                  "targets": [leaf("a"), leaf("b", "claude-sonnet-4")]})
+    assert s["resilience"]["breaker"]["cooldown_s"] == 30.0
+
+
 def test_circuit_breaker_rate_rule():
     s = scenario({"strategy": {"mode": "fallback", "cb_config": {"failure_threshold_percentage": 20,
                                                                  "minimum_requests": 10, "cooldown_interval": 60000}},

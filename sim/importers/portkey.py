@@ -42,6 +42,8 @@ PORTKEY_DEFAULT_RETRY_CODES = (429, 500, 502, 503, 504)
 PORTKEY_CACHE_MAX_AGE_S = 7 * 86400
 #: ``MAX_RETRY_LIMIT_MS`` in ``src/globals.ts``: a Retry-After at or beyond it is not waited for.
 PORTKEY_MAX_RETRY_AFTER_S = 60.0
+#: Portkey's documented floor on ``cb_config.cooldown_interval``.
+PORTKEY_MIN_COOLDOWN_S = 30.0
 #: The status ``fetchWithTimeout`` gives a call cut by ``request_timeout`` (``REQUEST_TIMEOUT_STATUS_CODE``).
 PORTKEY_TIMEOUT_STATUS = 408
 #: async-retry's defaults as ``retryRequest`` uses them: ``minTimeout`` 1000 ms, ``factor`` 2, no randomising.
@@ -689,7 +691,7 @@ def _breaker_section(imp: _Importer, duration_s: float) -> dict | None:
     if not imp.breakers:
         return None
     path, cb = imp.breakers[0]
-    wait_s = cb["cooldown_interval"] / 1000.0
+    wait_s = max(cb["cooldown_interval"] / 1000.0, PORTKEY_MIN_COOLDOWN_S)
     codes = cb.get("failure_status_codes")
     section: dict[str, Any]
     if cb.get("failure_threshold") is not None:
@@ -697,31 +699,33 @@ def _breaker_section(imp: _Importer, duration_s: float) -> dict | None:
                    "cooldown_window_s": duration_s, "cooldown_s": wait_s}
         imp.mapped.append(Mapped(f"{path}.failure_threshold", "resilience.breaker.cooldown_failures (mode cooldown)",
                                  f"opens when the failures exceed {cb['failure_threshold']}: on failure "
-                                 f"{cb['failure_threshold'] + 1}; Portkey counts from the first failure, so the "
-                                 "window is the whole run"))
+                                 f"{cb['failure_threshold'] + 1}; Portkey resets its counters only when the circuit "
+                                 "closes, so the counting window is the whole run"))
         if cb.get("failure_threshold_percentage") is not None:
             imp.ignore(f"{path}.failure_threshold_percentage", cb["failure_threshold_percentage"],
                        "the simulator's cooldown breaker counts failures only; the count rule is used")
     else:
         pct, least = cb["failure_threshold_percentage"], cb.get("minimum_requests") or 1
-        section = {"mode": "breaker", "window_type": "count", "window_size": max(least, 10),
+        section = {"mode": "breaker", "window_type": "count", "window_size": max(least, 100),
                    "minimum_calls": least, "failure_rate_threshold": pct / 100.0, "wait_in_open_s": wait_s,
                    "permitted_calls_in_half_open": 1}
         imp.mapped.append(Mapped(f"{path}.failure_threshold_percentage", "resilience.breaker.failure_rate_threshold",
-                                 f"{pct}% -> {pct / 100:g}, over the last max(minimum_requests, 10) calls; Portkey "
-                                 "closes after cooldown_interval without trial calls, here one trial call"))
+                                 f"{pct}% -> {pct / 100:g}, over the last max(minimum_requests, 100) calls (Portkey: "
+                                 "since the circuit last closed); Portkey closes after cooldown_interval without "
+                                 "trial calls, here after one trial call"))
         if "minimum_requests" in cb:
             imp.mapped.append(Mapped(f"{path}.minimum_requests", "resilience.breaker.minimum_calls"))
     section["record_rate_limited"] = codes is not None and 429 in codes
+    floor = " raised to Portkey's minimum of 30 s" if cb["cooldown_interval"] / 1000.0 < PORTKEY_MIN_COOLDOWN_S else ""
     imp.mapped.append(Mapped(f"{path}.cooldown_interval", "resilience.breaker.cooldown_s / wait_in_open_s",
-                             f"{cb['cooldown_interval']:g} ms; a target whose breaker is open sits out. With every "
+                             f"{cb['cooldown_interval']:g} ms{floor}; a target whose breaker is open sits out. With every "
                              "target open Portkey calls them all anyway: the simulator's groups do, its chain "
                              "follows resilience.when_all_open (fail_fast)"))
     statuses = "5xx errors and timeouts" + (" and 429s" if section["record_rate_limited"] else "")
     unlisted = "" if codes is not None and PORTKEY_TIMEOUT_STATUS in codes else " (timeouts count though 408 is not listed)"
     imp.mapped.append(Mapped(f"{path}.failure_status_codes" if codes is not None else f"{path} (failure_status_codes "
                              "not set)", "resilience.breaker.record_rate_limited",
-                             f"{codes if codes is not None else 'default: above 500'}: the simulator's breaker counts "
+                             f"{codes if codes is not None else 'default: every status above 500'}: the simulator's breaker counts "
                              f"{statuses}{unlisted}"))
     for key in cb:
         if key not in _BREAKER_KEYS:
