@@ -3,6 +3,7 @@ written, that bad input names the setting, and that the example config imports i
 with the traffic split and the fallback the config describes."""
 import json
 import math
+import re
 
 import pytest
 
@@ -77,6 +78,21 @@ def test_a_fallback_inside_a_loadbalance_puts_its_primary_in_the_group_and_the_r
     assert s["routing"]["groups"]["gpt-4o"]["deployments"] == ["a/gpt-4o", "b/gpt-4o"]
     assert s["routing"]["chain"] == ["gpt-4o", "anthropic/claude-sonnet-4"]
     assert any("approximation" in m.note for m in result.mapped if m.setting == "targets[1]")
+
+
+def test_nested_fallbacks_flatten_and_their_codes_are_mapped_or_listed():
+    inner = {"strategy": {"mode": "fallback", "on_status_codes": [503]}, "targets": [leaf("b"), leaf("c")]}
+    result = imported({"strategy": {"mode": "fallback", "on_status_codes": [429]}, "targets": [leaf("a"), inner]})
+    assert result.scenario["routing"]["chain"] == ["a/gpt-4o", "b/gpt-4o", "c/gpt-4o"]
+    assert result.scenario["resilience"]["fallback_on"] == ["rate_limited"]
+    assert mapped_to(result, "targets[1].strategy.mode") == ["routing.chain"]
+    assert "targets[1].strategy.on_status_codes" in [i.setting for i in result.ignored]
+
+
+def test_inherited_request_parameters_are_listed_once():
+    result = imported({"strategy": {"mode": "loadbalance"}, "override_params": {"temperature": 0.1},
+                       "targets": [leaf("a"), leaf("b")]})
+    assert [i.setting for i in result.ignored].count("override_params.temperature") == 1
 
 
 def test_single_calls_the_first_target_and_lists_the_others():
@@ -240,6 +256,54 @@ def test_every_unknown_or_unmodelled_key_is_listed():
             "targets[0].on_status_codes", "targets[1].weight"} <= ignored
 
 
+def key_paths(node, path=""):
+    """Every setting of a config as Portkey spells its path: targets[1].override_params.model."""
+    if isinstance(node, dict):
+        for key, value in node.items():
+            yield from key_paths(value, f"{path}.{key}" if path else key)
+    elif isinstance(node, list) and path.endswith("targets"):
+        for i, value in enumerate(node):
+            yield from key_paths(value, f"{path}[{i}]")
+    else:
+        yield path
+
+
+def covered(path, settings):
+    for setting in settings:
+        pattern = re.escape(setting).replace(r"\[\*\]", r"\[\d+\]")
+        if re.fullmatch(pattern + r"([.\[].*)?", path):
+            return True
+    return False
+
+
+EVERYTHING = {
+    "strategy": {"mode": "fallback", "on_status_codes": [429, 503],
+                 "cb_config": {"failure_threshold": 3, "cooldown_interval": 40000, "failure_status_codes": [503]}},
+    "retry": {"attempts": 2, "on_status_codes": [429], "use_retry_after_header": False},
+    "cache": {"mode": "simple", "max_age": 120}, "request_timeout": 20000, "custom_host": "http://x",
+    "override_params": {"temperature": 0.3}, "input_guardrails": ["pii"], "surprise": {"a": 1},
+    "targets": [
+        {"strategy": {"mode": "loadbalance"}, "targets": [
+            {"provider": "azure-openai", "api_key": "k", "azure_model_name": "gpt-4o", "weight": 2},
+            {"strategy": {"mode": "loadbalance"}, "weight": 1,
+             "targets": [leaf("x", weight=1), leaf("y", weight=1, forward_headers=["a"])]}]},
+        {"strategy": {"mode": "conditional", "default": "cheap", "conditions": [{"query": {}, "then": "cheap"}]},
+         "targets": [{**leaf("c", "gpt-4o-mini"), "name": "cheap"}, {**leaf("d"), "name": "other"}]},
+        {"provider": "bedrock", "aws_region": "us-east-1", "aws_access_key_id": "A", "aws_secret_access_key": "B",
+         "retry": {"attempts": 0}, "override_params": {"model": "us.anthropic.claude-sonnet-4-20250514-v1:0",
+                                                       "max_tokens": 800, "top_p": 0.9}},
+    ],
+}
+
+
+@pytest.mark.parametrize("config", [EVERYTHING, json.loads(EXAMPLE.read_text())], ids=["everything", "example"])
+def test_every_setting_of_the_config_is_mapped_or_ignored(config):
+    result = imported(config)
+    settings = [m.setting for m in result.mapped] + [i.setting for i in result.ignored]
+    missing = [p for p in key_paths(config) if not covered(p, settings)]
+    assert not missing, missing
+
+
 SECRETS = {"provider": "openai", "api_key": "sk-live-abc123", "aws_secret_access_key": "os.environ/AWS_SECRET",
            "aws_access_key_id": "AKIAEXAMPLE", "override_params": {"model": "gpt-4o"}}
 
@@ -344,3 +408,18 @@ def test_the_command_names_the_setting_of_a_bad_config(tmp_path, capsys):
     assert main(["import", "portkey", str(config)]) != 0
     err = capsys.readouterr().err
     assert "retry.attempts" in err and "Traceback" not in err
+
+
+def test_the_command_writes_and_prints_no_secret(tmp_path, capsys):
+    config = tmp_path / "secrets.json"
+    config.write_text(json.dumps({"strategy": {"mode": "fallback"}, "targets": [
+        SECRETS, {"virtual_key": "os.environ/PORTKEY_VK", "api_key": "os.environ/OPENAI_API_KEY",
+                  "override_params": {"model": "claude-sonnet-4"}}]}))
+    out = tmp_path / "scenario.yaml"
+    assert main(["import", "portkey", str(config), "-o", str(out)]) == 0
+    captured = capsys.readouterr()
+    text = out.read_text() + captured.out + captured.err
+    for secret in ("sk-live-abc123", "os.environ/AWS_SECRET", "AKIAEXAMPLE", "os.environ/PORTKEY_VK",
+                   "os.environ/OPENAI_API_KEY"):
+        assert secret not in text
+    assert "api_key" in captured.out                  # listed as ignored, without its value

@@ -198,6 +198,10 @@ class _Importer:
             if isinstance(first, _Group):
                 folded = True
                 members += [(leaf, share * w / total) for leaf, share in first.members]
+                for setting in ("strategy.mode", "targets[*].weight"):
+                    self.mapped.append(Mapped(_at(child_path, setting), "the enclosing group's weights",
+                                              "a nested loadbalance folded in: shares multiplied (exact for the "
+                                              "pick)"))
             else:
                 members.append((first, w / total))
             if rest:
@@ -206,10 +210,9 @@ class _Importer:
                                           "in routing.chain", "approximation: a fallback inside a loadbalance; in "
                                           "Portkey only the requests that picked this target reach its fallbacks, "
                                           "here every request that the whole group fails does"))
-        if folded:
-            self.mapped.append(Mapped(path, "one model group", "nested loadbalance folded in: shares multiplied "
-                                      "(exact for the pick)"))
         if len(members) == 1:
+            self.mapped.append(Mapped(_at(path, "strategy.mode"), "routing.chain", "a loadbalance of one target: "
+                                      "that target"))
             return [members[0][0], *spill]
         group = _Group(path, members, None if folded else [float(w) for w in weights])
         return [group, *spill]
@@ -223,6 +226,7 @@ class _Importer:
             if not named:
                 raise ImportProblem(f"{_at(path, 'strategy.default')}: no target is named {default!r}")
             chosen, why = named[0], f"the default target {default!r}"
+            self.mapped.append(Mapped(_at(path, "strategy.default"), f"routing.chain (targets[{chosen}])"))
         self.ignore(_at(path, "strategy.conditions"), strategy.get("conditions"),
                     f"conditional routing picks by request metadata or parameters, which simulated requests do not "
                     f"carry: every request goes to {why}")
@@ -297,6 +301,12 @@ class _Importer:
         region = next((node[k] for k in ("aws_region", "vertex_region") if isinstance(node.get(k), str)), None)
         leaf = _Leaf(path, name, model, settings, region)
         self.leaves.append(leaf)
+        for key in ("virtual_key", "provider"):
+            if key in node:
+                self.mapped.append(Mapped(_at(path, key), f"providers[{name}]", "one deployment"))
+        if node.get("azure_model_name") and where != _at(path, "azure_model_name"):
+            self.ignore(_at(path, "azure_model_name"), node["azure_model_name"], "override_params.model names the "
+                                                                                 "model")
         self.mapped.append(Mapped(where or "--model", f"providers[{name}].models[{model}]",
                                   f"{written!r} -> catalogue {model!r}" if written != model else "catalogue"))
         for key, value in params.items():
@@ -484,7 +494,9 @@ def import_config(config: dict, source: str, options: ImportOptions) -> ImportRe
     imp.notes.append("Portkey configs carry no provider rate limits: the deployments have none (unlimited). Add "
                      "your keys' limits per provider section (limits.requests_per_min, tokens_per_min, or a "
                      "catalogue preset: limits.preset) for rate limiting to show.")
-    return ImportResult("portkey", source, scenario, imp.mapped, imp.ignored, imp.notes)
+    # settings inherited by several targets are reported once
+    return ImportResult("portkey", source, scenario, list(dict.fromkeys(imp.mapped)),
+                        list(dict.fromkeys(imp.ignored)), imp.notes)
 
 
 def _scenario_name(options: ImportOptions, source: str) -> str:
@@ -566,16 +578,13 @@ def _routing(entries: list, imp: _Importer) -> dict:
                                  "weight, where Portkey retries the target it picked"))
     if groups:
         routing["groups"] = groups
-    outer = imp.fallback_nodes[0] if imp.fallback_nodes else None
-    if outer is not None:
-        imp.mapped.append(Mapped(_at(outer[0], "strategy.mode"), "routing.chain, resilience.fallback: true",
-                                 f"fallback: {' -> '.join(chain)}" + ("; nested fallbacks flattened into one chain"
-                                                                      if len(imp.fallback_nodes) > 1 else "")))
-        codes = outer[1]
+    if imp.fallback_nodes:
+        _fallback_rows(imp, chain)
+        outer, codes = imp.fallback_nodes[0]
         if len(chain) > 1 and (codes is None or 400 in codes):
             routing["content_policy_fallbacks"] = chain[1:]
-            imp.mapped.append(Mapped(_at(outer[0], "strategy.on_status_codes") if codes else
-                                     _at(outer[0], "strategy.mode"), "routing.content_policy_fallbacks",
+            imp.mapped.append(Mapped(_at(outer, "strategy.on_status_codes") if codes else
+                                     _at(outer, "strategy.mode"), "routing.content_policy_fallbacks",
                                      "a content-filter refusal is a 400, which this fallback moves past: the rest of "
                                      "the chain after a refusal"))
     return routing
@@ -597,11 +606,32 @@ def _resilience(imp: _Importer, entries: list, primary: _Leaf) -> dict:
             imp.mapped.append(Mapped(setting, "resilience.fallback_on",
                                      f"{codes} -> {statuses} (429 rate_limited, 408 timeout, 5xx error, 400 "
                                      f"context_exceeded, 413 too_large){_unmatched(unmatched)}"))
-        others = {str(c) for p, c in imp.fallback_nodes[1:] if c != codes}
-        if others:
-            imp.notes.append(f"nested fallbacks with other status codes ({', '.join(sorted(others))}): the scenario "
-                             f"has one fallback_on, the outermost's ({codes or 'every non-2xx'})")
     return resilience
+
+
+def _fallback_rows(imp: _Importer, chain: list[str]) -> None:
+    """The fallback strategies' rows: the outermost's mode is the chain (its codes are fallback_on), nested
+    ones are flattened into it, and their codes either agree with the outermost's or are listed."""
+    (outer, codes), nested = imp.fallback_nodes[0], imp.fallback_nodes[1:]
+    if len(chain) > 1:
+        imp.mapped.append(Mapped(_at(outer, "strategy.mode"), "routing.chain, resilience.fallback: true",
+                                 f"fallback: {' -> '.join(chain)}"))
+    else:
+        imp.mapped.append(Mapped(_at(outer, "strategy.mode"), "routing.chain", "a fallback with one target: nothing "
+                                 "to fall back to"))
+        if codes is not None:
+            imp.ignore(_at(outer, "strategy.on_status_codes"), codes, "a fallback with one target never falls back")
+    for path, own in nested:
+        imp.mapped.append(Mapped(_at(path, "strategy.mode"), "routing.chain", "a nested fallback, flattened into "
+                                 "the chain"))
+        if own is None:
+            continue
+        if own == codes:
+            imp.mapped.append(Mapped(_at(path, "strategy.on_status_codes"), "resilience.fallback_on",
+                                     "equal to the outermost fallback's"))
+        else:
+            imp.ignore(_at(path, "strategy.on_status_codes"), own, "the scenario has one fallback_on: the outermost "
+                       f"fallback's ({codes or 'every non-2xx'}) applies")
 
 
 def _retry_section(imp: _Importer, primary: _Leaf) -> dict:
