@@ -11,7 +11,8 @@ import sim
 from sim.cli import main
 from sim.config import validate_scenario
 from sim.importers import IMPORT_MARKER, ImportOptions, ImportProblem, format_import, scenario_yaml
-from sim.importers.portkey import PORTKEY_CACHE_MAX_AGE_S, catalogue_id, import_config
+from sim.importers.portkey import catalogue_id, import_config
+from sim.importers.portkey_settings import PORTKEY_CACHE_MAX_AGE_S
 from tests.conftest import EXPERIMENTS, ROOT
 
 EXAMPLE = EXPERIMENTS / "gateways" / "portkey_config.json"

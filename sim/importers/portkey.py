@@ -32,26 +32,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from sim.importers import Ignored, ImportOptions, ImportProblem, ImportResult, Mapped, shown_value
+from sim.importers import Ignored, ImportOptions, ImportProblem, ImportResult, Mapped
+from sim.importers.portkey_settings import (
+    Report, breaker_section, cache_section, check_breaker, check_cache, check_retry, check_status_codes,
+    fallback_statuses, retry_section, unmatched_note)
 
-__all__ = ["import_config", "catalogue_id", "PORTKEY_DEFAULT_RETRY_CODES", "PORTKEY_CACHE_MAX_AGE_S"]
+__all__ = ["import_config", "catalogue_id"]
 
-#: ``RETRY_STATUS_CODES`` in ``src/globals.ts``: what a retry without ``on_status_codes`` retries.
-PORTKEY_DEFAULT_RETRY_CODES = (429, 500, 502, 503, 504)
-#: Portkey's documented default cache age when ``max_age`` is absent: 7 days.
-PORTKEY_CACHE_MAX_AGE_S = 7 * 86400
-#: ``MAX_RETRY_LIMIT_MS`` in ``src/globals.ts``: a Retry-After at or beyond it is not waited for.
-PORTKEY_MAX_RETRY_AFTER_S = 60.0
-#: Portkey's documented floor on ``cb_config.cooldown_interval``.
-PORTKEY_MIN_COOLDOWN_S = 30.0
-#: The status ``fetchWithTimeout`` gives a call cut by ``request_timeout`` (``REQUEST_TIMEOUT_STATUS_CODE``).
-PORTKEY_TIMEOUT_STATUS = 408
-#: async-retry's defaults as ``retryRequest`` uses them: ``minTimeout`` 1000 ms, ``factor`` 2, no randomising.
-BACKOFF_FIRST_S, BACKOFF_FACTOR = 1.0, 2.0
-#: Similarity threshold written for ``cache.mode: semantic`` (Portkey's config has no field for it).
-SEMANTIC_THRESHOLD = 0.95
-#: ``cache.mode: simple`` is an exact match: only a verbatim repeat (cosine 1 up to rounding) is a hit.
-EXACT_MATCH_THRESHOLD = 0.9999
 #: The workload written when the user gives none: a placeholder, said so in the file.
 PLACEHOLDER_WORKLOAD = {"rate_per_s": 1.0, "profile": {"type": "flat"}}
 PLACEHOLDER_DURATION_S = 3600.0
@@ -112,11 +99,11 @@ class _Group:
 
 
 @dataclass
-class _Importer:
-    options: ImportOptions
-    mapped: list[Mapped] = field(default_factory=list)
-    ignored: list[Ignored] = field(default_factory=list)
-    notes: list[str] = field(default_factory=list)
+class _Importer(Report):
+    """The walk over one config's tree: the leaves found, the fallback strategies and breakers met on the way,
+    the deployment names taken; what was mapped and ignored (:class:`Report`)."""
+
+    options: ImportOptions = field(default_factory=ImportOptions)
     leaves: list[_Leaf] = field(default_factory=list)
     fallback_nodes: list[tuple[str, list[int] | None]] = field(default_factory=list)
     names: set[str] = field(default_factory=set)
@@ -161,7 +148,7 @@ class _Importer:
                 self.ignore(_at(path, f"strategy.{key}"), strategy[key], "not a Portkey strategy setting this "
                                                                           "importer knows")
         if "cb_config" in strategy:
-            self.breakers.append((_at(path, "strategy.cb_config"), _breaker_config(strategy["cb_config"],
+            self.breakers.append((_at(path, "strategy.cb_config"), check_breaker(strategy["cb_config"],
                                                                                   _at(path, "strategy.cb_config"))))
         if "on_status_codes" in strategy and mode != "fallback":
             self.ignore(_at(path, "strategy.on_status_codes"), strategy["on_status_codes"],
@@ -171,7 +158,7 @@ class _Importer:
     def fallback(self, node: dict, path: str, targets: list, settings: dict) -> list[_Leaf | _Group]:
         codes = node["strategy"].get("on_status_codes")
         if codes is not None:
-            codes = _status_codes(codes, _at(path, "strategy.on_status_codes"))
+            codes = check_status_codes(codes, _at(path, "strategy.on_status_codes"))
         self.fallback_nodes.append((path, codes))
         entries: list[_Leaf | _Group] = []
         for i, child in enumerate(targets):
@@ -244,10 +231,10 @@ class _Importer:
         it, override_params are merged key by key (tryTargetsRecursively)."""
         settings = dict(inherited)
         if "retry" in node:
-            settings["retry"] = _retry(node["retry"], _at(path, "retry"))
+            settings["retry"] = check_retry(node["retry"], _at(path, "retry"))
             settings["retry_path"] = _at(path, "retry")
         if "cache" in node:
-            settings["cache"] = _cache(node["cache"], _at(path, "cache"))
+            settings["cache"] = check_cache(node["cache"], _at(path, "cache"))
             settings["cache_path"] = _at(path, "cache")
         if node.get("request_timeout"):
             value = node["request_timeout"]
@@ -273,11 +260,6 @@ class _Importer:
                 continue
             reason = _IGNORED_KEYS.get(key, "not a Portkey config setting this importer knows; not modelled")
             self.ignore(_at(path, key), None if key in _CREDENTIAL_KEYS else value, reason)
-
-    def ignore(self, setting: str, value: Any, reason: str) -> None:
-        key = setting.rsplit(".", 1)[-1]
-        shown = None if value is None else shown_value(key, value)
-        self.ignored.append(Ignored(setting, reason, shown))
 
     # ---------------------------------------------------------------------------------------- leaves
 
@@ -354,59 +336,6 @@ def _weight(target: Any, path: str) -> float:
     return float(value)
 
 
-def _status_codes(codes: Any, setting: str) -> list[int]:
-    if not isinstance(codes, list) or any(isinstance(c, bool) or not isinstance(c, int) for c in codes):
-        raise ImportProblem(f"{setting}: expected a list of HTTP status codes, got {codes!r}")
-    return codes
-
-
-def _retry(value: Any, setting: str) -> dict:
-    if not isinstance(value, dict):
-        raise ImportProblem(f"{setting}: expected a mapping with attempts, got {value!r}")
-    attempts = value.get("attempts")
-    if isinstance(attempts, bool) or not isinstance(attempts, int) or attempts < 0:
-        raise ImportProblem(f"{setting}.attempts: expected a whole number of retries >= 0, got {attempts!r}")
-    if "on_status_codes" in value:
-        _status_codes(value["on_status_codes"], f"{setting}.on_status_codes")
-    return value
-
-
-_BREAKER_KEYS = ("failure_threshold", "failure_threshold_percentage", "cooldown_interval", "failure_status_codes",
-                 "minimum_requests")
-
-
-def _breaker_config(value: Any, setting: str) -> dict:
-    if not isinstance(value, dict):
-        raise ImportProblem(f"{setting}: expected a mapping (failure_threshold, cooldown_interval, ...), got {value!r}")
-    for key in ("failure_threshold", "minimum_requests"):
-        v = value.get(key)
-        if v is not None and (isinstance(v, bool) or not isinstance(v, int) or v < 0):
-            raise ImportProblem(f"{setting}.{key}: expected a whole number >= 0, got {v!r}")
-    pct = value.get("failure_threshold_percentage")
-    if pct is not None and (isinstance(pct, bool) or not isinstance(pct, (int, float)) or not 0 < pct <= 100):
-        raise ImportProblem(f"{setting}.failure_threshold_percentage: expected a percentage in (0, 100], got {pct!r}")
-    wait = value.get("cooldown_interval")
-    if isinstance(wait, bool) or not isinstance(wait, (int, float)) or wait <= 0:
-        raise ImportProblem(f"{setting}.cooldown_interval: expected milliseconds > 0, got {wait!r}")
-    if value.get("failure_threshold") is None and pct is None:
-        raise ImportProblem(f"{setting}: give failure_threshold or failure_threshold_percentage")
-    if "failure_status_codes" in value:
-        _status_codes(value["failure_status_codes"], f"{setting}.failure_status_codes")
-    return value
-
-
-def _cache(value: Any, setting: str) -> dict:
-    if isinstance(value, str):        # Portkey also accepts the mode alone (requestContext.cacheConfig)
-        value = {"mode": value}
-    if not isinstance(value, dict) or value.get("mode") not in ("simple", "semantic"):
-        raise ImportProblem(f"{setting}.mode: expected 'simple' or 'semantic', got "
-                            f"{value.get('mode') if isinstance(value, dict) else value!r}")
-    age = value.get("max_age")
-    if age is not None and (isinstance(age, bool) or not isinstance(age, (int, float)) or age <= 0):
-        raise ImportProblem(f"{setting}.max_age: expected seconds > 0, got {age!r}")
-    return value
-
-
 _CREDENTIAL_LIKE = re.compile(r"^(sk-|os\.environ/)|^[A-Za-z0-9+/=_-]{40,}$")
 
 
@@ -434,48 +363,13 @@ def catalogue_id(model: str) -> str | None:
     return name if name in known else None
 
 
-# --------------------------------------------------------------------------------------------- statuses
-
-def _fallback_statuses(codes: list[int]) -> tuple[list[str], list[int]]:
-    """The simulator's final failures (resilience.fallback_on) a fallback's status codes cover, and the
-    codes with no counterpart."""
-    statuses, unmatched = [], []
-    for code in codes:
-        status = {429: "rate_limited", PORTKEY_TIMEOUT_STATUS: "timeout", 400: "context_exceeded",
-                  413: "too_large"}.get(code, "error" if 500 <= code <= 599 else None)
-        if status is None:
-            unmatched.append(code)
-        elif status not in statuses:
-            statuses.append(status)
-    order = ("error", "timeout", "rate_limited", "context_exceeded", "too_large")
-    return sorted(statuses, key=order.index), unmatched
-
-
-def _retry_statuses(codes: list[int]) -> tuple[list[str], list[int]]:
-    """The attempt outcomes (resilience.retry.retry_on) a retry's status codes cover, and the rest."""
-    statuses, unmatched = [], []
-    for code in codes:
-        status = {429: "rate_limited", PORTKEY_TIMEOUT_STATUS: "timeout", 400: "refused"}.get(
-            code, "error" if 500 <= code <= 599 else None)
-        if status is None:
-            unmatched.append(code)
-        elif status not in statuses:
-            statuses.append(status)
-    order = ("error", "timeout", "rate_limited", "refused")
-    return sorted(statuses, key=order.index), unmatched
-
-
-def _unmatched(codes: list[int]) -> str:
-    return f"; codes with no simulated counterpart: {', '.join(map(str, codes))}" if codes else ""
-
-
 # --------------------------------------------------------------------------------------------- scenario
 
 def import_config(config: dict, source: str, options: ImportOptions) -> ImportResult:
     """Map a Portkey config to a scenario; every key is either mapped or listed as ignored."""
     if not isinstance(config, dict):
         raise ImportProblem(f"config: expected a mapping of settings, got {type(config).__name__}")
-    imp = _Importer(options)
+    imp = _Importer(options=options)
     entries = imp.node(config, "", {})
     _name_groups(entries, imp.names)
     primary = entries[0].members[0][0] if isinstance(entries[0], _Group) else entries[0]
@@ -484,11 +378,13 @@ def import_config(config: dict, source: str, options: ImportOptions) -> ImportRe
     scenario.update(_workload(options, imp.notes))
     scenario["providers"] = _providers(imp)
     scenario["routing"] = _routing(entries, imp)
-    cache = _cache_section(imp, primary)
+    _report_per_target(imp, primary, "cache", "cache",
+                       "the simulator has one cache in front of every target: the primary target's")
+    cache = cache_section(imp, primary.settings.get("cache"), primary.settings.get("cache_path"))
     if cache:
         scenario["cache"] = cache
     scenario["resilience"] = _resilience(imp, entries, primary)
-    breaker = _breaker_section(imp, scenario["duration"])
+    breaker = breaker_section(imp, imp.breakers, scenario["duration"])
     if breaker:
         scenario["resilience"]["breaker"] = breaker
     imp.notes.append("Portkey configs carry no provider rate limits: the deployments have none (unlimited). Add "
@@ -591,7 +487,10 @@ def _routing(entries: list, imp: _Importer) -> dict:
 
 
 def _resilience(imp: _Importer, entries: list, primary: _Leaf) -> dict:
-    resilience: dict[str, Any] = {"retry": _retry_section(imp, primary)}
+    _report_per_target(imp, primary, "retry", "resilience.retry",
+                       "the simulator has one retry policy: the primary target's")
+    resilience: dict[str, Any] = {"retry": retry_section(imp, primary.settings.get("retry"),
+                                                         primary.settings.get("retry_path"))}
     if len(entries) > 1:
         resilience["fallback"] = True
         path, codes = imp.fallback_nodes[0]
@@ -601,11 +500,11 @@ def _resilience(imp: _Importer, entries: list, primary: _Leaf) -> dict:
             imp.notes.append(f"{setting} not given: Portkey falls back on every response that is not 2xx "
                              "(tryTargetsRecursively); written as every failure in resilience.fallback_on")
         else:
-            statuses, unmatched = _fallback_statuses(codes)
+            statuses, unmatched = fallback_statuses(codes)
             resilience["fallback_on"] = statuses
             imp.mapped.append(Mapped(setting, "resilience.fallback_on",
                                      f"{codes} -> {statuses} (429 rate_limited, 408 timeout, 5xx error, 400 "
-                                     f"context_exceeded, 413 too_large){_unmatched(unmatched)}"))
+                                     f"context_exceeded, 413 too_large){unmatched_note(unmatched)}"))
     return resilience
 
 
@@ -634,40 +533,6 @@ def _fallback_rows(imp: _Importer, chain: list[str]) -> None:
                        f"fallback's ({codes or 'every non-2xx'}) applies")
 
 
-def _retry_section(imp: _Importer, primary: _Leaf) -> dict:
-    retry = primary.settings.get("retry")
-    _report_per_target(imp, primary, "retry", "resilience.retry",
-                       "the simulator has one retry policy: the primary target's")
-    if retry is None:
-        imp.notes.append("no retry in the config: Portkey makes one attempt (attempts default 0, "
-                         "requestContext.normalizeRetryConfig); written as resilience.retry.max_attempts: 1")
-        return {"max_attempts": 1, "retry_on": []}
-    path, retries = primary.settings["retry_path"], retry["attempts"]
-    codes = retry.get("on_status_codes", list(PORTKEY_DEFAULT_RETRY_CODES) if retries else [])
-    statuses, unmatched = _retry_statuses(codes)
-    honour = bool(retry.get("use_retry_after_header", retry.get("use_retry_after_headers", False)))
-    section = {"max_attempts": retries + 1, "base_delay_s": BACKOFF_FIRST_S, "multiplier": BACKOFF_FACTOR,
-               "max_delay_s": BACKOFF_FIRST_S * BACKOFF_FACTOR ** max(retries - 1, 0), "jitter": "none",
-               "honor_retry_after": honour, "max_retry_after_s": PORTKEY_MAX_RETRY_AFTER_S, "retry_on": statuses}
-    imp.mapped.append(Mapped(f"{path}.attempts", "resilience.retry.max_attempts",
-                             f"{retries} retries after the first call = {retries + 1} attempts; backoff 1 s, 2 s, "
-                             "4 s ... without jitter (async-retry as retryRequest calls it): base_delay_s 1, "
-                             "multiplier 2, jitter none" + ("; Portkey documents at most 5" if retries > 5 else "")))
-    imp.mapped.append(Mapped(f"{path}.on_status_codes" if "on_status_codes" in retry else f"{path} (default codes)",
-                             "resilience.retry.retry_on",
-                             f"{codes} -> {statuses} (429 rate_limited, 408 timeout, 5xx error, 400 refused)"
-                             f"{_unmatched(unmatched)}"))
-    key = next((k for k in ("use_retry_after_header", "use_retry_after_headers") if k in retry), None)
-    imp.mapped.append(Mapped(f"{path}.{key}" if key else f"{path} (use_retry_after_header not set)",
-                             "resilience.retry.honor_retry_after, max_retry_after_s",
-                             f"{honour}; a Retry-After of 60 s or more is not waited for (MAX_RETRY_LIMIT_MS); the "
-                             "60 s cap on the total wait is not modelled"))
-    for k in retry:
-        if k not in ("attempts", "on_status_codes", "use_retry_after_header", "use_retry_after_headers"):
-            imp.ignore(f"{path}.{k}", retry[k], "not a Portkey retry setting this importer knows")
-    return section
-
-
 def _report_per_target(imp: _Importer, primary: _Leaf, what: str, to: str, rule: str) -> None:
     """Settings of this kind on other targets than the primary's: the same one (mapped through it), an equal
     copy (mapped), or a different one (listed: the scenario has one)."""
@@ -683,86 +548,3 @@ def _report_per_target(imp: _Importer, primary: _Leaf, what: str, to: str, rule:
         else:
             imp.ignore(path, leaf.settings.get(what), f"{what} of {leaf.name} differs from the primary target's; "
                                                        f"{rule} ({mine or 'none'}) applies to every target")
-
-
-def _cache_section(imp: _Importer, primary: _Leaf) -> dict | None:
-    cache = primary.settings.get("cache")
-    _report_per_target(imp, primary, "cache", "cache",
-                       "the simulator has one cache in front of every target: the primary target's")
-    if cache is None:
-        return None
-    path = primary.settings["cache_path"]
-    age = cache.get("max_age")
-    section = {"enabled": True, "ttl_s": float(age) if age is not None else float(PORTKEY_CACHE_MAX_AGE_S)}
-    if cache["mode"] == "semantic":
-        section["threshold"] = SEMANTIC_THRESHOLD
-        imp.mapped.append(Mapped(f"{path}.mode", "cache.enabled, cache.threshold",
-                                 f"semantic: cosine >= {SEMANTIC_THRESHOLD} (Portkey's config has no threshold; the "
-                                 "simulator's default); Portkey matches only requests of at most 4 messages under "
-                                 "8,191 tokens, not modelled"))
-    else:
-        section.update(threshold=EXACT_MATCH_THRESHOLD, embedding_usd_per_mtok=0.0)
-        imp.mapped.append(Mapped(f"{path}.mode", "cache.enabled, cache.threshold, cache.embedding_usd_per_mtok",
-                                 f"simple = exact match: threshold {EXACT_MATCH_THRESHOLD} (only verbatim repeats "
-                                 "hit), no embedding paid; Portkey keys it by request body and provider URL, so a "
-                                 "repeat that loadbalance sends to another deployment misses, not modelled"))
-    imp.mapped.append(Mapped(f"{path}.max_age" if age is not None else f"{path} (max_age not set)", "cache.ttl_s",
-                             f"{section['ttl_s']:g} s" + ("" if age is not None else " (Portkey's default: 7 days)")))
-    for k in cache:
-        if k not in ("mode", "max_age"):
-            imp.ignore(f"{path}.{k}", cache[k], "not a Portkey cache setting this importer knows")
-    return section
-
-
-def _breaker_section(imp: _Importer, duration_s: float) -> dict | None:
-    """Portkey's circuit breaker (``strategy.cb_config``, inherited by the targets below): a target opens when
-    its failures exceed ``failure_threshold`` or its failure rate exceeds ``failure_threshold_percentage``
-    (after ``minimum_requests``), and closes by itself after ``cooldown_interval`` -- no trial calls."""
-    if not imp.breakers:
-        return None
-    path, cb = imp.breakers[0]
-    wait_s = max(cb["cooldown_interval"] / 1000.0, PORTKEY_MIN_COOLDOWN_S)
-    codes = cb.get("failure_status_codes")
-    section: dict[str, Any]
-    if cb.get("failure_threshold") is not None:
-        section = {"mode": "cooldown", "cooldown_failures": cb["failure_threshold"] + 1,
-                   "cooldown_window_s": duration_s, "cooldown_s": wait_s}
-        imp.mapped.append(Mapped(f"{path}.failure_threshold", "resilience.breaker.cooldown_failures (mode cooldown)",
-                                 f"opens when the failures exceed {cb['failure_threshold']}: on failure "
-                                 f"{cb['failure_threshold'] + 1}; Portkey resets its counters only when the circuit "
-                                 "closes, so the counting window is the whole run"))
-        if cb.get("failure_threshold_percentage") is not None:
-            imp.ignore(f"{path}.failure_threshold_percentage", cb["failure_threshold_percentage"],
-                       "the simulator's cooldown breaker counts failures only; the count rule is used")
-    else:
-        pct, least = cb["failure_threshold_percentage"], cb.get("minimum_requests") or 1
-        section = {"mode": "breaker", "window_type": "count", "window_size": max(least, 100),
-                   "minimum_calls": least, "failure_rate_threshold": pct / 100.0, "wait_in_open_s": wait_s,
-                   "permitted_calls_in_half_open": 1}
-        imp.mapped.append(Mapped(f"{path}.failure_threshold_percentage", "resilience.breaker.failure_rate_threshold",
-                                 f"{pct}% -> {pct / 100:g}, over the last max(minimum_requests, 100) calls (Portkey: "
-                                 "since the circuit last closed); Portkey closes after cooldown_interval without "
-                                 "trial calls, here after one trial call"))
-        if "minimum_requests" in cb:
-            imp.mapped.append(Mapped(f"{path}.minimum_requests", "resilience.breaker.minimum_calls"))
-    section["record_rate_limited"] = codes is not None and 429 in codes
-    floor = " raised to Portkey's minimum of 30 s" if cb["cooldown_interval"] / 1000.0 < PORTKEY_MIN_COOLDOWN_S else ""
-    imp.mapped.append(Mapped(f"{path}.cooldown_interval", "resilience.breaker.cooldown_s / wait_in_open_s",
-                             f"{cb['cooldown_interval']:g} ms{floor}; a target whose breaker is open sits out. With every "
-                             "target open Portkey calls them all anyway: the simulator's groups do, its chain "
-                             "follows resilience.when_all_open (fail_fast)"))
-    statuses = "5xx errors and timeouts" + (" and 429s" if section["record_rate_limited"] else "")
-    unlisted = "" if codes is not None and PORTKEY_TIMEOUT_STATUS in codes else " (timeouts count though 408 is not listed)"
-    imp.mapped.append(Mapped(f"{path}.failure_status_codes" if codes is not None else f"{path} (failure_status_codes "
-                             "not set)", "resilience.breaker.record_rate_limited",
-                             f"{codes if codes is not None else 'default: every status above 500'}: the simulator's breaker counts "
-                             f"{statuses}{unlisted}"))
-    for key in cb:
-        if key not in _BREAKER_KEYS:
-            imp.ignore(f"{path}.{key}", cb[key], "not a Portkey circuit breaker setting this importer knows")
-    for other, cfg in imp.breakers[1:]:
-        if cfg == cb:
-            imp.mapped.append(Mapped(other, "resilience.breaker", f"equal to {path}"))
-        else:
-            imp.ignore(other, cfg, f"the scenario has one breaker setting for every target: {path}'s is used")
-    return section
