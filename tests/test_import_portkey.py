@@ -424,3 +424,14 @@ def test_the_command_writes_and_prints_no_secret(tmp_path, capsys):
                    "os.environ/OPENAI_API_KEY"):
         assert secret not in text
     assert "api_key" in captured.out                  # listed as ignored, without its value
+
+
+def test_the_command_takes_the_workload_and_duration_of_a_scenario(tmp_path, capsys):
+    workload = tmp_path / "workload.yaml"
+    workload.write_text("name: w\nduration: 2h\nworkload: {rate_per_s: 7.5, profile: {type: flat}}\n"
+                        "providers: [{name: p, models: [{name: m, input_usd_per_mtok: 1, output_usd_per_mtok: 1}]}]\n")
+    out = tmp_path / "scenario.yaml"
+    assert main(["import", "portkey", str(EXAMPLE), "-o", str(out), "--workload", str(workload)]) == 0
+    loaded = sim.load_scenario(out)
+    assert loaded.duration == 7200.0 and loaded.workload.rate_per_s == 7.5
+    assert "placeholder" not in out.read_text() and str(workload) in capsys.readouterr().out
