@@ -133,7 +133,7 @@ def build_parser() -> argparse.ArgumentParser:
     exp = sub.add_parser("experiment", help="run a catalogued experiment (see sim/experiments/registry.py)")
     exp.add_argument("name", help="outage_replay | silent_degradation | kill_switch | breaker_tuning | "
                                   "provider_redundancy | shadow_mode | routing | cache_threshold | calibration | "
-                                  "rate_limit_enforcement | scaling_pyramid")
+                                  "rate_limit_enforcement | scaling_pyramid | load_balancing")
     exp.add_argument("--scenario", help="scenario file (default: experiments/<name>.yaml)")
     exp.add_argument("--set", dest="overrides", action="append", default=[], metavar="PATH=VALUE")
     exp.add_argument("--out", help="output folder (default: results/<name>)")

@@ -171,7 +171,7 @@ def timeseries(requests: pd.DataFrame, calls: pd.DataFrame, interval_s: float,
         ts["shadow_cost_usd"] = per_bin(bins(call_end[shadow]), call_cost[shadow])
     ts["calls"] = n_calls = per_bin(call_bin)
     failed_calls = per_bin(call_bin[~status.any_of("ok")[production]])
-    ts["calls_rate_limited"] = per_bin(call_bin[status.any_of("rate_limited")[production]])
+    ts["rate_limited_calls"] = per_bin(call_bin[status.any_of("rate_limited")[production]])
     with np.errstate(invalid="ignore", divide="ignore"):
         ts["error_rate"] = np.where(n_calls > 0, failed_calls / n_calls, np.nan)
     admitted = ~status.any_of("rate_limited", "too_large", "context_exceeded")   # shadow calls too

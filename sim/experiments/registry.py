@@ -11,6 +11,7 @@
     python -m sim experiment calibration          # the cache and router models against published numbers
     python -m sim experiment rate_limit_enforcement  # the same limits enforced per minute, per second, max_tokens
     python -m sim experiment scaling_pyramid      # the lesson's four cost levers, one at a time, as a waterfall
+    python -m sim experiment load_balancing       # one region down under each load-balancing strategy
 
 Each experiment reads its scenario from ``experiments/<name>.yaml`` (override with ``--scenario`` and
 ``--set``), runs its variants or its grid on common random numbers, and writes under ``results/<name>/``
@@ -41,7 +42,7 @@ from sim.report.calibration_charts import routing_calibration_chart, similarity_
 from sim.report.experiment_charts import interval_bars_chart, tradeoff_chart
 from sim.report.plots import sweep_chart
 from sim.report.style import design_colours
-from sim.report.tables import format_frame
+from sim.report.tables import duration_text, format_frame
 from sim.results import atomic_dir
 
 REPO = Path(__file__).resolve().parents[2]
@@ -49,12 +50,13 @@ SCENARIOS = REPO / "experiments"
 
 
 def _variants_with_overlay(scenario: Scenario, out: Path, panels, title: str, smooth: int = 1,
-                           metrics: tuple[str, ...] | None = None, **options) -> str:
+                           metrics: tuple[str, ...] | None = None, extra_charts=None, **options) -> str:
     # run_variants draws the overlay inside its atomic folder (before, it was added after the folder was in place)
     return run_variants(scenario, list(scenario.variants), out, seed=options.get("seed"),
                         charts=options.get("charts", True), metrics=metrics, overlay=panels, overlay_title=title,
                         overlay_smooth=smooth, on_run=options.get("on_run"),
-                        replications=options.get("replications", 1), executor=options.get("executor"))
+                        replications=options.get("replications", 1), executor=options.get("executor"),
+                        extra_charts=extra_charts)
 
 
 def outage_replay(scenario: Scenario, out: Path, **options) -> str:
@@ -67,6 +69,43 @@ def outage_replay(scenario: Scenario, out: Path, **options) -> str:
                         ("breaker", "Circuit breaker of the primary model"),
                         ("cost_usd", "Cost (USD) per {interval}")],
         title=f"{scenario.name}: {scenario.description}", **options)
+
+
+LOAD_BALANCING_COMPARED = ("requests_total", "availability", "requests_failed", "requests_timeout",
+                           "rate_limited_calls", "calls_into_faults", "cooldowns", "attempts_per_request",
+                           "latency_p95_s", "cost_per_request_usd")
+
+
+def load_balancing(scenario: Scenario, out: Path, **options) -> str:
+    """The same region outage under each load-balancing strategy of a model group: the overlay (requests not
+    served, calls answered 429, p95, cost per interval) and deployments.png, one panel per strategy with the
+    calls per minute stacked by deployment, 429s and the outage marked. The comparison table gives requests
+    failed and timed out, 429s, calls sent into the outage, cooldowns and p95 per strategy."""
+    groups = [name for name in scenario.chain_entries if name in scenario.routing.groups]
+    if not groups:
+        raise ScenarioError("load_balancing: routing.chain names no model group (routing.groups) to balance")
+    deployments = scenario.routing.groups[groups[0]].deployments
+
+    def deployments_chart(folder: Path, names: list[str]) -> None:
+        from sim.report.experiment_charts import deployment_share_chart
+        calls = {n: pd.read_parquet(folder / n / "calls.parquet") for n in names}
+        events = {n: pd.read_parquet(folder / n / "events.parquet") for n in names}
+        table = pd.read_csv(folder / "comparison.csv", index_col=0)
+        notes = {n: (f"429s {int(row.rate_limited_calls):,} · calls into the outage {int(row.calls_into_faults):,}"
+                     f" · not answered {round(row.requests_total * (1 - row.availability)):,}")
+                 for n, row in table.loc[names].iterrows()}
+        deployment_share_chart(calls, events, deployments, folder / "deployments.png", scenario.output.interval_s,
+                               scenario.duration, notes=notes, start_of_day_s=scenario.workload.start_time_of_day,
+                               title=f"{scenario.name}: where each strategy sent the {groups[0]} calls "
+                                     f"(stacked by deployment, per {duration_text(scenario.output.interval_s)})")
+
+    return _variants_with_overlay(
+        scenario, out, [("not_served", "Requests not served (failed, timed out, shed...) per {interval}"),
+                        ("rate_limited_calls", "Provider calls answered 429, per {interval}"),
+                        ("latency_p95_s", "Latency p95 of ok requests (s), by arrival per {interval}"),
+                        ("cost_usd", "Cost (USD) per {interval}")],
+        title=f"{scenario.name}: {scenario.description}", metrics=LOAD_BALANCING_COMPARED,
+        extra_charts=deployments_chart, **options)
 
 
 def silent_degradation(scenario: Scenario, out: Path, **options) -> str:
@@ -373,6 +412,7 @@ EXPERIMENTS: dict[str, Callable[..., str]] = {
     "calibration": calibration,
     "rate_limit_enforcement": rate_limit_enforcement,
     "scaling_pyramid": scaling_pyramid,
+    "load_balancing": load_balancing,
 }
 
 #: Experiments that read no scenario file.

@@ -49,9 +49,12 @@ def run_variants(scenario: Scenario, names: list[str], out: Path, seed: int | No
                  charts: bool = True, metrics: tuple[str, ...] | None = None,
                  on_run: Callable[[int, int], None] | None = None,
                  overlay: Sequence[tuple[str, str]] = OVERLAY_PANELS, overlay_title: str | None = None,
-                 overlay_smooth: int = 1, replications: int = 1, executor=None) -> str:
+                 overlay_smooth: int = 1, replications: int = 1, executor=None,
+                 extra_charts: Callable[[Path, list[str]], None] | None = None) -> str:
     """Run the base (no names) or each named variant; save under ``out`` (``out/<variant>``); return a report.
 
+    ``extra_charts(folder, names)`` draws an experiment's own charts from the variants' frames in the folder
+    being written (so they are in place, or absent, with everything else).
     ``on_run(done, total)`` reports progress: over variants, or over simulated time for the base alone.
     With ``replications`` > 1 the variants' frames and charts are those of replication 0, and replications
     1..N-1 are run too (summaries only, through ``executor``) so that ``runs.parquet``, ``summary.csv`` and
@@ -96,6 +99,8 @@ def run_variants(scenario: Scenario, names: list[str], out: Path, seed: int | No
                                  colours=design_colours(scenario.variants))
                 overlay_chart(scenario, list(summaries), tmp, overlay, overlay_title, overlay_smooth)
                 latency_overlay_chart(scenario, list(summaries), tmp)
+                if extra_charts is not None:
+                    extra_charts(tmp, list(summaries))
             report = format_table(table)
             if replications > 1 and names:
                 report = _replicate_too(scenario, names, summaries, tmp, replications, seed, executor, charts)

@@ -338,3 +338,61 @@ def interval_bars_chart(labels: Sequence[str], means: Sequence[float], halfwidth
     if title:
         ax.set_title(title, loc="left", fontsize=14)
     return _save_formats(fig, path)
+
+
+#: Colours of a model group's deployments in :func:`deployment_share_chart`, in the group's order.
+DEPLOYMENT_COLOURS = ("#1f77b4", "#2ca02c", "#9467bd", "#8c564b", "#17becf", "#bcbd22")
+
+
+def deployment_share_chart(calls: Mapping[str, pd.DataFrame], events: Mapping[str, pd.DataFrame],
+                           deployments: Sequence[str], path, interval_s: float, end_s: float, title: str = "",
+                           notes: Mapping[str, str] | None = None, start_of_day_s: float | None = None) -> Path:
+    """*Where did each strategy send the traffic?* One panel per design: provider attempts started per
+    interval, stacked by deployment (the group's, in order, then every other target as one band), with the
+    calls answered 429 drawn as a black line and the fault windows shaded. ``notes`` adds a line of text
+    under each panel's title (e.g. the design's 429s and calls into the fault)."""
+    from matplotlib.patches import Patch
+    names = list(calls)
+    ncols = 2 if len(names) > 1 else 1
+    nrows = -(-len(names) // ncols)
+    fig, axes = plt.subplots(nrows, ncols, figsize=(13.33, 2.6 * nrows + 1.2), dpi=DPI, sharex=True, sharey=True,
+                             layout="constrained", squeeze=False)
+    axis = TimeAxis.for_run(end_s, start_of_day_s)
+    edges = np.arange(0.0, end_s + interval_s, interval_s)
+    per = interval_s / 60.0
+    bands = [*deployments, "other targets (fallback)"]
+    colours = {**{d: DEPLOYMENT_COLOURS[i % len(DEPLOYMENT_COLOURS)] for i, d in enumerate(deployments)},
+               "other targets (fallback)": "#ff7f0e"}
+    fault_handles = []
+    for k, name in enumerate(names):
+        ax = axes[k // ncols][k % ncols]
+        frame = calls[name]
+        frame = frame[~frame["shadow"].to_numpy()] if "shadow" in frame else frame
+        label = (frame["provider"].astype(str) + "/" + frame["model"].astype(str)).to_numpy()
+        start = frame["start_s"].to_numpy()
+        stacks = []
+        for band in bands:
+            mine = ~np.isin(label, deployments) if band == bands[-1] else label == band
+            stacks.append(np.histogram(start[mine], edges)[0] / per)
+        x = edges[:-1] / axis.unit_s
+        ax.stackplot(x, *stacks, colors=[colours[b] for b in bands], alpha=0.85, step="post", lw=0)
+        limited = np.histogram(start[(frame["status"].astype(str) == "rate_limited").to_numpy()], edges)[0] / per
+        ax.step(x, limited, where="post", color="black", lw=1.3)
+        fault_handles = _shade_faults(ax, events.get(name), end_s, axis.unit_s) or fault_handles
+        ax.set_title(name.replace("_", " ") + (f"\n{notes[name]}" if notes and name in notes else ""),
+                     fontsize=11, loc="left")
+        ax.grid(alpha=0.3)
+        axis.apply(ax, end_s)
+        if k % ncols == 0:
+            ax.set_ylabel("calls per minute")
+    for k in range(len(names), nrows * ncols):
+        axes[k // ncols][k % ncols].set_visible(False)
+    for ax in axes[-1]:
+        ax.set_xlabel(axis.label)
+    handles = [Patch(facecolor=colours[b], alpha=0.85, label=b) for b in bands]
+    handles.append(Line2D([], [], color="black", lw=1.3, label="of them answered 429"))
+    fig.legend(handles=handles + fault_handles, loc="outside lower center", ncols=min(6, len(handles) + 1),
+               fontsize=11, frameon=False)
+    if title:
+        fig.suptitle(title, fontsize=13)
+    return _save(fig, path)

@@ -129,8 +129,8 @@ def metric_kind(name: str) -> str:
         return "seconds"
     if (n.startswith("requests_") or n.startswith("calls_") or n.endswith("_total") or n.endswith("_count")
             or n.endswith("_samples") or n.endswith("_trips") or n.endswith("_transitions")
-            or n.startswith("failed_") or n.startswith("extra_failed")
-            or n in ("peak_concurrency", "seed", "replication", "attempts")):
+            or n.startswith("failed_") or n.startswith("extra_failed") or n.endswith("_calls")
+            or n in ("peak_concurrency", "seed", "replication", "attempts", "cooldowns")):
         return "count"
     return "number"
 

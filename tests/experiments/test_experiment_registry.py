@@ -45,3 +45,25 @@ def test_provider_redundancy_reports_availability_with_intervals(tmp_path):
 def test_unknown_experiment_is_a_clear_error(capsys):
     assert main(["experiment", "nope"]) == 2
     assert "unknown 'nope'" in capsys.readouterr().err
+
+
+@pytest.mark.slow
+def test_load_balancing_compares_the_strategies_under_one_region_outage(tmp_path):
+    scenario = sim.load_scenario(SCENARIOS / "load_balancing.yaml", [
+        "duration=16m", "warmup=1m", "workload.rate_per_s=10", "faults.0.start=5m", "faults.0.duration=6m"])
+    report = run_experiment("load_balancing", scenario, tmp_path / "lb", charts=True)
+    out = tmp_path / "lb"
+    table = pd.read_csv(out / "comparison.csv", index_col="variant")
+    assert list(table.index) == list(scenario.variants)
+    # Portkey's weighted loadbalance has no cooldown: it keeps sending a share to the dead region, which a
+    # breaker per deployment stops; LiteLLM's strategies cool the region's deployment down
+    assert table.loc["portkey_weighted", "cooldowns"] == 0
+    assert table.loc["portkey_with_breakers", "calls_into_faults"] < table.loc["portkey_weighted", "calls_into_faults"] / 5
+    assert table.loc["simple_shuffle", "cooldowns"] > 0
+    # without the fallback group, retries that all land in the dead region fail the request
+    assert table.loc["shuffle_no_fallback", "requests_failed"] > table.loc["simple_shuffle", "requests_failed"]
+    calls = pd.read_parquet(out / "simple_shuffle" / "calls.parquet")
+    dead = calls[(calls["provider"].astype(str) == "azure-eastus") & (calls["start_s"] >= 300) & (calls["start_s"] < 660)]
+    assert len(dead) == table.loc["simple_shuffle", "calls_into_faults"] and (dead["status"].astype(str) == "error").all()
+    assert (out / "deployments.png").stat().st_size > 20_000
+    assert "usage_based" in report
