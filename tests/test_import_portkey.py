@@ -390,6 +390,7 @@ def test_the_committed_example_scenario_is_what_import_writes(tmp_path, monkeypa
     assert out.read_text() == EXAMPLE_SCENARIO.read_text()
     printed = capsys.readouterr().out
     assert "ignored 2:" in printed and "before_request_hooks" in printed
+    assert "targets[1].override_params.temperature = 0.2:" in printed          # a scalar shown as written
     sim.load_scenario(EXAMPLE_SCENARIO)
 
 
