@@ -255,7 +255,7 @@ def test_a_workload_scenario_gives_the_traffic_and_the_duration(tmp_path, capsys
     assert main(["import", "litellm", str(EXAMPLE), "-o", str(out), "--workload", str(workload)]) == 0
     imported_scenario, demo = sim.load_scenario(out), sim.load_scenario(workload)
     assert imported_scenario.workload == demo.workload and imported_scenario.duration == demo.duration
-    assert f"workload from {workload}" in capsys.readouterr().out
+    assert f"workload and duration ({demo.duration:g} s) from {workload}" in capsys.readouterr().out
 
 
 # --------------------------------------------------------------------------------------------- litellm_settings

@@ -385,8 +385,7 @@ def test_the_example_falls_back_to_anthropic_while_every_gpt4o_deployment_is_dow
 def test_the_committed_example_scenario_is_what_import_writes(tmp_path, monkeypatch, capsys):
     monkeypatch.chdir(ROOT)
     out = tmp_path / "portkey_scenario.yaml"
-    assert main(["import", "portkey", "experiments/gateways/portkey_config.json", "-o", str(out),
-                 "--name", "portkey_scenario"]) == 0
+    assert main(["import", "portkey", "experiments/gateways/portkey_config.json", "-o", str(out)]) == 0
     assert out.read_text() == EXAMPLE_SCENARIO.read_text()
     printed = capsys.readouterr().out
     assert "ignored 2:" in printed and "before_request_hooks" in printed

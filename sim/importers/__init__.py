@@ -24,7 +24,7 @@ from typing import Any
 
 import yaml
 
-__all__ = ["GATEWAYS", "IMPORT_MARKER", "ImportOptions", "ImportResult", "Ignored", "Mapped", "ImportProblem",
+__all__ = ["GATEWAYS", "IMPORT_MARKER", "PLACEHOLDER_WORKLOAD", "PLACEHOLDER_DURATION_S", "imported_traffic", "ImportOptions", "ImportResult", "Ignored", "Mapped", "ImportProblem",
            "is_secret", "shown_value", "scenario_yaml", "format_import", "read_gateway_config",
            "workload_from_file"]
 
@@ -32,6 +32,24 @@ __all__ = ["GATEWAYS", "IMPORT_MARKER", "ImportOptions", "ImportResult", "Ignore
 GATEWAYS = {"litellm": "sim.importers.litellm", "portkey": "sim.importers.portkey"}
 #: First line of every scenario file ``import`` writes; only such a file is replaced without --force.
 IMPORT_MARKER = "# Imported by python -m sim import"
+
+
+#: The traffic an import writes when the user gives none: flat, 1 request/s, for an hour, the schema's tokens.
+PLACEHOLDER_WORKLOAD = {"rate_per_s": 1.0, "profile": {"type": "flat"}}
+PLACEHOLDER_DURATION_S = 3600.0
+
+
+def imported_traffic(options: "ImportOptions") -> tuple[dict, float, str]:
+    """(workload section, duration in seconds, the note saying where they came from): the user's
+    ``--workload`` scenario, else the placeholder, said so."""
+    if options.workload is not None:
+        duration = float(options.duration_s or PLACEHOLDER_DURATION_S)
+        return (dict(options.workload), duration,
+                f"workload and duration ({duration:g} s) from {options.workload_source or 'the given scenario'}")
+    return (dict(PLACEHOLDER_WORKLOAD), PLACEHOLDER_DURATION_S,
+            "no --workload: a flat 1 request/s for 1 h with the schema's default token sizes stands in; give "
+            "your own traffic with --workload SCENARIO.yaml (e.g. one written by python -m sim fit-workload "
+            "from your request log)")
 
 
 class ImportProblem(ValueError):
@@ -181,8 +199,9 @@ def scenario_yaml(result: ImportResult) -> str:
 def format_import(result: ImportResult) -> str:
     """What the import command prints: the deployments and groups made, the assumptions, the ignored list."""
     s = result.scenario
-    lines = [f"{result.gateway} config {result.source}: {len(s.get('providers', []))} deployments, "
-             f"{len(s.get('routing', {}).get('groups', {}))} model groups, chain "
+    plural = lambda n, word: f"{n} {word}" + ("" if n == 1 else "s")     # noqa: E731
+    lines = [f"{result.gateway} config {result.source}: {plural(len(s.get('providers', [])), 'deployment')}, "
+             f"{plural(len(s.get('routing', {}).get('groups', {})), 'model group')}, chain "
              f"{' -> '.join(s.get('routing', {}).get('chain', [])) or '(default)'}"]
     if result.notes:
         lines.append("assumptions:")

@@ -27,7 +27,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from sim.importers import Ignored, ImportOptions, ImportProblem, ImportResult, Mapped, is_secret, shown_value
+from sim.importers import (Ignored, ImportOptions, ImportProblem, ImportResult, Mapped, imported_traffic, is_secret,
+                           shown_value)
 
 __all__ = ["import_config", "catalogue_id", "LITELLM_NUM_RETRIES", "LITELLM_REQUEST_TIMEOUT_S",
            "LITELLM_COOLDOWN_S", "STRATEGIES"]
@@ -42,8 +43,6 @@ LITELLM_RETRY_MAX_S = 8.0               # ... capped at 8 s
 LITELLM_RETRY_AFTER_MAX_S = 60.0        # a Retry-After header is obeyed when 0 < it <= 60 s
 
 #: Without --workload: a flat 1 request/s (the user's traffic is not in a gateway config).
-DEFAULT_WORKLOAD = {"rate_per_s": 1.0, "profile": {"type": "flat"}}
-DEFAULT_DURATION_S = 3600.0
 
 #: LiteLLM routing_strategy -> (the simulator's strategy, caveat or "").
 STRATEGIES = {
@@ -791,9 +790,11 @@ class _LiteLLMImport:
             entry["load_balancing"] = dict(self.settings.load_balancing)
             groups[group] = entry
         self.routing = {"groups": groups, **self.routing}
+        workload, duration, where = imported_traffic(self.options)
+        self.note(where)
         scenario: dict[str, Any] = {"name": self._name(), "description": f"LiteLLM proxy config "
                                     f"{Path(self.result.source).name}, imported by python -m sim import litellm",
-                                    "duration": self._duration(), "workload": self._workload(),
+                                    "duration": duration, "workload": workload,
                                     "providers": [d.provider for d in self.deployments], "routing": self.routing}
         if self.cache is not None:
             scenario["cache"] = self.cache
@@ -804,18 +805,6 @@ class _LiteLLMImport:
         if self.options.name:
             return self.options.name
         return _safe_name(Path(self.result.source).stem) or "litellm"
-
-    def _duration(self) -> float:
-        return float(self.options.duration_s) if self.options.duration_s else DEFAULT_DURATION_S
-
-    def _workload(self) -> dict:
-        if self.options.workload is not None:
-            self.note(f"workload from {self.options.workload_source or 'the given scenario'}")
-            return self.options.workload
-        self.note("no --workload: a flat 1 request/s for 1 h with the schema's default token sizes stands in; "
-                  "give your own traffic with --workload SCENARIO.yaml (e.g. one written by python -m sim "
-                  "fit-workload from your request log)")
-        return dict(DEFAULT_WORKLOAD)
 
 
 _BUDGET_UNITS_S = {"s": 1.0, "m": 60.0, "h": 3600.0, "d": 86400.0, "w": 7 * 86400.0, "mo": 30 * 86400.0}

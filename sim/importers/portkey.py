@@ -32,7 +32,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from sim.importers import Ignored, ImportOptions, ImportProblem, ImportResult, Mapped
+from sim.importers import Ignored, ImportOptions, ImportProblem, ImportResult, Mapped, imported_traffic
 from sim.importers.portkey_settings import (
     Report, breaker_section, cache_section, check_breaker, check_cache, check_retry, check_status_codes,
     fallback_statuses, retry_section, unmatched_note)
@@ -40,8 +40,6 @@ from sim.importers.portkey_settings import (
 __all__ = ["import_config", "catalogue_id"]
 
 #: The workload written when the user gives none: a placeholder, said so in the file.
-PLACEHOLDER_WORKLOAD = {"rate_per_s": 1.0, "profile": {"type": "flat"}}
-PLACEHOLDER_DURATION_S = 3600.0
 
 MODES = ("fallback", "loadbalance", "single", "conditional")
 
@@ -402,14 +400,9 @@ def _scenario_name(options: ImportOptions, source: str) -> str:
 
 
 def _workload(options: ImportOptions, notes: list[str]) -> dict:
-    if options.workload is not None:
-        duration = options.duration_s or PLACEHOLDER_DURATION_S
-        notes.append(f"workload and duration ({duration:g} s) from {options.workload_source or 'the given workload'}")
-        return {"duration": duration, "workload": options.workload}
-    notes.append("no --workload given: a placeholder of 1 request/s, flat, for 1 h, with the schema's default "
-                 "tokens. Give your traffic with --workload SCENARIO.yaml (e.g. one written by python -m sim "
-                 "fit-workload TRACE -o workload.yaml)")
-    return {"duration": PLACEHOLDER_DURATION_S, "workload": dict(PLACEHOLDER_WORKLOAD)}
+    workload, duration, where = imported_traffic(options)
+    notes.append(where)
+    return {"duration": duration, "workload": workload}
 
 
 def _name_groups(entries: list, taken: set[str]) -> None:
