@@ -322,14 +322,14 @@ KNOWN_METRICS = (
     "requests_total", "requests_ok", "requests_failed", "requests_timeout", "requests_refused",
     "requests_rate_limited", "requests_shed", "requests_killed", "requests_too_large", "requests_context_exceeded",
     "availability",
-    "calls_total", "error_rate", "latency_mean_s", "latency_p50_s", "latency_p95_s", "latency_p99_s",
+    "calls_total", "rate_limited_calls", "error_rate", "latency_mean_s", "latency_p50_s", "latency_p95_s", "latency_p99_s",
     "ttft_p50_s", "ttft_p95_s", "queue_wait_mean_s", "queue_wait_p95_s", "cost_usd", "llm_cost_usd",
     "cost_per_request_usd", "projected_cost_per_month_usd", "mean_concurrency", "peak_concurrency",
     "mean_calls_in_flight", "attempts_per_request", "hallucination_rate", "parse_failure_rate",
     "quality_failure_rate", "strong_call_share", "input_tokens_total", "output_tokens_total", "user_patience_s",
     "requests_waited_over_patience", "cache_hit_rate", "false_hit_rate", "stale_rate", "cache_lookups",
     "cache_precision", "embedding_cost_usd", "requests_during_faults", "failed_during_faults",
-    "breaker_transitions", "false_trips", "time_to_open_s", "time_to_recover_s", "degradation_detected_after_s",
+    "breaker_transitions", "cooldowns", "calls_into_faults", "false_trips", "time_to_open_s", "time_to_recover_s", "degradation_detected_after_s",
     "spend_overshoot_usd", "spend_overshoot_bound_usd", "kill_switch_soft_after_s", "kill_switch_hard_after_s")
 """The numeric summary metrics of a run (sim/metrics.py; a test checks this list against a real run)."""
 
