@@ -171,6 +171,10 @@ class LoadBalancingConfig:
                                           "a write.", gt=0, unit="s")
     cooldown_s: float = number(5.0, "LiteLLM cooldown_time: how long a deployment sits out.", gt=0, unit="s")
     disable_cooldowns: bool = flag(False, "LiteLLM disable_cooldowns: never take a deployment out.")
+    counter_ttl_s: float = number(
+        MINUTE_S, "TTL of LiteLLM's per-minute success and failure counters, renewed by every call (LiteLLM "
+                  "hard-codes 60 s of wall time: a live run compressed by a speed factor stretches it by that "
+                  "factor in simulated time).", gt=0, unit="s")
     failure_rate_threshold: float = number(
         0.5, "Cool down when more than this share of the minute's calls failed.", gt=0, lt=1)
     failure_rate_minimum_calls: int = integer(5, "Calls in the minute before the failure share counts.", ge=1)
@@ -314,7 +318,7 @@ class DeploymentCooldown:
         """A call to the deployment succeeded."""
         now = self._now()
         counter = self._successes[deployment_id]
-        counter.set(counter.get(now) + 1, now, MINUTE_S)
+        counter.set(counter.get(now) + 1, now, self.config.counter_ttl_s)
 
     def record_failure(self, deployment_id: str, status_code: int, *, retry_after_s: Optional[float] = None) -> bool:
         """A call failed with the HTTP ``status_code`` (>= 400); True if this put the deployment in cooldown.
@@ -327,7 +331,7 @@ class DeploymentCooldown:
             raise ValueError(f"status_code: a failed call's HTTP status must be in [400, 600), got {status_code!r}")
         now = self._now()
         counter = self._failures[deployment_id]
-        counter.set(counter.get(now) + 1, now, MINUTE_S)
+        counter.set(counter.get(now) + 1, now, self.config.counter_ttl_s)
         duration = self.cooldown_s(deployment_id, retry_after_s)
         if self.config.disable_cooldowns or duration == 0 or not cooldown_required(status_code):
             return False

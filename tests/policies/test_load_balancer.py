@@ -542,15 +542,17 @@ def test_steady_traffic_never_resets_the_minute_counters(failure_share):
     assert clock.t_s - start_s == pytest.approx(expected_s, abs=2 * 0.4 / (2 * failure_share - 1))
 
 
-def test_a_deployment_that_fails_everything_cools_down_when_its_success_counter_expires():
-    picker, clock = make(group("a", "b"))
+@pytest.mark.parametrize("counter_ttl_s", [None, 120.0])    # LiteLLM's 60 s, or stretched by a live run's speed
+def test_a_deployment_that_fails_everything_cools_down_when_its_success_counter_expires(counter_ttl_s):
+    picker, clock = make(group("a", "b"), **({} if counter_ttl_s is None else {"counter_ttl_s": counter_ttl_s}))
+    ttl_s = counter_ttl_s or 60.0
     for _ in range(300):
         picker.call_succeeded("a", 1.0)
         clock.t_s += 0.4
     last_success_s = clock.t_s - 0.4
     while not picker.call_failed("a", 500):
         clock.t_s += 0.4
-    assert last_success_s + 60.0 < clock.t_s <= last_success_s + 60.0 + 0.4
+    assert last_success_s + ttl_s < clock.t_s <= last_success_s + ttl_s + 0.4
 
 
 def test_cooldown_time_is_the_deployments_own_else_retry_after_else_the_groups():
