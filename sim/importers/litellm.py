@@ -42,8 +42,6 @@ LITELLM_RETRY_INITIAL_S = 0.5           # _calculate_retry_after: openai-python'
 LITELLM_RETRY_MAX_S = 8.0               # ... capped at 8 s
 LITELLM_RETRY_AFTER_MAX_S = 60.0        # a Retry-After header is obeyed when 0 < it <= 60 s
 
-#: Without --workload: a flat 1 request/s (the user's traffic is not in a gateway config).
-
 #: LiteLLM routing_strategy -> (the simulator's strategy, caveat or "").
 STRATEGIES = {
     "simple-shuffle": ("simple-shuffle", ""),
