@@ -339,3 +339,54 @@ def test_cli_serves_for_its_duration_then_writes_the_log(tmp_path, capsys):
     assert "stopped: the duration (0.5 scenario seconds) has passed; 0 calls served" in out and log.is_file()
     assert main(["serve", str(path), "--port", "70000"]) == 2
     assert "--port" in capsys.readouterr().err
+
+
+def test_rate_limit_fault_answers_spurious_429s_at_its_share():
+    n, share = 120, 0.25
+    fault = {"kind": "rate_limit", "targets": ["an"], "start": 0, "duration": "1h", "share": share}
+    with running(scenario(faults=[fault]), speed=100.0) as (base, _):
+        async def calls():
+            async with aiohttp.ClientSession() as s:
+                return await asyncio.gather(*(post(s, f"{base}/an/v1/messages", {
+                    "model": "claude", "max_tokens": 2, "messages": [{"role": "user", "content": "x"}]})
+                    for _ in range(n)))
+        results = run(calls())
+    refused = [(h, b) for st, h, b in results if st == 429]
+    sd = math.sqrt(n * share * (1 - share))
+    assert n * share - 4 * sd <= len(refused) <= n * share + 4 * sd
+    from sim.model.request import SPURIOUS_RETRY_AFTER_S
+    for headers, body in refused:
+        assert body == {"type": "error", "error": {"type": "rate_limit_error", "message": body["error"]["message"]}}
+        assert int(headers["retry-after-ms"]) == math.ceil(SPURIOUS_RETRY_AFTER_S / 100 * 1000)
+
+
+def test_anthropic_rate_limit_headers_report_every_bucket():
+    limits = {"requests_per_min": 50, "input_tokens_per_min": 30000, "output_tokens_per_min": 8000,
+              "enforcement_period_s": 60}
+    data = scenario().model_dump(mode="json")
+    data["providers"][1]["limits"] = limits                            # the Anthropic-shaped provider "an"
+    with running(validate_scenario(data), speed=10.0) as (base, _):
+        async def one():
+            async with aiohttp.ClientSession() as s:
+                return await post(s, f"{base}/an/v1/messages", {
+                    "model": "claude", "max_tokens": 20, "messages": [{"role": "user", "content": "y" * 400}]})
+        status, headers, _ = run(one())
+    assert status == 200
+    assert headers["anthropic-ratelimit-requests-limit"] == "50"
+    assert headers["anthropic-ratelimit-requests-remaining"] == "49"
+    assert headers["anthropic-ratelimit-input-tokens-remaining"] == str(30000 - 100)
+    assert headers["anthropic-ratelimit-output-tokens-remaining"] == str(8000 - 20)
+    # "tokens" is the most restrictive limit now: input, with 100/30000 used against output's 20/8000
+    assert headers["anthropic-ratelimit-tokens-limit"] == "30000"
+    assert headers["anthropic-ratelimit-requests-reset"].endswith("Z")
+
+
+def test_live_clock_plays_scenario_time_speed_times_faster():
+    from sim.live.clock import LiveClock
+    wall = [100.0]
+    clock = LiveClock(60, monotonic=lambda: wall[0])
+    wall[0] = 102.5
+    assert clock.now_sim() == pytest.approx(150.0)
+    assert clock.wall_s(900) == pytest.approx(15.0) and clock.sim_s(0.5) == pytest.approx(30.0)
+    with pytest.raises(ValueError, match="speed"):
+        LiveClock(0)
