@@ -9,7 +9,8 @@ send the next request, how long a measured latency was in scenario seconds):
 
 * :meth:`LiveClock.now_sim` = (monotonic wall time - start) x speed, in scenario seconds;
 * :meth:`LiveClock.wall_s` = scenario seconds / speed, a wall duration to sleep;
-* :meth:`LiveClock.sim_s` = wall seconds x speed, a measured wall duration in scenario seconds.
+* :meth:`LiveClock.sim_s` = wall seconds x speed, a measured wall duration in scenario seconds;
+* :meth:`LiveClock.wall_at` = the monotonic reading at which the scenario clock shows a time (to sleep until).
 
 The clock reads ``time.monotonic`` (never the time of day, which can jump) unless another monotonic source is
 injected, as the policies' clocks are.
@@ -42,3 +43,7 @@ class LiveClock:
     def sim_s(self, wall_s: float) -> float:
         """The scenario seconds that ``wall_s`` wall seconds stand for."""
         return wall_s * self.speed
+
+    def wall_at(self, sim_s: float) -> float:
+        """The monotonic wall reading at which the scenario clock shows ``sim_s``."""
+        return self.start + sim_s / self.speed

@@ -390,3 +390,34 @@ def test_live_clock_plays_scenario_time_speed_times_faster():
     assert clock.wall_s(900) == pytest.approx(15.0) and clock.sim_s(0.5) == pytest.approx(30.0)
     with pytest.raises(ValueError, match="speed"):
         LiveClock(0)
+
+
+def test_litellm_router_parses_answers_streams_and_every_error(monkeypatch):
+    monkeypatch.setenv("LITELLM_LOCAL_MODEL_COST_MAP", "True")      # no network fetch of the price list
+    litellm = pytest.importorskip("litellm", reason="litellm is not installed (pip install -e '.[live]')")
+    fault = {"kind": "outage", "targets": ["an"], "start": 25, "duration": "1h"}
+    model = {"name": "m1", "input_usd_per_mtok": 2.0, "output_usd_per_mtok": 8.0, "error_rate": 0.0,
+             "latency": FAST, "context_window_tokens": 1000}
+    limits = {"requests_per_min": 3, "enforcement_period_s": 60}
+    with running(scenario(models=[model], faults=[fault], limits=limits), speed=10) as (base, server):
+        router = litellm.Router(model_list=[
+            {"model_name": "gpt", "litellm_params": {"model": "openai/m1", "api_base": f"{base}/oa/v1", "api_key": "-"}},
+            {"model_name": "claude", "litellm_params": {"model": "anthropic/claude", "api_base": f"{base}/an",
+                                                        "api_key": "-"}}], num_retries=0)
+        ask = lambda name, **kw: router.completion(model=name, **{                       # noqa: E731
+            "messages": [{"role": "user", "content": "abcdefgh"}], "max_tokens": 3, **kw})
+        answer, claude = ask("gpt"), ask("claude")
+        streamed = "".join(c.choices[0].delta.content or "" for c in ask("claude", stream=True))
+        with pytest.raises(litellm.ContextWindowExceededError):
+            ask("gpt", max_tokens=2000)                                # 2 + 2000 > 1000: refused before the limits
+        ask("gpt"), ask("gpt")                                         # the 2nd and 3rd admitted
+        with pytest.raises(litellm.RateLimitError):
+            ask("gpt")                                                 # the 4th within a minute of a 3 RPM key
+        assert server.clock.now_sim() < 25, "too slow: the outage began before the calls before it"
+        while server.clock.now_sim() < 25.5:
+            time.sleep(0.05)
+        with pytest.raises(litellm.InternalServerError, match="overloaded_error"):   # 529 during the outage
+            ask("claude")
+    assert (answer.usage.prompt_tokens, answer.usage.completion_tokens) == (2, 3)
+    assert (claude.usage.prompt_tokens, claude.usage.completion_tokens) == (2, 3)
+    assert streamed == "tok " * 3
