@@ -66,7 +66,11 @@ def running(scen, **settings):
     try:
         yield f"http://127.0.0.1:{server_box['port']}", server
     finally:
-        server_box["loop"].call_soon_threadsafe(server.request_stop, "test over")
+        if thread.is_alive():                                          # else it stopped by itself
+            try:
+                server_box["loop"].call_soon_threadsafe(server.request_stop, "test over")
+            except RuntimeError:                                       # its loop closed meanwhile
+                pass
         thread.join(10)
         assert not thread.is_alive(), "the server did not stop"
 
@@ -421,3 +425,26 @@ def test_litellm_router_parses_answers_streams_and_every_error(monkeypatch):
     assert (answer.usage.prompt_tokens, answer.usage.completion_tokens) == (2, 3)
     assert (claude.usage.prompt_tokens, claude.usage.completion_tokens) == (2, 3)
     assert streamed == "tok " * 3
+
+
+def test_max_concurrency_queues_calls_and_max_calls_stops_the_server():
+    # one call at a time, each 2 scenario seconds without noise (TTFT 2 s, a 1-token answer at 1000/s)
+    model = {"name": "m1", "input_usd_per_mtok": 1.0, "output_usd_per_mtok": 1.0, "error_rate": 0.0,
+             "latency": {"type": "ttft_throughput", "ttft_s": 2.0, "tokens_per_s": 1000.0, "sigma": 0.0}}
+    data = scenario(models=[model]).model_dump(mode="json")
+    data["providers"][0]["max_concurrency"] = 1
+    with running(validate_scenario(data), speed=20.0, max_calls=3) as (base, server):
+        async def calls():
+            async with aiohttp.ClientSession() as s:
+                return await asyncio.gather(*(post(s, f"{base}/oa/v1/chat/completions", openai_body(max_tokens=1),
+                                                   request_id=i) for i in range(3)))
+        results = run(calls())
+        deadline = time.monotonic() + 5
+        while server.stop_reason == "" and time.monotonic() < deadline:
+            time.sleep(0.02)
+        assert "3 calls have been served" in server.stop_reason          # stopped by itself
+        log = server.served.calls_frame()
+    assert [st for st, _, _ in results] == [200, 200, 200]
+    starts, ends = log["start_s"].to_numpy(), log["end_s"].to_numpy()
+    assert (starts[1:] >= ends[:-1] - 0.05).all()                     # each waited for the one before
+    assert ends[-1] - starts[0] >= 3 * 2.0 * 0.98
