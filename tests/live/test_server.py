@@ -161,9 +161,10 @@ def test_streamed_chunks_arrive_over_ttft_plus_tokens_at_the_model_rate():
             return arrivals, "".join(texts), time.monotonic() - t0, events
         arrivals, text, _, events = run(stream())
     assert len(text) == 4 * 100
-    assert ttft_wall * 0.9 <= arrivals[0] <= ttft_wall + 0.15          # the first text after the TTFT
-    assert end_wall * 0.95 <= arrivals[-1] <= end_wall + 0.2           # the last when the tokens are through
-    assert len(arrivals) >= 5                                          # streamed, not sent at once
+    # loose upper bounds (a busy machine is late, never early); the spread says it was streamed, not sent at once
+    assert ttft_wall * 0.95 <= arrivals[0] <= ttft_wall + 0.25          # the first text at the TTFT
+    assert end_wall * 0.95 <= arrivals[-1] <= end_wall + 0.35           # the last when the tokens are through
+    assert arrivals[-1] - arrivals[0] >= 0.9 * (end_wall - ttft_wall) - 0.02 and len(arrivals) >= 5
     assert events == ["message_start", "content_block_start", "content_block_delta", "content_block_stop",
                       "message_delta", "message_stop"]
 
@@ -399,17 +400,22 @@ def test_live_clock_plays_scenario_time_speed_times_faster():
 def test_litellm_router_parses_answers_streams_and_every_error(monkeypatch):
     monkeypatch.setenv("LITELLM_LOCAL_MODEL_COST_MAP", "True")      # no network fetch of the price list
     litellm = pytest.importorskip("litellm", reason="litellm is not installed (pip install -e '.[live]')")
-    fault = {"kind": "outage", "targets": ["an"], "start": 25, "duration": "1h"}
     model = {"name": "m1", "input_usd_per_mtok": 2.0, "output_usd_per_mtok": 8.0, "error_rate": 0.0,
              "latency": FAST, "context_window_tokens": 1000}
     limits = {"requests_per_min": 3, "enforcement_period_s": 60}
-    with running(scenario(models=[model], faults=[fault], limits=limits), speed=10) as (base, server):
-        router = litellm.Router(model_list=[
+
+    def router_at(base):
+        return litellm.Router(model_list=[
             {"model_name": "gpt", "litellm_params": {"model": "openai/m1", "api_base": f"{base}/oa/v1", "api_key": "-"}},
             {"model_name": "claude", "litellm_params": {"model": "anthropic/claude", "api_base": f"{base}/an",
                                                         "api_key": "-"}}], num_retries=0)
-        ask = lambda name, **kw: router.completion(model=name, **{                       # noqa: E731
+
+    def asking(router):
+        return lambda name, **kw: router.completion(model=name, **{
             "messages": [{"role": "user", "content": "abcdefgh"}], "max_tokens": 3, **kw})
+
+    with running(scenario(models=[model], limits=limits), speed=10) as (base, _):
+        ask = asking(router_at(base))
         answer, claude = ask("gpt"), ask("claude")
         streamed = "".join(c.choices[0].delta.content or "" for c in ask("claude", stream=True))
         with pytest.raises(litellm.ContextWindowExceededError):
@@ -417,10 +423,12 @@ def test_litellm_router_parses_answers_streams_and_every_error(monkeypatch):
         ask("gpt"), ask("gpt")                                         # the 2nd and 3rd admitted
         with pytest.raises(litellm.RateLimitError):
             ask("gpt")                                                 # the 4th within a minute of a 3 RPM key
-        assert server.clock.now_sim() < 25, "too slow: the outage began before the calls before it"
-        while server.clock.now_sim() < 25.5:
-            time.sleep(0.05)
-        with pytest.raises(litellm.InternalServerError, match="overloaded_error"):   # 529 during the outage
+    outage = {"kind": "outage", "start": 0, "duration": "1h"}           # every provider down
+    with running(scenario(faults=[outage]), speed=10) as (base, _):
+        ask = asking(router_at(base))
+        with pytest.raises(litellm.ServiceUnavailableError):            # 503 in the OpenAI shape
+            ask("gpt")
+        with pytest.raises(litellm.InternalServerError, match="overloaded_error"):   # 529 in Anthropic's
             ask("claude")
     assert (answer.usage.prompt_tokens, answer.usage.completion_tokens) == (2, 3)
     assert (claude.usage.prompt_tokens, claude.usage.completion_tokens) == (2, 3)
