@@ -91,6 +91,15 @@ def count_tokens(texts: list[str], chars_per_token: float) -> int:
     return max(1, math.ceil(sum(len(t) for t in texts) / chars_per_token))
 
 
+def request_number(raw_id: str | None) -> int:
+    """The ``x-sim-request-id`` as the calls log's ``request_id``: a non-negative int64, else -1 (none)."""
+    try:
+        number = int(raw_id)
+    except (TypeError, ValueError):
+        return NO_REQUEST_ID
+    return number if 0 <= number < 2**63 else NO_REQUEST_ID
+
+
 def parse_call(body, api: str, chars_per_token: float) -> ParsedCall:
     if not isinstance(body, dict):
         raise BadCall(400, "invalid_request_error", "the request body must be a JSON object")
@@ -276,6 +285,7 @@ class LiveServer:
     async def health(self, request: web.Request) -> web.Response:
         return web.json_response({"status": "ok", "scenario": self.scenario.name, "sim_time_s": self.clock.now_sim(),
                                   "speed": self.clock.speed, "calls": self.served.n_calls,
+                                  "in_flight": self._in_flight,
                                   "providers": sorted(self.served.providers)})
 
     async def not_found(self, request: web.Request) -> web.Response:
@@ -304,8 +314,10 @@ class LiveServer:
         return provider, model
 
     async def serve_call(self, request: web.Request, api: str) -> web.StreamResponse:
-        raw_id = request.headers.get("x-sim-request-id", "")
-        headers = {"x-sim-provider": request.match_info["provider"], "x-sim-request-id": raw_id}
+        raw_id = request.headers.get("x-sim-request-id")
+        headers = {"x-sim-provider": request.match_info["provider"]}
+        if raw_id is not None:
+            headers["x-sim-request-id"] = raw_id
         if self.stopped.is_set():
             return web.json_response(error_body(api, "api_error", "sim serve is stopping"), status=503,
                                      headers=headers)
@@ -320,7 +332,7 @@ class LiveServer:
             return web.json_response(error_body(api, bad.kind, bad.message, bad.code), status=bad.status,
                                      headers=headers)
         headers["x-sim-model"] = model.name
-        request_id = int(raw_id) if raw_id.lstrip("-").isdigit() else NO_REQUEST_ID
+        request_id = request_number(raw_id)
         self._in_flight += 1
         try:
             return await self._play(request, api, call, provider, model, request_id, headers)

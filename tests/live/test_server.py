@@ -386,6 +386,12 @@ def test_anthropic_rate_limit_headers_report_every_bucket():
     assert headers["anthropic-ratelimit-requests-reset"].endswith("Z")
 
 
+def test_request_ids_outside_int64_or_not_numbers_are_logged_as_none():
+    from sim.live.server import request_number
+    assert [request_number(v) for v in ("7", " 8", "-1", "--5", "x", None, str(2**63), str(2**63 - 1))] == \
+        [7, 8, -1, -1, -1, -1, -1, 2**63 - 1]
+
+
 def test_live_clock_plays_scenario_time_speed_times_faster():
     from sim.live.clock import LiveClock
     wall = [100.0]
