@@ -761,7 +761,7 @@ def cmd_serve(args) -> int:
     except OSError as err:          # the port is taken, or not ours to listen on
         raise ScenarioError(f"--port {settings.port}: cannot listen on {settings.host}: {err.strerror or err}") \
             from None
-    print(f"stopped: {reason}; {len(calls)} calls served", flush=True)
+    print(f"stopped: {reason}; {len(calls)} call{'' if len(calls) == 1 else 's'} served", flush=True)
     if not args.quiet and len(calls):
         from sim.report.tables import format_frame
         table = calls.groupby(["provider", "model", "status"], observed=True).agg(

@@ -462,3 +462,37 @@ def test_max_concurrency_queues_calls_and_max_calls_stops_the_server():
     starts, ends = log["start_s"].to_numpy(), log["end_s"].to_numpy()
     assert (starts[1:] >= ends[:-1] - 0.05).all()                     # each waited for the one before
     assert ends[-1] - starts[0] >= 3 * 2.0 * 0.98
+
+
+def test_sigterm_stops_the_server_and_writes_the_log(tmp_path):
+    import os
+    import signal
+    import subprocess
+    import sys
+    import urllib.request
+    from pathlib import Path
+
+    import pandas as pd
+    import yaml
+    root = Path(__file__).resolve().parents[2]
+    path = tmp_path / "scenario.yaml"
+    path.write_text(yaml.safe_dump(scenario().model_dump(mode="json")))
+    log = tmp_path / "calls.parquet"
+    proc = subprocess.Popen([sys.executable, "-m", "sim", "serve", str(path), "--port", "0", "--speed", "10",
+                             "--log", str(log), "--quiet"], cwd=root, stdout=subprocess.PIPE, text=True,
+                            env={**os.environ, "PYTHONPATH": str(root)})
+    try:
+        line = proc.stdout.readline()
+        base = line.split(" at ")[1].split(" ")[0]
+        request = urllib.request.Request(f"{base}/oa/v1/chat/completions", method="POST",
+                                         data=json.dumps(openai_body()).encode(),
+                                         headers={"content-type": "application/json", "x-sim-request-id": "3"})
+        with urllib.request.urlopen(request, timeout=10) as response:
+            assert response.status == 200
+        proc.send_signal(signal.SIGTERM)
+        out, _ = proc.communicate(timeout=20)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    assert proc.returncode == 143 and "stopped: terminated (SIGTERM); 1 call served" in out
+    assert list(pd.read_parquet(log)["request_id"]) == [3]
