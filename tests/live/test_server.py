@@ -20,6 +20,7 @@ from sim.config import serve_settings, validate_scenario          # noqa: E402
 from sim.errors import ScenarioError                               # noqa: E402
 from sim.live.providers import check_log_path, write_calls_log     # noqa: E402
 from sim.live.server import LiveServer                             # noqa: E402
+from sim.record import CALL_STATUS as CODES                          # noqa: E402
 
 FAST = {"type": "exponential", "mean_s": 0.01}
 
@@ -496,3 +497,25 @@ def test_sigterm_stops_the_server_and_writes_the_log(tmp_path):
             proc.kill()
     assert proc.returncode == 143 and "stopped: terminated (SIGTERM); 1 call served" in out
     assert list(pd.read_parquet(log)["request_id"]) == [3]
+
+
+def test_served_draws_are_the_simulations_first_attempts_in_arrival_order():
+    # one provider, no limits, no retries: the n-th served call draws what the n-th simulated attempt drew
+    from sim.config import ServeSettings
+    from sim.live.providers import ServedScenario
+    from sim.model.run import simulate
+    model = {"name": "m1", "input_usd_per_mtok": 2.0, "output_usd_per_mtok": 8.0, "error_rate": 0.05,
+             "latency": {"type": "ttft_throughput", "ttft_s": 0.5, "tokens_per_s": 40.0, "sigma": 0.4}}
+    data = scenario(models=[model], duration="5m").model_dump(mode="json")
+    data["providers"] = data["providers"][:1]
+    data["resilience"] = {"retry": {"max_attempts": 1}}
+    scen = validate_scenario(data)
+    simulated = simulate(scen).calls.sort_values("start_s", kind="stable")
+    served = ServedScenario(scen, ServeSettings())
+    provider = served.providers["oa"]
+    decisions = [served.decide(provider, provider.models["m1"], start, 100, 7, 7)
+                 for start in simulated["start_s"]]
+    assert len(simulated) > 200
+    assert [d.status for d in decisions] == [CODES[s] for s in simulated["status"]]
+    assert [d.duration_s for d in decisions] == pytest.approx(list(simulated["duration_s"]), rel=1e-9)
+    assert [d.cost_usd for d in decisions] == pytest.approx(list(simulated["cost_usd"]), rel=1e-9)
