@@ -94,10 +94,8 @@ class ServedScenario:
                 self.target_tiers.append(mconf.tier)
             self.providers[pconf.name] = served
         self.faults = FaultTimeline(scenario.faults, streams.uniform, scenario.regions) if scenario.faults else None
-        out_rng = streams.generator("live/output_tokens")
+        self._output_rng = streams.generator("live/output_tokens")
         self._output_tokens = iter(())
-        self._draw_output_block = lambda: iter(sample_tokens(scenario.workload.output_tokens, 1024, out_rng,
-                                                             "workload.output_tokens").tolist())
         self.calls = GrowableColumns(CALL_COLUMNS)
         self._attempts: dict[int, int] = {}
 
@@ -107,8 +105,10 @@ class ServedScenario:
         if max_tokens is not None:
             return int(max_tokens)
         drawn = next(self._output_tokens, None)
-        if drawn is None:
-            self._output_tokens = self._draw_output_block()
+        if drawn is None:           # a block of draws at a time, as the simulator draws its columns
+            block = sample_tokens(self.scenario.workload.output_tokens, 1024, self._output_rng,
+                                  "workload.output_tokens")
+            self._output_tokens = iter(block.tolist())
             drawn = next(self._output_tokens)
         return int(drawn)
 

@@ -44,7 +44,7 @@ from aiohttp import web
 
 from sim.config import Scenario, ServeSettings
 from sim.live.clock import LiveClock
-from sim.live.providers import (CONTEXT_EXCEEDED, ERROR, NO_REQUEST_ID, OK, RATE_LIMITED, REFUSED, TIMEOUT,
+from sim.live.providers import (CONTEXT_EXCEEDED, NO_REQUEST_ID, OK, RATE_LIMITED, REFUSED, TIMEOUT,
                                 TOO_LARGE, Decision, ServedProvider, ServedScenario)
 from sim.policies.rate_limits import COMBINED, INPUT, OUTPUT, REQUESTS, BucketLevel
 from sim.record import CALL_STATUSES

@@ -105,8 +105,11 @@ def test_answers_carry_usage_by_the_token_approximation_in_both_shapes():
                 anthropic = await post(s, f"{base}/an/v1/messages", {
                     "model": "claude", "max_tokens": 6, "system": texts[0],
                     "messages": [{"role": "user", "content": texts[1]}]}, request_id=42)
-                return openai, anthropic
-        (st_o, h_o, b_o), (st_a, h_a, b_a) = run(calls())
+                unbounded = await post(s, f"{base}/oa/v1/chat/completions", {     # no max_tokens
+                    "model": "m1", "messages": [{"role": "user", "content": "abcd"}]})
+                return openai, anthropic, unbounded
+        (st_o, h_o, b_o), (st_a, h_a, b_a), (_, _, b_u) = run(calls())
+    assert b_u["usage"]["completion_tokens"] == 7          # drawn from the workload's output tokens (fixed 7)
     assert st_o == 200 and st_a == 200
     assert b_o["usage"] == {"prompt_tokens": 12, "completion_tokens": 9, "total_tokens": 21}
     assert b_o["object"] == "chat.completion" and b_o["choices"][0]["message"]["role"] == "assistant"
