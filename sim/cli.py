@@ -10,6 +10,7 @@
     python -m sim fit-workload TRACE [--format azure|mooncake|generic ...] [-o SCENARIO.yaml]
     python -m sim validate-workload TRACE SCENARIO.yaml [--format ...] [--out DIR]
     python -m sim serve SCENARIO [--port N] [--speed X] [--duration D] [--max-calls N] [--log calls.parquet]
+                             [--max-hang WALL_S] [--seed N]
 
 Bad input (a scenario that does not validate, an unknown override path, a missing or unreadable file, an
 output folder that cannot be written, a run too large for the machine) prints one message naming the field
@@ -262,6 +263,9 @@ def build_parser() -> argparse.ArgumentParser:
     sv.add_argument("--max-calls", type=int, help="stop after this many calls (default: no bound)")
     sv.add_argument("--log", metavar="CALLS.parquet",
                     help="write every call, in the simulator's calls shape, to this Parquet file when stopping")
+    sv.add_argument("--max-hang", metavar="WALL_S",
+                    help="wall seconds a hung call is held open before a 504 if the client waits that long "
+                         "(default 120)")
     sv.add_argument("--seed", type=int, help="seed of the served draws (default: the scenario's)")
     sv.add_argument("--quiet", action="store_true", help="print only the start line and why it stopped")
     return parser
@@ -747,7 +751,7 @@ def cmd_validate_workload(args) -> int:
 def cmd_serve(args) -> int:
     from sim.config import load_scenario, serve_settings
     settings = serve_settings(port=args.port, speed=args.speed, duration_s=args.duration, max_calls=args.max_calls,
-                              seed=args.seed)
+                              max_hang_s=args.max_hang, seed=args.seed)
     scenario = load_scenario(args.scenario, args.overrides)
     if args.log:
         from sim.live.providers import check_log_path
