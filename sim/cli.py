@@ -9,6 +9,8 @@
     python -m sim fit-provider LOG [--format calls|csv] [--model-col NAME ...] [-o provider.yaml]
     python -m sim fit-workload TRACE [--format azure|mooncake|generic ...] [-o SCENARIO.yaml]
     python -m sim validate-workload TRACE SCENARIO.yaml [--format ...] [--out DIR]
+    python -m sim serve SCENARIO [--port N] [--speed X] [--duration D] [--max-calls N] [--log calls.parquet]
+                             [--max-hang WALL_S] [--seed N]
 
 Bad input (a scenario that does not validate, an unknown override path, a missing or unreadable file, an
 output folder that cannot be written, a run too large for the machine) prints one message naming the field
@@ -249,6 +251,23 @@ def build_parser() -> argparse.ArgumentParser:
     vw.add_argument("--force", action="store_true",
                     help="replace results of another scenario in --out (never a folder this program did not write)")
     vw.add_argument("--quiet", action="store_true", help="no table; print only the results path")
+
+    sv = sub.add_parser("serve", help="play the scenario's providers on loopback for a real gateway (live mode, "
+                                      "docs/live_mode.md; needs pip install -e '.[live]')")
+    _add_scenario_args(sv)
+    sv.add_argument("--port", type=int, help="TCP port on 127.0.0.1 (default 8765; 0 = any free port, printed)")
+    sv.add_argument("--speed", type=float,
+                    help="time compression: scenario seconds per wall second (default 1; 60 = a minute a second)")
+    sv.add_argument("--duration", metavar="D",
+                    help="scenario time to serve, then stop ('15m', '900'; default: the scenario's duration)")
+    sv.add_argument("--max-calls", type=int, help="stop after this many calls (default: no bound)")
+    sv.add_argument("--log", metavar="CALLS.parquet",
+                    help="write every call, in the simulator's calls shape, to this Parquet file when stopping")
+    sv.add_argument("--max-hang", metavar="WALL_S",
+                    help="wall seconds a hung call is held open before a 504 if the client waits that long "
+                         "(default 120)")
+    sv.add_argument("--seed", type=int, help="seed of the served draws (default: the scenario's)")
+    sv.add_argument("--quiet", action="store_true", help="print only the start line and why it stopped")
     return parser
 
 
@@ -278,7 +297,7 @@ def main(argv: list[str] | None = None) -> int:
                 "sweep": cmd_sweep, "experiment": cmd_experiment, "tune": cmd_tune, "report": cmd_report,
                 "export": cmd_export, "import": cmd_import,
                 "fit-provider": cmd_fit_provider, "fit-workload": cmd_fit_workload,
-                "validate-workload": cmd_validate_workload}[
+                "validate-workload": cmd_validate_workload, "serve": cmd_serve}[
             args.command](args)
     except ScenarioError as err:
         print(f"error: {err}", file=sys.stderr)
@@ -727,6 +746,34 @@ def cmd_validate_workload(args) -> int:
             print(f"note: {note}")
     print(f"{'' if args.quiet else chr(10)}results: {out}/")
     return 0
+
+
+def cmd_serve(args) -> int:
+    from sim.config import load_scenario, serve_settings
+    settings = serve_settings(port=args.port, speed=args.speed, duration_s=args.duration, max_calls=args.max_calls,
+                              max_hang_s=args.max_hang, seed=args.seed)
+    scenario = load_scenario(args.scenario, args.overrides)
+    if args.log:
+        from sim.live.providers import check_log_path
+        check_log_path(Path(args.log).expanduser().absolute())
+    try:
+        from sim.live.server import serve
+    except ImportError as err:
+        raise ScenarioError(f"sim serve needs aiohttp ({err}): pip install -e '.[live]'") from None
+    try:
+        reason, calls = serve(scenario, settings, args.log, announce=lambda text: print(text, flush=True))
+    except OSError as err:          # the port is taken, or not ours to listen on
+        raise ScenarioError(f"--port {settings.port}: cannot listen on {settings.host}: {err.strerror or err}") \
+            from None
+    print(f"stopped: {reason}; {len(calls)} call{'' if len(calls) == 1 else 's'} served", flush=True)
+    if not args.quiet and len(calls):
+        from sim.report.tables import format_frame
+        table = calls.groupby(["provider", "model", "status"], observed=True).agg(
+            calls=("status", "size"), mean_duration_s=("duration_s", "mean"), cost_usd=("cost_usd", "sum"))
+        print(format_frame(table.reset_index()))
+    if args.log:
+        print(f"calls log: {Path(args.log).expanduser().absolute()}")
+    return EXIT_INTERRUPTED if "SIGINT" in reason else EXIT_TERMINATED if "SIGTERM" in reason else 0
 
 
 if __name__ == "__main__":

@@ -1182,3 +1182,45 @@ def apply_overrides(data: dict, overrides: dict[str, Any] | list[str], where: st
                 node = node[key]
     return data
 
+
+
+# --------------------------------------------------------------------------------------------- live mode
+
+LOOPBACK_HOSTS = ("127.0.0.1", "::1", "localhost")
+
+
+class ServeSettings(Section):
+    """The settings of ``python -m sim serve`` (live mode, docs/live_mode.md): how the scenario's providers are
+    played on loopback. Not part of a scenario: the same scenario is served, driven and simulated."""
+
+    host: Literal["127.0.0.1", "::1", "localhost"] = Field(
+        "127.0.0.1", description="Loopback address to listen on; live mode never listens beyond this machine.")
+    port: int = Field(8765, ge=0, le=65535, description="TCP port; 0 = any free port (printed at start).")
+    speed: float = Field(1.0, gt=0, le=100_000, description="Time compression: scenario seconds per wall second "
+                                                            "(60 = a scenario minute per wall second).")
+    duration_s: PosDuration | None = Field(
+        None, le=MAX_DURATION_S, description="Scenario seconds to serve before stopping by itself; None = the "
+                                             "scenario's duration.")
+    max_calls: int | None = Field(None, gt=0, le=100_000_000, description="Stop after this many calls have "
+                                                                          "been answered; None = no bound.")
+    chars_per_token: float = Field(4.0, gt=0, le=100, description="The token approximation: a request's input "
+                                   "tokens are ceil(characters of its message texts / chars_per_token).")
+    max_hang_s: PosDuration = Field(120.0, le=86_400.0, description="Wall seconds a hung call (an outage in "
+                                    "hang mode, a call past its timeout) is held open at most if the client "
+                                    "does not give up first; then it is answered 504.")
+    stream_chunk_s: PosDuration = Field(0.02, le=10.0, description="Wall seconds between two streamed chunks "
+                                        "at most often: faster models send several tokens per chunk.")
+    seed: int | None = Field(None, ge=0, lt=2**63, description="Seed of the served draws; None = the scenario's.")
+
+
+def serve_settings(**values: Any) -> ServeSettings:
+    """:class:`ServeSettings` from command-line values (``None`` = the default), or ScenarioError naming the
+    flag (``--max-calls: ...``)."""
+    try:
+        return ServeSettings(**{k: v for k, v in values.items() if v is not None})
+    except ValidationError as err:
+        lines = []
+        for e in err.errors():
+            flag_name = "--" + str(e["loc"][0]).removesuffix("_s").replace("_", "-") if e["loc"] else "serve"
+            lines.append(f"{flag_name}: {e['msg'].removeprefix('Value error, ')}")
+        raise ScenarioError("\n".join(lines)) from None

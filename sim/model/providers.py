@@ -100,7 +100,12 @@ class ModelRuntime:
         window, or more output asked for than the model's maximum. The output asked for is the call's
         ``max_tokens`` when the model sends one (``requested_max_tokens``), else the output it will produce."""
         asked = output_tokens if self.requested_max_tokens is None else self.requested_max_tokens
-        return input_tokens + asked > self.context_window_tokens or asked > self.max_output_tokens
+        return self.rejects_asked(input_tokens, asked)
+
+    def rejects_asked(self, input_tokens: int, asked_output_tokens: int) -> bool:
+        """Whether a call asking for ``asked_output_tokens`` (its ``max_tokens``) is refused outright (400)."""
+        return (input_tokens + asked_output_tokens > self.context_window_tokens
+                or asked_output_tokens > self.max_output_tokens)
 
     def cost_usd(self, input_tokens: int, output_tokens: int) -> float:
         return input_tokens * self.input_usd_per_token + output_tokens * self.output_usd_per_token

@@ -119,7 +119,8 @@ def _arrival_times(scenario: Scenario, rng: np.random.Generator) -> np.ndarray:
                                   start_offset_s=wl.start_time_of_day)
 
 
-def _tokens(dist, n: int, rng: np.random.Generator, field: str) -> np.ndarray:
+def sample_tokens(dist, n: int, rng: np.random.Generator, field: str) -> np.ndarray:
+    """``n`` token counts from a scenario's token distribution ``dist`` (``field`` names it in errors)."""
     if isinstance(dist, FixedTokens):
         return arr.sample_tokens_fixed(n, dist.value)
     if isinstance(dist, LognormalTokens):
@@ -163,8 +164,8 @@ def generate_workload(scenario: Scenario, streams: Streams) -> Workload:
     else:
         arrival_s = _arrival_times(scenario, streams.generator("arrivals"))
         n = len(arrival_s)
-        input_tokens = _tokens(wl.input_tokens, n, streams.generator("tokens.input"), "workload.input_tokens")
-        output_tokens = _tokens(wl.output_tokens, n, streams.generator("tokens.output"), "workload.output_tokens")
+        input_tokens = sample_tokens(wl.input_tokens, n, streams.generator("tokens.input"), "workload.input_tokens")
+        output_tokens = sample_tokens(wl.output_tokens, n, streams.generator("tokens.output"), "workload.output_tokens")
     n_users = wl.n_users or wl.dau or 1000
     user_id = arr.zipf_user_ids(streams.generator("users"), n, n_users, wl.user_skew)
     complexity = arr.sample_complexity(streams.generator("complexity"), n, wl.complexity_alpha, wl.complexity_beta)

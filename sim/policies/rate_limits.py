@@ -20,11 +20,28 @@ the same as every call costing 4 times as much of it). Time is passed in as ``no
 from __future__ import annotations
 
 import math
+from typing import NamedTuple
 
 from sim.policies.token_bucket import ADMITTED, TOO_LARGE, Admission, TokenBucket
 
 #: What each bucket meters, by its position in :meth:`ProviderRateLimits._amounts`.
 REQUESTS, INPUT, OUTPUT, COMBINED = range(4)
+#: Their names, as the provider's rate-limit headers say them (``x-ratelimit-remaining-requests``...).
+BUCKET_NAMES = ("requests", "input_tokens", "output_tokens", "tokens")
+
+
+class BucketLevel(NamedTuple):
+    """One limit's state at a moment, what a provider reports in its rate-limit headers."""
+
+    kind: int                   # REQUESTS, INPUT, OUTPUT or COMBINED
+    limit_per_min: float        # the limit, per minute (all keys pooled)
+    capacity: float             # what the bucket holds when full (limit x period / 60)
+    remaining: float            # what it holds now (negative while in debt)
+    seconds_to_full: float      # until it is full again, if nothing more is taken
+
+    @property
+    def name(self) -> str:
+        return BUCKET_NAMES[self.kind]
 
 
 class ProviderRateLimits:
@@ -47,6 +64,15 @@ class ProviderRateLimits:
     @staticmethod
     def _amounts(input_tokens, output_tokens, requests):
         return (requests, input_tokens, output_tokens, input_tokens + output_tokens)
+
+    def levels(self, now: float) -> list[BucketLevel]:
+        """Every set limit's :class:`BucketLevel` at ``now`` (nothing is taken)."""
+        out = []
+        for bucket, kind in self._buckets:
+            level = bucket.level(now)
+            out.append(BucketLevel(kind, bucket.rate_per_s * 60.0, bucket.capacity, level,
+                                   max(0.0, bucket.capacity - level) / bucket.rate_per_s))
+        return out
 
     def charged_output(self, output_tokens: float, requested_max_tokens: float | None) -> float:
         """The output tokens a call is counted for at admission: its ``requested_max_tokens`` under the

@@ -190,3 +190,14 @@ def test_the_catalogue_refuses_an_enforcement_entry_without_its_fields(tmp_path)
     path.write_text(broken)
     with pytest.raises(sim.ScenarioError, match=r"enforcement\.\w+\.period_s: must be a number of seconds"):
         load_catalogue(path)
+
+
+def test_levels_report_each_set_limit_after_what_was_taken():
+    from sim.policies.rate_limits import BUCKET_NAMES
+    limits = ProviderRateLimits(60, None, 6000, period_s=1.0)          # 1 request and 100 output tokens a second
+    assert limits.try_admit(0.0, 500, 40).admitted
+    requests, output = limits.levels(0.25)
+    assert (requests.name, requests.limit_per_min, requests.capacity) == ("requests", 60, 1)
+    assert requests.remaining == pytest.approx(0.25) and requests.seconds_to_full == pytest.approx(0.75)
+    assert (output.name, output.capacity) == (BUCKET_NAMES[2], 100)
+    assert output.remaining == pytest.approx(60 + 25) and output.seconds_to_full == pytest.approx(0.15)
