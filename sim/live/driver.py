@@ -170,8 +170,19 @@ def plan_drive(scenario: Scenario, seed: int | None = None, duration_s: float | 
     if max_requests is not None:
         keep = min(keep, max_requests)
     drawn = {name: values[:keep].copy() for name, values in workload.frame_columns().items()}
-    return DrivePlan(scenario, seed, model or traffic_model(scenario), span, drawn,
+    return DrivePlan(driven_scenario(scenario, span), seed, model or traffic_model(scenario), span, drawn,
                      workload.input_tokens[:keep].copy(), workload.output_tokens[:keep].copy(), workload.n)
+
+
+def driven_scenario(scenario: Scenario, duration_s: float) -> Scenario:
+    """The scenario cut to the driven span (what the live run folder's scenario.yaml, summary and charts say)."""
+    if duration_s >= scenario.duration:
+        return scenario
+    try:
+        return scenario.with_overrides({"duration": duration_s})
+    except ScenarioError as err:
+        raise ScenarioError(f"--duration {duration_s:g} s: the scenario cut to it is not valid ({err}); drive "
+                            "longer, or change the scenario with --set") from None
 
 
 # ------------------------------------------------------------------------------------------------ the core

@@ -127,7 +127,7 @@ def test_the_workload_is_sim_runs_and_arrivals_are_honoured_at_speed_100():
     received = np.array([stub.received[i] for i in range(plan.n)])
     sent_at_s = (received - run.clock.start) * SPEED                    # simulated time the stub saw each
     lateness_s = sent_at_s - plan.drawn["arrival_s"]
-    assert lateness_s.min() > -0.5 and np.quantile(lateness_s, 0.95) < 3.0     # 30 ms wall; loose for CI
+    assert lateness_s.min() > -0.5 and np.quantile(lateness_s, 0.95) < 10.0    # 0.1 s wall: loose for a busy CI
     frame = live_result(run).requests
     assert (frame["outcome"] == "ok").all()
     assert frame["latency_s"].min() >= 2.0 - 0.2 and frame["latency_s"].median() < 2.0 + 3.0
@@ -155,7 +155,7 @@ def test_concurrency_cap_is_respected_and_requests_without_a_slot_are_shed():
     assert 0 < shed.sum() < plan.n
     assert set(stub.received) == set(frame.loc[~shed, "request_id"])        # the shed were never sent
     waits = frame.loc[shed, "queue_wait_s"]
-    assert waits.min() >= 30.0 - 0.5 and waits.max() < 30.0 + 10.0          # the gateway's max_queue_wait_s
+    assert waits.min() >= 30.0 - 0.5 and waits.max() < 30.0 + 30.0         # the gateway's max_queue_wait_s (+ lag)
     assert (frame.loc[~shed, "outcome"] == "ok").all()
 
 
