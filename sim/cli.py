@@ -164,6 +164,10 @@ def build_parser() -> argparse.ArgumentParser:
     drv.add_argument("--model", help="the model name requests ask for (default: the scenario's traffic model: the "
                                      "chain's first group or model)")
     drv.add_argument("--stream", action="store_true", help="ask for streamed answers (SSE) and measure TTFT")
+    drv.add_argument("--litellm", metavar="CONFIG.yaml",
+                     help="send through an in-process litellm.Router built from this LiteLLM proxy config, every "
+                          "deployment pointed at --target, then sim serve's root URL http://127.0.0.1:PORT (time "
+                          "settings scaled by --speed; see docs/live_mode.md)")
     drv.add_argument("--seed", type=int, help="seed of the workload (default: the scenario's)")
     drv.add_argument("--out", help="output folder (default: results/<scenario name>_live)")
     drv.add_argument("--charts", action="store_true", help="also write the run's PNG charts")
@@ -520,8 +524,8 @@ def cmd_report(args) -> int:
 def cmd_drive(args) -> int:
     import asyncio
     from sim.config import load_scenario, parse_duration_s
-    from sim.live.driver import DEFAULT_CONCURRENCY, check_loopback, drive_http, import_aiohttp, plan_drive, \
-        save_live_run
+    from sim.live.driver import DEFAULT_CONCURRENCY, check_loopback, drive_http, import_aiohttp, lag_warning, \
+        plan_drive, save_live_run
     from sim.progress import progress
     from sim.report.tables import format_summary
     from sim.results import check_out_dir
@@ -535,6 +539,12 @@ def cmd_drive(args) -> int:
     except ValueError as err:
         raise ScenarioError(f"--duration: {err}") from None
     import_aiohttp()
+    litellm_config = None
+    if args.litellm:
+        import yaml
+        litellm_config = yaml.safe_load(Path(args.litellm).read_text())
+        if not isinstance(litellm_config, dict) or "model_list" not in litellm_config:
+            raise ScenarioError(f"--litellm {args.litellm}: not a LiteLLM proxy config (no model_list)")
     out = check_out_dir(args.out if args.out else Path("results") / f"{scenario.name}_live", scenario.name,
                         args.force)
     concurrency = args.concurrency if args.concurrency is not None else DEFAULT_CONCURRENCY
@@ -543,12 +553,21 @@ def cmd_drive(args) -> int:
         print(f"driving {plan.n} of {plan.drawn_total} requests ({plan.duration_s:g} simulated s) at {target}, "
               f"speed {args.speed:g}: about {plan.duration_s / args.speed:.1f} wall s", file=sys.stderr)
     with progress(plan.n, unit="request", desc="drive", quiet=args.quiet) as on_done:
-        run = asyncio.run(drive_http(plan, target, args.speed, concurrency, args.stream, on_done))
-    result = save_live_run(run, out, target, concurrency, args.stream, charts=args.charts)
+        if args.litellm:
+            from sim.live.litellm_router import drive_litellm
+            run = asyncio.run(drive_litellm(plan, litellm_config, target, args.speed, concurrency, args.stream,
+                                            on_done))
+        else:
+            run = asyncio.run(drive_http(plan, target, args.speed, concurrency, args.stream, on_done))
+    via = f"litellm.Router({args.litellm}) -> {target}" if args.litellm else target
+    result = save_live_run(run, out, via, concurrency, args.stream, charts=args.charts)
     if not args.quiet:
         print(format_summary(result.summary))
         if run.errors:
             print("errors: " + ", ".join(f"{n} x {e}" for e, n in run.errors.most_common(5)))
+    warning = lag_warning(result.summary)
+    if warning:
+        print(warning, file=sys.stderr)
     print(f"{'' if args.quiet else chr(10)}results: {out}/")
     return 0
 

@@ -53,6 +53,8 @@ from sim.live.clock import LiveClock
 CHARS_PER_TOKEN = 4
 #: Requests in flight at most (the driver's ``--concurrency``), when not given.
 DEFAULT_CONCURRENCY = 256
+#: Simulated seconds of send lag (p95) beyond which the drive says the client fell behind its schedule.
+LAG_WARNING_S = 0.5
 #: What a missing optional dependency's message tells the user to run.
 LIVE_EXTRA = "pip install -e '.[live]'"
 _PROMPT_UNIT = "tok "            # CHARS_PER_TOKEN characters: a token, for a server that counts by length
@@ -479,3 +481,15 @@ def save_live_run(run: DriveRun, out, target: str, concurrency: int, stream: boo
     with atomic_dir(out, live=live) as tmp:
         result.write_into(tmp, charts=charts)
     return result
+
+
+def lag_warning(summary: dict) -> str | None:
+    """A sentence when the driver sent late (its event loop, or an in-process Router, saturated): the live
+    run's latencies then include time the simulation does not have."""
+    lag_wall = summary.get("live_send_lag_p95_wall_s")
+    speed = summary.get("live_speed") or 1.0
+    if lag_wall is None or not math.isfinite(lag_wall) or lag_wall * speed <= LAG_WARNING_S:
+        return None
+    return (f"warning: requests were sent late, p95 {lag_wall * 1e3:.0f} ms of wall time ({lag_wall * speed:.2g} "
+            f"simulated s) after their arrival: the client could not keep up at speed {speed:g}; lower --speed "
+            "(queue_wait_s and latency_s include the lag)")

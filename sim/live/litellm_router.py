@@ -235,3 +235,12 @@ async def _read_stream(stream) -> Reply:
                     first_at = time.monotonic()
     reply = _reply_of(last if last is not None else stream, first_at)
     return reply if reply.output_tokens >= 0 else reply._replace(output_tokens=chunks)
+
+
+async def drive_litellm(plan, litellm_config: dict, base_url: str, speed: float, concurrency: int,
+                        stream: bool = False, on_done=None):
+    """:func:`sim.live.driver.drive` through an in-process Router built from ``litellm_config`` whose
+    deployments call ``base_url`` (sim serve's root, ``http://127.0.0.1:PORT``)."""
+    from sim.live.driver import drive
+    router = router_from_scenario_config(litellm_config, base_url, speed)
+    return await drive(plan, litellm_send(router, stream), speed, concurrency, on_done)

@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import importlib.util
 import json
+import threading
 import time
 
 import numpy as np
@@ -18,7 +19,8 @@ import yaml
 from sim.cli import main
 from sim.config import validate_scenario
 from sim.errors import ScenarioError
-from sim.live.driver import CHARS_PER_TOKEN, drive, http_send, live_result, plan_drive, prompt_text, save_live_run
+from sim.live.driver import (CHARS_PER_TOKEN, drive, http_send, lag_warning, live_result, plan_drive, prompt_text,
+                             save_live_run)
 from sim.model.run import simulate
 from sim.results import read_manifest
 from tests.conftest import EXPERIMENTS
@@ -243,3 +245,47 @@ def test_litellm_router_from_the_proxy_config_retries_a_stub_500():
     assert len(calls) >= 2                                  # the 500 was retried (or fell back)
     assert frame["outcome"].astype(str).tolist() == ["ok"]
     assert str(frame["provider"].iloc[0]) == "alpha"        # the stub's x-sim-provider header came through
+
+
+def test_the_drive_command_writes_a_live_run_folder(tmp_path, capsys):
+    stub = Stub(lambda rid: (200, 0.0))
+    loop, ready, box = asyncio.new_event_loop(), threading.Event(), {}
+
+    async def start():
+        app = web.Application()
+        app.router.add_post("/{provider}/v1/chat/completions", stub.handle)
+        box["runner"] = runner = web.AppRunner(app, shutdown_timeout=0.1)
+        await runner.setup()
+        site = web.TCPSite(runner, "127.0.0.1", 0)
+        await site.start()
+        box["port"] = site._server.sockets[0].getsockname()[1]
+
+    def serve():
+        asyncio.set_event_loop(loop)
+        loop.run_until_complete(start())
+        ready.set()
+        loop.run_forever()
+
+    thread = threading.Thread(target=serve, daemon=True)
+    thread.start()
+    assert ready.wait(10)
+    try:
+        path = tmp_path / "stub.yaml"
+        path.write_text(scenario(rate_per_s=2.0, duration="20s").to_yaml())
+        out = tmp_path / "live"
+        target = f"http://127.0.0.1:{box['port']}/alpha/v1"
+        assert main(["drive", str(path), "--target", target, "--speed", "100", "--out", str(out), "--quiet"]) == 0
+    finally:
+        asyncio.run_coroutine_threadsafe(box["runner"].cleanup(), loop).result(10)
+        loop.call_soon_threadsafe(loop.stop)
+        thread.join(10)
+    summary = json.loads((out / "summary.json").read_text())
+    assert summary["requests_total"] == len(stub.received) > 0 and summary["availability"] == 1.0
+    assert read_manifest(out)["live"]["target"] == target
+    assert f"results: {out}/" in capsys.readouterr().out
+
+
+def test_a_late_client_is_reported_in_simulated_seconds():
+    assert lag_warning({"live_send_lag_p95_wall_s": 0.02, "live_speed": 60.0}) is not None      # 1.2 s > 0.5 s
+    assert lag_warning({"live_send_lag_p95_wall_s": 0.02, "live_speed": 10.0}) is None          # 0.2 s
+    assert lag_warning({"live_send_lag_p95_wall_s": float("nan"), "live_speed": 60.0}) is None
