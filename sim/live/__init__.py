@@ -1,14 +1,18 @@
-"""Live mode: the scenario played against real software, in wall-clock time.
+"""Live mode: the same scenario file played against real software, in (compressed) wall-clock time.
 
-A simulation is only as good as its model of the gateway. Live mode closes the loop: ``sim serve`` plays a
-scenario's providers as HTTP endpoints on loopback (OpenAI- and Anthropic-shaped, with their limits, errors
-and fault timeline), a real gateway (a LiteLLM Router, a proxy) sits in front of them, and ``sim drive``
-replays the scenario's workload through that gateway, recording what the client saw in the simulator's own
-``requests`` frame. The same scenario then runs in the simulator, and the two results compare column by
-column. Time can be compressed (``--speed 60``: a simulated minute per wall second) through
-:class:`sim.live.clock.LiveClock`, which serve and drive share.
+The simulator answers "what would happen" in seconds, but only as well as it models the gateway. Live mode
+closes the loop with the real thing:
 
-Modules: :mod:`clock` (the shared clock), :mod:`server` (serve), :mod:`driver` (drive),
-:mod:`litellm_router` (a real ``litellm.Router`` built from a LiteLLM proxy config, pointed at serve).
-aiohttp and litellm are the optional ``live`` extra (``pip install -e '.[live]'``), imported only here.
+* ``python -m sim serve SCENARIO`` (:mod:`sim.live.server`) is a fake of the scenario's providers on loopback:
+  OpenAI- and Anthropic-compatible endpoints that answer, stream, rate-limit, fail and hang as the scenario's
+  providers and fault timeline say, decided by the simulator's own policy classes (the token buckets of
+  :mod:`sim.policies.rate_limits`, :meth:`sim.model.providers.ModelRuntime.draw`,
+  :meth:`sim.faults.FaultTimeline.call_effect`), and logs every call in the simulator's ``calls`` shape.
+* ``python -m sim drive SCENARIO --target URL`` (:mod:`sim.live.driver`) replays the scenario's workload against
+  a real endpoint (a gateway in front of ``sim serve``) and records the client-side ``requests`` frame.
+
+Both play scenario time through one :class:`sim.live.clock.LiveClock` (``--speed 60``: a scenario minute per
+wall second). aiohttp is an optional dependency (``pip install -e '.[live]'``), imported only by the commands
+that need it; docs/live_mode.md describes the URL layout, headers, the token approximation and what time
+compression distorts.
 """
