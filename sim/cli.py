@@ -164,6 +164,9 @@ def build_parser() -> argparse.ArgumentParser:
     drv.add_argument("--model", help="the model name requests ask for (default: the scenario's traffic model: the "
                                      "chain's first group or model)")
     drv.add_argument("--stream", action="store_true", help="ask for streamed answers (SSE) and measure TTFT")
+    drv.add_argument("--align", action="store_true",
+                     help="send by the clock of the sim serve at --target (read from its GET /health), so that "
+                          "arrivals, its fault timeline and its calls log share one time axis")
     drv.add_argument("--litellm", metavar="CONFIG.yaml",
                      help="send through an in-process litellm.Router built from this LiteLLM proxy config, every "
                           "deployment pointed at --target, then sim serve's root URL http://127.0.0.1:PORT (time "
@@ -556,9 +559,9 @@ def cmd_drive(args) -> int:
         if args.litellm:
             from sim.live.litellm_router import drive_litellm
             run = asyncio.run(drive_litellm(plan, litellm_config, target, args.speed, concurrency, args.stream,
-                                            on_done))
+                                            on_done, args.align))
         else:
-            run = asyncio.run(drive_http(plan, target, args.speed, concurrency, args.stream, on_done))
+            run = asyncio.run(drive_http(plan, target, args.speed, concurrency, args.stream, on_done, args.align))
     via = f"litellm.Router({args.litellm}) -> {target}" if args.litellm else target
     result = save_live_run(run, out, via, concurrency, args.stream, charts=args.charts)
     if not args.quiet:

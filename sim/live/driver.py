@@ -237,11 +237,15 @@ class _Prices:
 
 
 async def drive(plan: DrivePlan, send: Send, speed: float = 1.0, concurrency: int = DEFAULT_CONCURRENCY,
-                on_done: Callable[[int, int], None] | None = None) -> DriveRun:
+                on_done: Callable[[int, int], None] | None = None, clock: LiveClock | None = None) -> DriveRun:
     """Send every request of ``plan`` through ``send`` at its arrival time / ``speed``; record the outcomes.
 
-    Returns when every request has ended (answered, failed, timed out or shed): the last ends at most the
-    request timeout after the last arrival, so a drive stops by itself.
+    ``clock`` is the live clock to send by (default: a new one starting now); give the server's
+    (:func:`serve_clock`, or the same object in process) so that arrival times and the server's fault
+    timeline and calls log share one time axis. A request whose arrival has already passed on it is sent at
+    once (its lateness is in ``live_send_lag_*``). Returns when every request has ended (answered, failed,
+    timed out or shed): the last ends at most the request timeout after the last arrival, so a drive stops
+    by itself.
     """
     from sim.record import OUTCOME, Recorder
     if concurrency < 1:
@@ -252,7 +256,10 @@ async def drive(plan: DrivePlan, send: Send, speed: float = 1.0, concurrency: in
     prices = _Prices(plan.scenario)
     targets: list[tuple[str, str]] = []
     code_of: dict[tuple[str, str], int] = {}
-    clock = LiveClock(speed, start=time.monotonic() + 0.05)     # a moment to schedule the first arrivals
+    if clock is None:
+        clock = LiveClock(speed, start=time.monotonic() + 0.05)     # a moment to schedule the first arrivals
+    elif clock.speed != speed:
+        raise ScenarioError(f"--speed {speed:g}: the clock to drive by runs at speed {clock.speed:g}")
     run = DriveRun(plan, clock, rec, targets, np.full(n, np.nan),
                    started_utc=datetime.now(timezone.utc).isoformat(timespec="seconds"))
     slots = asyncio.Semaphore(concurrency)
@@ -414,12 +421,39 @@ async def _read_stream(resp, head: dict) -> Reply:
 
 
 async def drive_http(plan: DrivePlan, target: str, speed: float, concurrency: int, stream: bool = False,
-                     on_done: Callable[[int, int], None] | None = None) -> DriveRun:
-    """:func:`drive` through one aiohttp session to ``target`` (connections capped at ``concurrency``)."""
+                     on_done: Callable[[int, int], None] | None = None, align: bool = False) -> DriveRun:
+    """:func:`drive` through one aiohttp session to ``target`` (connections capped at ``concurrency``); with
+    ``align``, by the clock of the ``sim serve`` at ``target`` (:func:`serve_clock`)."""
     aiohttp = import_aiohttp()
     connector = aiohttp.TCPConnector(limit=concurrency, limit_per_host=concurrency)
     async with aiohttp.ClientSession(connector=connector, timeout=aiohttp.ClientTimeout(total=None)) as session:
-        return await drive(plan, http_send(session, target, stream), speed, concurrency, on_done)
+        clock = await serve_clock(session, target, speed) if align else None
+        return await drive(plan, http_send(session, target, stream), speed, concurrency, on_done, clock)
+
+
+def server_root(url: str) -> str:
+    """``scheme://host:port`` of a URL (where ``sim serve`` answers ``GET /health``)."""
+    parts = urlsplit(check_loopback(url))
+    return f"{parts.scheme}://{parts.netloc}"
+
+
+async def serve_clock(session, url: str, speed: float) -> LiveClock:
+    """The live clock of the ``sim serve`` at ``url``, read from its ``GET /health`` (``sim_time_s``, ``speed``):
+    a clock that reads what the server's reads, give or take half a loopback round trip."""
+    health = server_root(url) + "/health"
+    try:
+        async with session.get(health) as resp:
+            sent_at = time.monotonic()
+            data = await resp.json(content_type=None) if resp.status == 200 else {}
+    except Exception as err:
+        raise ScenarioError(f"--align: cannot read the server's clock at {health}: {type(err).__name__} {err}") \
+            from None
+    if "sim_time_s" not in data:
+        raise ScenarioError(f"--align: {health} does not answer like sim serve (no sim_time_s)")
+    if float(data.get("speed", speed)) != speed:
+        raise ScenarioError(f"--speed {speed:g}: the server at {health} runs at speed {float(data['speed']):g}; "
+                            "drive at the same speed")
+    return LiveClock(speed, start=sent_at - float(data["sim_time_s"]) / speed)
 
 
 # ------------------------------------------------------------------------------------------------ the result

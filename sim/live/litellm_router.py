@@ -238,9 +238,15 @@ async def _read_stream(stream) -> Reply:
 
 
 async def drive_litellm(plan, litellm_config: dict, base_url: str, speed: float, concurrency: int,
-                        stream: bool = False, on_done=None):
+                        stream: bool = False, on_done=None, align: bool = False):
     """:func:`sim.live.driver.drive` through an in-process Router built from ``litellm_config`` whose
-    deployments call ``base_url`` (sim serve's root, ``http://127.0.0.1:PORT``)."""
-    from sim.live.driver import drive
+    deployments call ``base_url`` (sim serve's root, ``http://127.0.0.1:PORT``); with ``align``, by the
+    server's clock."""
+    from sim.live.driver import drive, import_aiohttp, serve_clock
     router = router_from_scenario_config(litellm_config, base_url, speed)
-    return await drive(plan, litellm_send(router, stream), speed, concurrency, on_done)
+    clock = None
+    if align:
+        aiohttp = import_aiohttp()
+        async with aiohttp.ClientSession() as session:
+            clock = await serve_clock(session, base_url, speed)
+    return await drive(plan, litellm_send(router, stream), speed, concurrency, on_done, clock)
