@@ -289,3 +289,35 @@ def test_a_late_client_is_reported_in_simulated_seconds():
     assert lag_warning({"live_send_lag_p95_wall_s": 0.02, "live_speed": 60.0}) is not None      # 1.2 s > 0.5 s
     assert lag_warning({"live_send_lag_p95_wall_s": 0.02, "live_speed": 10.0}) is None          # 0.2 s
     assert lag_warning({"live_send_lag_p95_wall_s": float("nan"), "live_speed": 60.0}) is None
+
+
+def test_align_reads_the_servers_clock_and_refuses_another_speed():
+    from sim.live.driver import serve_clock
+    served_at = time.monotonic() - 0.5                     # a server whose clock started 0.5 wall s ago
+
+    async def health(request):
+        return web.json_response({"status": "ok", "sim_time_s": (time.monotonic() - served_at) * SPEED,
+                                  "speed": SPEED})
+
+    async def go(root):
+        async with aiohttp.ClientSession() as session:
+            clock = await serve_clock(session, f"{root}/alpha/v1", SPEED)
+            with pytest.raises(ScenarioError, match="speed 100"):
+                await serve_clock(session, root, 10.0)
+            return clock
+
+    app = web.Application()
+    app.router.add_get("/health", health)
+
+    async def run():
+        runner = web.AppRunner(app)
+        await runner.setup()
+        site = web.TCPSite(runner, "127.0.0.1", 0)
+        await site.start()
+        try:
+            return await go(f"http://127.0.0.1:{site._server.sockets[0].getsockname()[1]}")
+        finally:
+            await runner.cleanup()
+
+    clock = asyncio.run(run())
+    assert abs(clock.start - served_at) < 0.05              # the same time axis, within a loopback round trip
