@@ -132,7 +132,7 @@ def test_the_workload_is_sim_runs_and_arrivals_are_honoured_at_speed_100():
     assert lateness_s.min() > -0.5 and np.quantile(lateness_s, 0.95) < 10.0    # 0.1 s wall: loose for a busy CI
     frame = live_result(run).requests
     assert (frame["outcome"] == "ok").all()
-    assert frame["latency_s"].min() >= 2.0 - 0.2 and frame["latency_s"].median() < 2.0 + 3.0
+    assert frame["latency_s"].min() >= 2.0 - 0.2 and frame["latency_s"].median() < 2.0 + 10.0   # upper: 0.1 s wall of slack for a loaded machine
     # the server's 4-characters-a-token count inverts the prompt: the drawn tokens come back as usage
     assert np.array_equal(frame["input_tokens"].to_numpy(), plan.input_tokens)
     assert np.array_equal(frame["output_tokens"].to_numpy(), plan.output_tokens)
@@ -181,7 +181,7 @@ def test_streaming_measures_time_to_first_token():
     stub = Stub(lambda rid: (200, 0.0), stream_delay_s=0.03)                 # 3 simulated s
     frame = live_result(drive_stub(plan, stub, stream=True)).requests
     assert (frame["outcome"] == "ok").all()
-    assert frame["ttft_s"].min() >= 3.0 - 0.2 and frame["ttft_s"].median() < 3.0 + 3.0
+    assert frame["ttft_s"].min() >= 3.0 - 0.2 and frame["ttft_s"].median() < 3.0 + 10.0
     assert np.array_equal(frame["output_tokens"].to_numpy(), plan.output_tokens)      # from the usage chunk
 
 
@@ -205,7 +205,8 @@ def test_a_live_run_folder_has_the_simulators_frames_and_sim_report_reads_it(tmp
     manifest = read_manifest(out)
     assert manifest["live"]["speed"] == SPEED and manifest["live"]["requests_sent"] == plan.n
     assert main(["report", str(out)]) == 0
-    assert "availability" in (out / "report.md").read_text()
+    report = (out / "report.md").read_text()
+    assert "availability" in report and "live run" in report.lower() and "http://127.0.0.1:1/alpha/v1" in report
 
 
 def test_drive_refuses_a_target_off_loopback_and_a_scenario_without_a_deadline(tmp_path, capsys):
