@@ -132,7 +132,8 @@ def test_the_workload_is_sim_runs_and_arrivals_are_honoured_at_speed_100():
     assert lateness_s.min() > -0.5 and np.quantile(lateness_s, 0.95) < 10.0    # 0.1 s wall: loose for a busy CI
     frame = live_result(run).requests
     assert (frame["outcome"] == "ok").all()
-    assert frame["latency_s"].min() >= 2.0 - 0.2 and frame["latency_s"].median() < 2.0 + 10.0   # upper: 0.1 s wall of slack for a loaded machine
+    # the upper bound leaves 0.1 s of wall time for a loaded machine
+    assert frame["latency_s"].min() >= 2.0 - 0.2 and frame["latency_s"].median() < 2.0 + 10.0
     # the server's 4-characters-a-token count inverts the prompt: the drawn tokens come back as usage
     assert np.array_equal(frame["input_tokens"].to_numpy(), plan.input_tokens)
     assert np.array_equal(frame["output_tokens"].to_numpy(), plan.output_tokens)
