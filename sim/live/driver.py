@@ -158,7 +158,8 @@ def traffic_model(scenario: Scenario) -> str:
 def plan_drive(scenario: Scenario, seed: int | None = None, duration_s: float | None = None,
                max_requests: int | None = None, model: str | None = None) -> DrivePlan:
     """The workload ``sim run`` draws for ``seed`` (replication 0), cut to the first ``duration_s`` simulated
-    seconds and the first ``max_requests`` requests."""
+    seconds and the first ``max_requests`` requests; the driven span ends where the cut does (with
+    ``max_requests``, at the next request's arrival), and the plan's scenario is cut to it."""
     from sim.model.streams import Streams
     from sim.model.workload import generate_workload
     seed = scenario.seed if seed is None else int(seed)
@@ -169,10 +170,15 @@ def plan_drive(scenario: Scenario, seed: int | None = None, duration_s: float | 
     workload = generate_workload(scenario, Streams(seed, 0))
     span = scenario.duration if duration_s is None else min(float(duration_s), scenario.duration)
     keep = int(np.searchsorted(workload.arrival_s, span, side="left"))
-    if max_requests is not None:
-        keep = min(keep, max_requests)
+    driven = driven_scenario(scenario, span)
+    if max_requests is not None and max_requests < keep:
+        keep = max_requests
+        try:                                        # [0, next arrival) holds exactly the kept requests
+            span, driven = float(workload.arrival_s[keep]), driven_scenario(scenario, float(workload.arrival_s[keep]))
+        except ScenarioError:                       # too short a scenario (inside the warm-up...): keep the span
+            pass
     drawn = {name: values[:keep].copy() for name, values in workload.frame_columns().items()}
-    return DrivePlan(driven_scenario(scenario, span), seed, model or traffic_model(scenario), span, drawn,
+    return DrivePlan(driven, seed, model or traffic_model(scenario), span, drawn,
                      workload.input_tokens[:keep].copy(), workload.output_tokens[:keep].copy(), workload.n)
 
 

@@ -166,6 +166,8 @@ def test_outcomes_map_from_statuses_and_the_client_deadline():
     statuses = {0: 200, 1: 429, 2: 500, 3: 529, 4: 504, 5: None}
     sc = scenario(rate_per_s=2.0, duration="30s")
     plan = plan_drive(sc, max_requests=24)
+    whole = plan_drive(sc)                      # the driven span ends at the first request left out
+    assert plan.scenario.duration == plan.duration_s == whole.drawn["arrival_s"][24]
     stub = Stub(lambda rid: (statuses[rid % 6], 0.0))
     frame = live_result(drive_stub(plan, stub)).requests
     expected = {0: "ok", 1: "rate_limited", 2: "failed", 3: "failed", 4: "timeout", 5: "timeout"}
