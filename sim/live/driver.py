@@ -399,15 +399,19 @@ def http_send(session, base_url: str, stream: bool = False) -> Send:
 
 
 def _sim_headers(headers) -> dict:
-    return {"provider": headers.get("x-sim-provider", ""), "model": headers.get("x-sim-model", ""),
-            "hallucinated": headers.get("x-sim-hallucinated", "0") == "1"}
+    """serve's ``x-sim-*`` headers, as serve sends them or as a LiteLLM proxy forwards them
+    (``llm_provider-x-sim-provider``)."""
+    def get(name: str, default: str = "") -> str:
+        return headers.get(name) or headers.get(f"llm_provider-{name}") or default
+    return {"provider": get("x-sim-provider"), "model": get("x-sim-model"),
+            "hallucinated": get("x-sim-hallucinated", "0") == "1"}
 
 
 def _reply_of(data: dict, status: int, head: dict, first_token_at: float = math.nan) -> Reply:
     usage = data.get("usage") or {}
     marks = data.get("sim") or {}
     return Reply("ok", status, int(usage.get("prompt_tokens", -1)), int(usage.get("completion_tokens", -1)),
-                 head["provider"], head["model"] or "", first_token_at,
+                 head["provider"], head["model"] or str(data.get("model") or ""), first_token_at,
                  bool(marks.get("hallucinated", head["hallucinated"])), bool(marks.get("parse_failed", False)))
 
 
