@@ -11,6 +11,7 @@
     python -m sim validate-workload TRACE SCENARIO.yaml [--format ...] [--out DIR]
     python -m sim serve SCENARIO [--port N] [--speed X] [--duration D] [--max-calls N] [--log calls.parquet]
                              [--max-hang WALL_S] [--seed N]
+    python -m sim drive SCENARIO --target URL [--speed X] [--concurrency N] [--max-requests N] [--duration D]
 
 Bad input (a scenario that does not validate, an unknown override path, a missing or unreadable file, an
 output folder that cannot be written, a run too large for the machine) prints one message naming the field
@@ -148,6 +149,34 @@ def build_parser() -> argparse.ArgumentParser:
     _add_executor_args(exp)
     exp.add_argument("--no-charts", action="store_true")
     _add_output_args(exp)
+
+    drv = sub.add_parser("drive", help="replay a scenario's workload against a live endpoint on loopback (sim "
+                                       "serve, a LiteLLM proxy) and record the requests frame (docs/live_mode.md)")
+    _add_scenario_args(drv)
+    drv.add_argument("--target", required=True, metavar="URL",
+                     help="OpenAI-compatible base URL ending in /v1, loopback only "
+                          "(e.g. http://127.0.0.1:8765/<provider>/v1 of sim serve)")
+    drv.add_argument("--speed", type=float, default=1.0,
+                     help="time compression: simulated seconds per wall second (default 1; 60 = a minute a second)")
+    drv.add_argument("--concurrency", type=int, help="requests in flight at most (default 256)")
+    drv.add_argument("--max-requests", type=int, help="send only the first N requests of the workload")
+    drv.add_argument("--duration", metavar="D",
+                     help="send only the requests arriving in the first D simulated seconds (30s, 15m, 1h; "
+                          "default: the scenario's duration)")
+    drv.add_argument("--model", help="the model name requests ask for (default: the scenario's traffic model: the "
+                                     "chain's first group or model)")
+    drv.add_argument("--stream", action="store_true", help="ask for streamed answers (SSE) and measure TTFT")
+    drv.add_argument("--align", action="store_true",
+                     help="send by the clock of the sim serve at --target (read from its GET /health), so that "
+                          "arrivals, its fault timeline and its calls log share one time axis")
+    drv.add_argument("--litellm", metavar="CONFIG.yaml",
+                     help="send through an in-process litellm.Router built from this LiteLLM proxy config, every "
+                          "deployment pointed at --target, then sim serve's root URL http://127.0.0.1:PORT (time "
+                          "settings scaled by --speed; see docs/live_mode.md)")
+    drv.add_argument("--seed", type=int, help="seed of the workload (default: the scenario's)")
+    drv.add_argument("--out", help="output folder (default: results/<scenario name>_live)")
+    drv.add_argument("--charts", action="store_true", help="also write the run's PNG charts")
+    _add_output_args(drv)
 
     rep = sub.add_parser("report", help="write report.html and report.md into a results folder")
     rep.add_argument("folder", help="a results folder written by run, sweep, tune or experiment")
@@ -295,7 +324,7 @@ def main(argv: list[str] | None = None) -> int:
         return {"run": cmd_run, "check": cmd_check, "schema": cmd_schema, "estimate": cmd_estimate,
                 "catalogue": cmd_catalogue,
                 "sweep": cmd_sweep, "experiment": cmd_experiment, "tune": cmd_tune, "report": cmd_report,
-                "export": cmd_export, "import": cmd_import,
+                "export": cmd_export, "import": cmd_import, "drive": cmd_drive,
                 "fit-provider": cmd_fit_provider, "fit-workload": cmd_fit_workload,
                 "validate-workload": cmd_validate_workload, "serve": cmd_serve}[
             args.command](args)
@@ -511,6 +540,57 @@ def cmd_report(args) -> int:
     from sim.report.document import write_report
     html_path, md_path = write_report(args.folder)
     print(f"report: {html_path}\n        {md_path}")
+    return 0
+
+
+def cmd_drive(args) -> int:
+    import asyncio
+    from sim.config import load_scenario, parse_duration_s
+    from sim.live.driver import DEFAULT_CONCURRENCY, check_loopback, drive_http, import_aiohttp, lag_warning, \
+        plan_drive, save_live_run
+    from sim.progress import progress
+    from sim.report.tables import format_summary
+    from sim.results import check_out_dir
+    scenario = load_scenario(args.scenario, args.overrides)
+    check_seed(args.seed)
+    target = check_loopback(args.target)
+    if not args.speed > 0:
+        raise ScenarioError(f"--speed: must be > 0, got {args.speed:g}")
+    try:
+        duration_s = parse_duration_s(args.duration) if args.duration is not None else None
+    except ValueError as err:
+        raise ScenarioError(f"--duration: {err}") from None
+    import_aiohttp()
+    litellm_config = None
+    if args.litellm:
+        import yaml
+        litellm_config = yaml.safe_load(Path(args.litellm).read_text())
+        if not isinstance(litellm_config, dict) or "model_list" not in litellm_config:
+            raise ScenarioError(f"--litellm {args.litellm}: not a LiteLLM proxy config (no model_list)")
+    out = check_out_dir(args.out if args.out else Path("results") / f"{scenario.name}_live", scenario.name,
+                        args.force)
+    concurrency = args.concurrency if args.concurrency is not None else DEFAULT_CONCURRENCY
+    plan = plan_drive(scenario, args.seed, duration_s, args.max_requests, args.model)
+    if not args.quiet:
+        print(f"driving {plan.n} of {plan.drawn_total} requests ({plan.duration_s:g} simulated s) at {target}, "
+              f"speed {args.speed:g}: about {plan.duration_s / args.speed:.1f} wall s", file=sys.stderr)
+    with progress(plan.n, unit="request", desc="drive", quiet=args.quiet) as on_done:
+        if args.litellm:
+            from sim.live.litellm_router import drive_litellm
+            run = asyncio.run(drive_litellm(plan, litellm_config, target, args.speed, concurrency, args.stream,
+                                            on_done, args.align))
+        else:
+            run = asyncio.run(drive_http(plan, target, args.speed, concurrency, args.stream, on_done, args.align))
+    via = f"litellm.Router({args.litellm}) -> {target}" if args.litellm else target
+    result = save_live_run(run, out, via, concurrency, args.stream, charts=args.charts)
+    if not args.quiet:
+        print(format_summary(result.summary))
+        if run.errors:
+            print("errors: " + ", ".join(f"{n} x {e}" for e, n in run.errors.most_common(5)))
+    warning = lag_warning(result.summary)
+    if warning:
+        print(warning, file=sys.stderr)
+    print(f"{'' if args.quiet else chr(10)}results: {out}/")
     return 0
 
 

@@ -117,6 +117,17 @@ def _variant_folders(folder: Path) -> list[Path]:
                   key=lambda p: p.name)
 
 
+def _live_note(folder: Path) -> str:
+    """What a live run (``sim drive``) measured and what it could not see, from its manifest."""
+    from sim.results import read_manifest
+    live = (read_manifest(folder) or {}).get("live") or {}
+    how = (f" against {live['target']} at speed {live.get('speed', 1):g}, {live.get('wall_s', 0):.0f} s of wall "
+           "time" if live.get("target") else "")
+    return (f"Live run: sim drive sent the scenario's requests{how}; the numbers are what the client measured. "
+            "Provider calls are not in this folder (sim serve logs them), so call error rates and limit "
+            "utilisation are empty.")
+
+
 def folder_kind(folder: Path) -> str:
     """What a results folder holds: run, variants, replications, sweep or tune."""
     if (folder / "recommendation.json").is_file():
@@ -428,6 +439,9 @@ def build_report(folder: str | Path) -> Report:
     else:
         rows = {}
         _add_sweep_or_tune(report, folder, kind)
+    if kind == "run" and summaries[name].get("live"):
+        report.title = f"{name}: live run"
+        report.key_notes.append(_live_note(folder))
     if rows:
         shown = _shown_metrics(rows.values())
         report.key_header = ["metric"] + list(rows)

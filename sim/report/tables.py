@@ -120,6 +120,8 @@ def count(value) -> str:
 def metric_kind(name: str) -> str:
     """How a summary metric is formatted: pct, usd, seconds, count or number (decided by its name)."""
     n = name.lower()
+    if n.startswith(("requests_", "calls_")):         # counts, even with a rate in the name (requests_rate_limited)
+        return "count"
     if (n == "availability" or n.endswith("_rate") or "_rate_" in n or n.endswith("_share")
             or n.endswith("_util")):
         return "pct"
