@@ -136,7 +136,7 @@ def build_parser() -> argparse.ArgumentParser:
     exp = sub.add_parser("experiment", help="run a catalogued experiment (see sim/experiments/registry.py)")
     exp.add_argument("name", help="outage_replay | silent_degradation | kill_switch | breaker_tuning | "
                                   "provider_redundancy | shadow_mode | routing | cache_threshold | calibration | "
-                                  "rate_limit_enforcement | scaling_pyramid | load_balancing")
+                                  "rate_limit_enforcement | scaling_pyramid | load_balancing | twin_litellm")
     exp.add_argument("--scenario", help="scenario file (default: experiments/<name>.yaml)")
     exp.add_argument("--set", dest="overrides", action="append", default=[], metavar="PATH=VALUE")
     exp.add_argument("--out", help="output folder (default: results/<name>)")
@@ -147,6 +147,8 @@ def build_parser() -> argparse.ArgumentParser:
                      help="replace a tuning experiment's grid values (breaker_tuning, cache_threshold, "
                           "rate_limit_enforcement; same syntax as sweep)")
     _add_executor_args(exp)
+    exp.add_argument("--speed", type=float, help="live experiments (twin_litellm): time compression, scenario "
+                                                 "seconds per wall second (default 10)")
     exp.add_argument("--no-charts", action="store_true")
     _add_output_args(exp)
 
@@ -421,7 +423,7 @@ GRID_EXPERIMENTS = ("breaker_tuning", "cache_threshold", "rate_limit_enforcement
 
 def cmd_experiment(args) -> int:
     from sim.config import load_scenario
-    from sim.experiments.registry import EXPERIMENTS, SCENARIOS, WITHOUT_SCENARIO, run_experiment
+    from sim.experiments.registry import EXPERIMENTS, LIVE_EXPERIMENTS, SCENARIOS, WITHOUT_SCENARIO, run_experiment
     from sim.experiments.sweep import make_executor
     check_seed(args.seed)
     if args.name not in EXPERIMENTS:
@@ -435,6 +437,12 @@ def cmd_experiment(args) -> int:
     out = check_out_dir(args.out if args.out else Path("results") / args.name,
                         scenario.name if scenario else None, args.force)
     options = {"seed": args.seed, "charts": not args.no_charts}
+    if args.speed is not None:
+        if args.name not in LIVE_EXPERIMENTS:
+            raise ScenarioError(f"--speed: only {', '.join(LIVE_EXPERIMENTS)} run live, not {args.name}")
+        if not 0 < args.speed <= 1000:
+            raise ScenarioError(f"--speed: must be in (0, 1000], got {args.speed:g}")
+        options["speed"] = args.speed
     if args.replications is not None:
         if args.replications < 1:
             raise ScenarioError("--replications: must be at least 1")

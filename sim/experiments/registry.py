@@ -12,6 +12,7 @@
     python -m sim experiment rate_limit_enforcement  # the same limits enforced per minute, per second, max_tokens
     python -m sim experiment scaling_pyramid      # the lesson's four cost levers, one at a time, as a waterfall
     python -m sim experiment load_balancing       # one region down under each load-balancing strategy
+    python -m sim experiment twin_litellm         # a real LiteLLM Router vs the simulation, same outage
 
 Each experiment reads its scenario from ``experiments/<name>.yaml`` (override with ``--scenario`` and
 ``--set``), runs its variants or its grid on common random numbers, and writes under ``results/<name>/``
@@ -20,6 +21,7 @@ from what was written, never from the model.
 """
 from __future__ import annotations
 
+import math
 from pathlib import Path
 from typing import Callable
 
@@ -106,6 +108,68 @@ def load_balancing(scenario: Scenario, out: Path, **options) -> str:
                         ("cost_usd", "Cost (USD) per {interval}")],
         title=f"{scenario.name}: {scenario.description}", metrics=LOAD_BALANCING_COMPARED,
         extra_charts=deployments_chart, **options)
+
+
+TWIN_SPEED = 10.0
+TWIN_CONFIG = SCENARIOS / "gateways" / "twin_litellm_config.yaml"
+
+
+def twin_litellm(scenario: Scenario, out: Path, speed: float = TWIN_SPEED, **options) -> str:
+    """The twin check (sim/live/twin.py): the scenario lived through by a real litellm.Router (built from
+    ``experiments/gateways/twin_litellm_config.yaml``) in front of ``sim serve``, driven by ``sim drive`` at
+    ``speed`` (``--speed N``, default 10), then simulated on the same requests -- as the compressed live
+    run plays LiteLLM's 60 s counters (``simulated``) and as production would (``simulated_real_time``).
+    Writes ``live/`` (the drive's frames, the server's calls log as ``calls.parquet``), ``simulated/``,
+    ``simulated_real_time/``, ``comparison.csv`` and ``twin_deployments.png``. Needs the live extra."""
+    import yaml
+    from sim.live.twin import (Window, compare_sides, compressed_scenario, run_live, side_metrics,
+                               simulated_cooldowns)
+    from sim.model.run import simulate
+    seed = options.get("seed") if options.get("seed") is not None else scenario.seed
+    faults = [f for f in scenario.faults if f.kind in ("outage", "error_rate")]
+    if not faults or not scenario.routing.groups:
+        raise ScenarioError("twin_litellm: the scenario needs a model group and an outage or error-rate fault")
+    fault = faults[0]
+    window = Window(float(fault.start), float(fault.end))
+    faulted = [t for target in fault.targets for t in scenario.regions.get(target, (target.split("/")[0],))]
+    primary_group = scenario.routing.groups[scenario.chain_entries[0]]
+    primary = [d.split("/")[0] for d in primary_group.deployments]
+    litellm_config = yaml.safe_load(TWIN_CONFIG.read_text())
+    with atomic_dir(out, live={"speed": speed, "gateway": str(TWIN_CONFIG.relative_to(REPO))}) as tmp:
+        (tmp / "scenario.yaml").write_text(scenario.to_yaml())
+        (tmp / "live").mkdir()
+        live = run_live(tmp / "scenario.yaml", scenario, litellm_config, speed, tmp / "live", seed)
+        live_result = live.result
+        live_result.calls = live.calls if len(live.calls) else live_result.calls
+        live_result.write_into(tmp / "live", charts=False)
+        (tmp / "live" / "live_calls.parquet").unlink(missing_ok=True)
+        live.cooldowns.to_csv(tmp / "live" / "cooldowns.csv", index=False)
+        sides = {"live": side_metrics(live_result.requests, live.calls, live.cooldowns, window, faulted, primary)}
+        results = {}
+        for name, variant in (("simulated", compressed_scenario(scenario, speed)),
+                              ("simulated_real_time", scenario)):
+            result = simulate(variant, seed=seed)
+            (tmp / name).mkdir()
+            result.write_into(tmp / name, charts=False)
+            results[name] = result
+            sides[name] = side_metrics(result.requests, result.calls, simulated_cooldowns(result.events), window,
+                                       faulted, primary)
+        table = compare_sides(sides["live"], sides["simulated"])
+        table["simulated_real_time"] = [sides["simulated_real_time"].get(m, math.nan) for m in table["metric"]]
+        table.to_csv(tmp / "comparison.csv", index=False)
+        if options.get("charts", True):
+            from sim.report.experiment_charts import deployment_share_chart
+            calls = {"live (LiteLLM Router, sim serve)": live.calls,
+                     f"simulated, LiteLLM's counters as at speed {speed:g}": results["simulated"].calls,
+                     "simulated, real time": results["simulated_real_time"].calls}
+            events = {name: results["simulated"].events for name in calls}
+            deployment_share_chart(calls, events, primary_group.deployments, tmp / "twin_deployments.png",
+                                   scenario.output.interval_s, scenario.duration,
+                                   title=f"{scenario.name}: where the calls went, live and simulated "
+                                         f"(live compressed x{speed:g}, {live.wall_s:.0f} wall s)")
+    shown = table[["metric", "live", "simulated", "difference", "simulated_real_time"]]
+    return (format_frame(shown) + f"\n\nlive: {live.wall_s:.0f} wall s at speed {speed:g}; "
+            f"{sides['live']['requests_total']} requests")
 
 
 def silent_degradation(scenario: Scenario, out: Path, **options) -> str:
@@ -413,10 +477,13 @@ EXPERIMENTS: dict[str, Callable[..., str]] = {
     "rate_limit_enforcement": rate_limit_enforcement,
     "scaling_pyramid": scaling_pyramid,
     "load_balancing": load_balancing,
+    "twin_litellm": twin_litellm,
 }
 
 #: Experiments that read no scenario file.
 WITHOUT_SCENARIO = {"calibration"}
+#: Experiments that run real software in wall time (the live extra); they take ``speed``.
+LIVE_EXPERIMENTS = ("twin_litellm",)
 
 
 def run_experiment(name: str, scenario: Scenario | None = None, out: Path | None = None, **options) -> str:

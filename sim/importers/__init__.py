@@ -152,7 +152,8 @@ def workload_from_file(path: str | Path) -> tuple[dict, float]:
     """The ``workload`` section and the duration of a scenario file (e.g. one fit-workload wrote)."""
     from sim.config import load_scenario
     scenario = load_scenario(str(path))
-    return scenario.model_dump(mode="json")["workload"], float(scenario.duration)
+    workload = scenario.model_dump(mode="json", exclude_unset=True).get("workload", {})  # as written, not resolved
+    return workload, float(scenario.duration)
 
 
 class _Dumper(yaml.SafeDumper):

@@ -56,8 +56,10 @@ else the group's, default 5 s) when the status warrants it
   failure expiring ``cooldown_time`` after the last one.
 
 The "minute" counters (``router_callbacks/track_deployment_metrics.py``) are in-memory cache entries with a
-60 s TTL that every increment renews: they count since the deployment was last idle for 60 s, not per
-calendar minute. A cooldown is a cache entry with TTL ``cooldown_time``: it ends on its own at
+60 s TTL. In the Python ``increment_cache`` every increment renews it, so they count since the deployment was
+last idle for 60 s (``counter_window="renewed"``); LiteLLM 1.110 counts in its Rust core, where the TTL is
+set by the first increment and kept, a fixed 60 s window (``"fixed"``, the default: measured with a real
+Router, see docs/load_balancing.md). A cooldown is a cache entry with TTL ``cooldown_time``: it ends on its own at
 ``start + cooldown_time`` (``CooldownCache._corrected_active_cooldown``: active while time remains), without
 probing, and is recorded here as typed :class:`CooldownTransition` pairs and :class:`CooldownWindow` rows.
 
@@ -96,6 +98,7 @@ Strategy = Literal["simple-shuffle", "least-busy", "usage-based-routing-v2", "la
                    "portkey-loadbalance"]
 SkipTried = Literal["non_retryable", "all", "none"]
 LiteLLMRules = Literal["current", "legacy"]
+CounterWindow = Literal["fixed", "renewed"]
 
 AVAILABLE = "available"
 COOLING_DOWN = "cooling_down"
@@ -171,6 +174,11 @@ class LoadBalancingConfig:
                                           "a write.", gt=0, unit="s")
     cooldown_s: float = number(5.0, "LiteLLM cooldown_time: how long a deployment sits out.", gt=0, unit="s")
     disable_cooldowns: bool = flag(False, "LiteLLM disable_cooldowns: never take a deployment out.")
+    counter_window: CounterWindow = choice(
+        "fixed", "LiteLLM's per-minute success and failure counters: fixed (a window of counter_ttl_s from "
+                 "the first call after the last one expired, as LiteLLM 1.110's Rust core counts, measured) or "
+                 "renewed (every call renews the TTL, as the older Python increment_cache: under steady traffic "
+                 "the counters never reset).")
     counter_ttl_s: float = number(
         MINUTE_S, "TTL of LiteLLM's per-minute success and failure counters, renewed by every call (LiteLLM "
                   "hard-codes 60 s of wall time: a live run compressed by a speed factor stretches it by that "
@@ -276,7 +284,9 @@ TransitionCallback = Callable[[CooldownTransition], None]
 # --------------------------------------------------------------------------------------------- cooldown
 
 class _ExpiringCount:
-    """A cache counter whose TTL every increment renews (LiteLLM's in-memory ``increment_cache``)."""
+    """A cache counter with a TTL: set by its first increment, and either kept (``renew=False``: a fixed
+    window from the first call, as LiteLLM 1.110's Rust core counts) or renewed by every increment (the older
+    Python ``increment_cache``)."""
 
     __slots__ = ("value", "expires_at_s")
 
@@ -290,6 +300,14 @@ class _ExpiringCount:
     def set(self, value: int, now_s: float, ttl_s: float) -> None:
         self.value = value
         self.expires_at_s = now_s + ttl_s
+
+    def add(self, now_s: float, ttl_s: float, renew: bool) -> None:
+        if now_s > self.expires_at_s:
+            self.value, self.expires_at_s = 1, now_s + ttl_s
+        else:
+            self.value += 1
+            if renew:
+                self.expires_at_s = now_s + ttl_s
 
 
 class DeploymentCooldown:
@@ -307,6 +325,7 @@ class DeploymentCooldown:
         self._on_transition = on_transition
         self._by_id = {d.id: d for d in deployments}
         self._single = len(self._by_id) == 1
+        self._renew = config.counter_window == "renewed"
         self._successes = {d: _ExpiringCount() for d in self._by_id}
         self._failures = {d: _ExpiringCount() for d in self._by_id}
         self._counted_fails = {d: _ExpiringCount() for d in self._by_id}   # the legacy rule's counter
@@ -318,7 +337,7 @@ class DeploymentCooldown:
         """A call to the deployment succeeded."""
         now = self._now()
         counter = self._successes[deployment_id]
-        counter.set(counter.get(now) + 1, now, self.config.counter_ttl_s)
+        counter.add(now, self.config.counter_ttl_s, self._renew)
 
     def record_failure(self, deployment_id: str, status_code: int, *, retry_after_s: Optional[float] = None) -> bool:
         """A call failed with the HTTP ``status_code`` (>= 400); True if this put the deployment in cooldown.
@@ -331,7 +350,7 @@ class DeploymentCooldown:
             raise ValueError(f"status_code: a failed call's HTTP status must be in [400, 600), got {status_code!r}")
         now = self._now()
         counter = self._failures[deployment_id]
-        counter.set(counter.get(now) + 1, now, self.config.counter_ttl_s)
+        counter.add(now, self.config.counter_ttl_s, self._renew)
         duration = self.cooldown_s(deployment_id, retry_after_s)
         if self.config.disable_cooldowns or duration == 0 or not cooldown_required(status_code):
             return False

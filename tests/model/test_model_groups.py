@@ -27,10 +27,24 @@ def test_simple_shuffle_splits_calls_by_weight():
     assert abs(share - 0.75) < 4 * math.sqrt(0.75 * 0.25 / n), share
 
 
-def test_a_down_deployment_is_cooled_down_and_its_traffic_moves():
-    """LiteLLM's per-minute counters renew on every call, so a deployment that fails everything after
-    healthy traffic is first cooled when its success counter expires, 60 s after its last success."""
+def test_with_fixed_counters_a_down_deployment_is_cooled_within_a_window_of_the_fault():
+    """LiteLLM 1.110's counters are fixed 60 s windows: the one open when the fault starts expires within 60 s,
+    and the next window holds only failures, so the 5th of them cools the deployment down."""
     result = sim.simulate(group_scenario(faults=OUTAGE, **{"resilience.retry.max_attempts": 3}), seed=2)
+    starts = result.events[(result.events["kind"] == "cooldown") & (result.events["to_state"] == "cooling_down")]
+    first = starts["time_s"].iloc[0]
+    assert 600 < first < 600 + 60 + 15 and set(starts["subject"].astype(str)) == {"alpha/m1"}
+    alpha = result.calls[result.calls["provider"].astype(str) == "alpha"]
+    failed_before = int(((alpha["end_s"] >= 600) & (alpha["end_s"] <= first) & (alpha["status"] == "error")).sum())
+    assert failed_before >= 5
+
+
+def test_a_down_deployment_is_cooled_down_and_its_traffic_moves():
+    """Older LiteLLM's per-minute counters renew on every call, so a deployment that fails everything after
+    healthy traffic is first cooled when its success counter expires, 60 s after its last success."""
+    result = sim.simulate(group_scenario(faults=OUTAGE, **{"resilience.retry.max_attempts": 3,
+                                                           "routing.groups.g.load_balancing.counter_window":
+                                                               "renewed"}), seed=2)
     cooldowns = result.events[(result.events["kind"] == "cooldown")]
     starts = cooldowns[cooldowns["to_state"] == "cooling_down"]
     assert len(starts) > 0 and set(starts["subject"].astype(str)) == {"alpha/m1"}

@@ -376,8 +376,8 @@ def test_other_client_errors_never_cool_down():
     assert not any(run_calls(picker, "a", [400] * 50 + [422] * 50))
 
 
-def test_minute_counters_renew_their_ttl_on_every_call():
-    picker, clock = make(group("a", "b"))
+def test_renewed_minute_counters_renew_their_ttl_on_every_call():
+    picker, clock = make(group("a", "b"), counter_window="renewed")
     for t in (0, 50, 100, 150):                         # never idle 60 s: four failures still counted
         clock.t_s = float(t)
         picker.call_failed("a", 503)
@@ -386,6 +386,38 @@ def test_minute_counters_renew_their_ttl_on_every_call():
     assert picker.cooldown.minute_counts("a") == (0, 4)
     clock.t_s = 210.5                                   # idle for more than 60 s: the counters expired
     assert picker.cooldown.minute_counts("a") == (0, 0)
+
+
+def test_fixed_minute_counters_expire_60_s_after_their_first_call():
+    picker, clock = make(group("a", "b"))                # LiteLLM 1.110's Rust core, the default
+    for t in (0, 50):
+        clock.t_s = float(t)
+        picker.call_failed("a", 503)
+    clock.t_s = 60.0                                     # the window opened at 0 still holds both
+    assert picker.cooldown.minute_counts("a") == (0, 2)
+    clock.t_s = 60.5                                     # expired, although the last failure was at 50
+    assert picker.cooldown.minute_counts("a") == (0, 0)
+    picker.call_failed("a", 503)                         # the next call opens a new window
+    assert picker.cooldown.minute_counts("a") == (0, 1)
+
+
+@pytest.mark.parametrize("window, failures_to_cool", [("fixed", 5), ("renewed", 42)])
+def test_the_probe_of_a_real_router_gives_the_fixed_window(window, failures_to_cool):
+    """The probe run against litellm 1.110.2 (docs/load_balancing.md): 40 successes in 2 s, one more at
+    +30 s, failures from +67 s. A real Router cooled the deployment at the 5th failure: its success counter
+    had expired 60 s after its first call. With renewed counters it would hold 41 and need 42 failures."""
+    picker, clock = make(group("a", "b"), counter_window=window)
+    for i in range(40):
+        clock.t_s = i * 0.05
+        picker.call_succeeded("a", 0.05)
+    clock.t_s = 32.0
+    picker.call_succeeded("a", 0.05)
+    clock.t_s = 69.0
+    failures = 0
+    while not picker.call_failed("a", 500):
+        failures += 1
+        clock.t_s += 0.01
+    assert failures + 1 == failures_to_cool
 
 
 def test_cooldown_ends_after_cooldown_time_and_the_deployment_is_skipped_meanwhile():
@@ -526,7 +558,7 @@ def test_steady_traffic_never_resets_the_minute_counters(failure_share):
     # A deployment serves 300 calls without error, then fails a share q of its calls, one call every 0.4 s.
     # The counters never idle 60 s, so they hold everything since the start: the percentage rule fires
     # only when failures f exceed successes 300 + (1 - q) n, i.e. after t = 300 / ((2q - 1) * 2.5) s.
-    picker, clock = make(group("a", "b"))
+    picker, clock = make(group("a", "b"), counter_window="renewed")
     for _ in range(300):
         picker.call_succeeded("a", 1.0)
         clock.t_s += 0.4
@@ -544,7 +576,8 @@ def test_steady_traffic_never_resets_the_minute_counters(failure_share):
 
 @pytest.mark.parametrize("counter_ttl_s", [None, 120.0])    # LiteLLM's 60 s, or stretched by a live run's speed
 def test_a_deployment_that_fails_everything_cools_down_when_its_success_counter_expires(counter_ttl_s):
-    picker, clock = make(group("a", "b"), **({} if counter_ttl_s is None else {"counter_ttl_s": counter_ttl_s}))
+    picker, clock = make(group("a", "b"), counter_window="renewed",
+                         **({} if counter_ttl_s is None else {"counter_ttl_s": counter_ttl_s}))
     ttl_s = counter_ttl_s or 60.0
     for _ in range(300):
         picker.call_succeeded("a", 1.0)
