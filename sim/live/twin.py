@@ -58,7 +58,8 @@ TWIN_METRICS = {
     "fallback_calls": "calls to deployments outside the primary group",
     "cooldowns": "deployments cooled down (times)",
     "first_cooldown_after_fault_s": "first cooldown of a faulted deployment, after the fault began (s)",
-    "cooldown_s_during_fault": "seconds the faulted deployments spent cooling down during the fault",
+    "cooldown_s_during_fault": "seconds the faulted deployments spent cooling down during the fault (the union "
+                               "of their cooldowns, per deployment)",
 }
 
 
@@ -81,10 +82,14 @@ def side_metrics(requests: pd.DataFrame, calls: pd.DataFrame, cooldowns: pd.Data
     into_fault = int((in_window & np.isin(provider, faulted)).sum())
     mine = cooldowns[cooldowns["deployment"].astype(str).isin(faulted)] if len(cooldowns) else cooldowns
     after = mine[mine["time_s"] >= window.start_s] if len(mine) else mine
-    cooled_s = 0.0
-    for row in mine.itertuples():
-        lo, hi = max(row.time_s, window.start_s), min(row.time_s + row.length_s, window.end_s)
-        cooled_s += max(0.0, hi - lo)
+    cooled_s = 0.0                  # the union of each faulted deployment's cooldowns, inside the window
+    for _, rows in (mine.groupby("deployment") if len(mine) else ()):
+        reach = window.start_s
+        for start_s, end_s in sorted(zip(rows["time_s"], rows["time_s"] + rows["length_s"])):
+            lo, hi = max(start_s, reach), min(end_s, window.end_s)   # a cooldown re-started while cooling
+            if hi > lo:                                              # down overlaps the one before it
+                cooled_s += hi - lo
+                reach = hi
     return {
         "requests_total": n,
         "availability": float(ok.mean()) if n else math.nan,

@@ -387,8 +387,12 @@ def deployment_share_chart(calls: Mapping[str, pd.DataFrame], events: Mapping[st
             ax.set_ylabel("calls per minute")
     for k in range(len(names), nrows * ncols):
         axes[k // ncols][k % ncols].set_visible(False)
+        above = axes[k // ncols - 1][k % ncols]          # the panel above an empty slot shows the time axis
+        above.tick_params(labelbottom=True)
+        above.set_xlabel(axis.label)
     for ax in axes[-1]:
-        ax.set_xlabel(axis.label)
+        if ax.get_visible():
+            ax.set_xlabel(axis.label)
     handles = [Patch(facecolor=colours[b], alpha=0.85, label=b) for b in bands]
     handles.append(Line2D([], [], color="black", lw=1.3, label="of them answered 429"))
     fig.legend(handles=handles + fault_handles, loc="outside lower center", ncols=min(6, len(handles) + 1),

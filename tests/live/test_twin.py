@@ -30,16 +30,16 @@ def _calls(providers, starts):
 def test_side_metrics_count_what_the_frames_hold():
     requests = _requests(["ok", "ok", "timeout", "failed"], [1.0, 3.0, 60.0, 2.0], [0.01, 0.03, 0.0, 0.0])
     calls = _calls(["east", "east", "west", "claude", "east"], [5.0, 15.0, 16.0, 17.0, 40.0])
-    cooldowns = pd.DataFrame({"time_s": [12.0, 25.0, 31.0], "deployment": ["east", "east", "west"],
-                              "length_s": [5.0, 30.0, 30.0]})
+    cooldowns = pd.DataFrame({"time_s": [12.0, 14.0, 25.0, 31.0], "deployment": ["east", "east", "east", "west"],
+                              "length_s": [5.0, 5.0, 30.0, 30.0]})
     m = side_metrics(requests, calls, cooldowns, Window(10.0, 30.0), faulted=["east"], primary=["east", "west"])
     assert m["requests_total"] == 4 and m["availability"] == 0.5
     assert m["requests_failed"] == 1 and m["requests_timeout"] == 1
     assert m["latency_p50_s"] == 2.0 and m["cost_per_request_usd"] == pytest.approx(0.01)
     assert m["calls_into_fault"] == 1                       # east at 15; not east at 5 or 40, not west
     assert m["fallback_calls"] == 1 and m["calls_per_request"] == 5 / 4
-    assert m["cooldowns"] == 3 and m["first_cooldown_after_fault_s"] == 2.0
-    assert m["cooldown_s_during_fault"] == 5.0 + 5.0        # [12, 17) and [25, 30) of east inside the window
+    assert m["cooldowns"] == 4 and m["first_cooldown_after_fault_s"] == 2.0
+    assert m["cooldown_s_during_fault"] == 7.0 + 5.0        # [12, 19) (two overlapping) and [25, 30) of east
     table = compare_sides(m, {**m, "availability": 0.75})
     row = table.set_index("metric").loc["availability"]
     assert row["difference"] == 0.25 and row["relative"] == 0.5
