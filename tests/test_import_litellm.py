@@ -222,7 +222,7 @@ def test_content_policy_fallbacks():
 def test_timeouts_are_each_calls_timeout(router, litellm, params, timeout_s):
     s = scenario(config(deployment(**params), router=router, litellm=litellm))
     assert s["providers"][0]["models"][0]["timeout_s"] == timeout_s
-    assert "gateway" not in s                          # the client's deadline stays the simulator's
+    assert s["gateway"] == {"smooth_to_provider_limits": False}   # the client's deadline stays the simulator's
 
 
 def test_fallbacks_in_litellm_settings_count_and_router_settings_win():
@@ -497,9 +497,15 @@ def test_a_prompt_over_gpt4os_window_goes_to_the_long_context_fallback():
     (1M window), never to the generic fallback (claude)."""
     data = example(duration="5m", rate=0.2, input_tokens={"type": "fixed", "value": 150_000})
     result = sim.simulate(validate_scenario(data), seed=4)
-    ok = result.calls[result.calls["status"].astype(str) == "ok"]
+    calls = result.calls
+    ok = calls[calls["status"].astype(str) == "ok"]
     assert len(ok) > 20 and set(ok["provider"].astype(str)) == {"gpt-4.1-mini-openai"}
-    assert result.summary["availability"] > 0.95
+    assert not calls["provider"].astype(str).str.startswith("claude").any()
+    # the rest are 429s: two 150K-token calls within a second overflow OpenAI's one-second TPM bucket
+    # (10M / 60 = 167K tokens), and the proxy neither queues them nor waits before its retries
+    others = calls[calls["status"].astype(str) != "ok"]
+    assert set(others["status"].astype(str)) <= {"rate_limited", "context_exceeded"}
+    assert result.summary["availability"] > 0.8
 
 
 # --------------------------------------------------------------------------------------------- the command

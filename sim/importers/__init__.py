@@ -24,7 +24,8 @@ from typing import Any
 
 import yaml
 
-__all__ = ["GATEWAYS", "IMPORT_MARKER", "PLACEHOLDER_WORKLOAD", "PLACEHOLDER_DURATION_S", "imported_traffic", "ImportOptions", "ImportResult", "Ignored", "Mapped", "ImportProblem",
+__all__ = ["GATEWAYS", "IMPORT_MARKER", "PLACEHOLDER_WORKLOAD", "PLACEHOLDER_DURATION_S", "imported_traffic",
+           "PROXY_GATEWAY", "PROXY_GATEWAY_NOTE", "ImportOptions", "ImportResult", "Ignored", "Mapped", "ImportProblem",
            "is_secret", "shown_value", "scenario_yaml", "format_import", "read_gateway_config",
            "workload_from_file"]
 
@@ -50,6 +51,13 @@ def imported_traffic(options: "ImportOptions") -> tuple[dict, float, str]:
             "no --workload: a flat 1 request/s for 1 h with the schema's default token sizes stands in; give "
             "your own traffic with --workload SCENARIO.yaml (e.g. one written by python -m sim fit-workload "
             "from your request log)")
+
+
+#: The gateway section of every import: a LiteLLM or Portkey proxy passes a provider's 429 to its retries and
+#: fallbacks, and never queues calls to pace them under the limits (the simulator's default gateway does).
+PROXY_GATEWAY = {"smooth_to_provider_limits": False}
+PROXY_GATEWAY_NOTE = ("the gateway passes a provider's 429 to its retries and fallbacks and does not queue calls "
+                      "to pace them under the limits (gateway.smooth_to_provider_limits: false)")
 
 
 class ImportProblem(ValueError):

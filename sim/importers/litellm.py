@@ -27,8 +27,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from sim.importers import (Ignored, ImportOptions, ImportProblem, ImportResult, Mapped, imported_traffic, is_secret,
-                           shown_value)
+from sim.importers import (PROXY_GATEWAY, PROXY_GATEWAY_NOTE, Ignored, ImportOptions, ImportProblem, ImportResult,
+                           Mapped, imported_traffic, is_secret, shown_value)
 
 __all__ = ["import_config", "catalogue_id", "LITELLM_NUM_RETRIES", "LITELLM_REQUEST_TIMEOUT_S",
            "LITELLM_COOLDOWN_S", "STRATEGIES"]
@@ -790,9 +790,10 @@ class _LiteLLMImport:
         self.routing = {"groups": groups, **self.routing}
         workload, duration, where = imported_traffic(self.options)
         self.note(where)
+        self.note(PROXY_GATEWAY_NOTE)
         scenario: dict[str, Any] = {"name": self._name(), "description": f"LiteLLM proxy config "
                                     f"{Path(self.result.source).name}, imported by python -m sim import litellm",
-                                    "duration": duration, "workload": workload,
+                                    "duration": duration, "workload": workload, "gateway": dict(PROXY_GATEWAY),
                                     "providers": [d.provider for d in self.deployments], "routing": self.routing}
         if self.cache is not None:
             scenario["cache"] = self.cache

@@ -32,7 +32,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from sim.importers import Ignored, ImportOptions, ImportProblem, ImportResult, Mapped, imported_traffic
+from sim.importers import (PROXY_GATEWAY, PROXY_GATEWAY_NOTE, Ignored, ImportOptions, ImportProblem, ImportResult,
+                           Mapped, imported_traffic)
 from sim.importers.portkey_settings import (
     Report, breaker_section, cache_section, check_breaker, check_cache, check_retry, check_status_codes,
     fallback_statuses, retry_section, unmatched_note)
@@ -374,6 +375,8 @@ def import_config(config: dict, source: str, options: ImportOptions) -> ImportRe
     scenario: dict[str, Any] = {"name": _scenario_name(options, source),
                                 "description": f"Imported from the Portkey config {Path(source).name}"}
     scenario.update(_workload(options, imp.notes))
+    scenario["gateway"] = dict(PROXY_GATEWAY)
+    imp.notes.append(PROXY_GATEWAY_NOTE)
     scenario["providers"] = _providers(imp)
     scenario["routing"] = _routing(entries, imp)
     _report_per_target(imp, primary, "cache", "cache",
