@@ -120,7 +120,8 @@ def twin_litellm(scenario: Scenario, out: Path, speed: float = TWIN_SPEED, **opt
     ``speed`` (``--speed N``, default 10), then simulated on the same requests -- as the compressed live
     run plays LiteLLM's 60 s counters (``simulated``) and as production would (``simulated_real_time``).
     Writes ``live/`` (the drive's frames, the server's calls log as ``calls.parquet``), ``simulated/``,
-    ``simulated_real_time/``, ``comparison.csv`` and ``twin_deployments.png``. Needs the live extra."""
+    ``simulated_real_time/``, ``comparison.csv``, ``twin_deployments.png`` and ``report.html``/``report.md``.
+    Needs the live extra."""
     import yaml
     from sim.live.twin import (Window, compare_sides, compressed_scenario, run_live, side_metrics,
                                simulated_cooldowns)
@@ -167,6 +168,8 @@ def twin_litellm(scenario: Scenario, out: Path, speed: float = TWIN_SPEED, **opt
                                    scenario.output.interval_s, scenario.duration,
                                    title=f"{scenario.name}: where the calls went, live and simulated "
                                          f"(live compressed x{speed:g}, {live.wall_s:.0f} wall s)")
+        from sim.report.document import write_report
+        write_report(tmp)               # the design-review report, live and simulated side by side
     shown = table[["metric", "live", "simulated", "difference", "simulated_real_time"]]
     return (format_frame(shown) + f"\n\nlive: {live.wall_s:.0f} wall s at speed {speed:g}; "
             f"{sides['live']['requests_total']} requests")

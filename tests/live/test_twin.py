@@ -77,6 +77,7 @@ def test_a_short_twin_runs_the_whole_loop(tmp_path):
     scenario = sim.load_scenario(EXPERIMENTS / "twin_litellm.yaml", [
         "duration=3m", "workload.rate_per_s=1.0", "faults.0.start=1m", "faults.0.duration=90s"])
     run_experiment("twin_litellm", scenario, tmp_path / "twin", speed=30.0, charts=False)
+    assert "| availability |" in (tmp_path / "twin" / "report.md").read_text()
     table = pd.read_csv(tmp_path / "twin" / "comparison.csv").set_index("metric")
     assert table.loc["requests_total", "live"] == table.loc["requests_total", "simulated"] > 120
     assert table.loc["availability", "live"] > 0.95
