@@ -745,8 +745,8 @@ def _settings_input(section: type, value: Any) -> Any:
 
 
 #: The final failures of a chain entry after which fallback may move on (resilience.fallback_on).
-FALLBACK_STATUSES = ("error", "timeout", "rate_limited", "context_exceeded", "too_large")
 FallbackStatus = Literal["error", "timeout", "rate_limited", "context_exceeded", "too_large"]
+FALLBACK_STATUSES = get_args(FallbackStatus)
 
 
 class ResilienceConfig(Section):
@@ -1185,9 +1185,6 @@ def apply_overrides(data: dict, overrides: dict[str, Any] | list[str], where: st
 
 
 # --------------------------------------------------------------------------------------------- live mode
-
-LOOPBACK_HOSTS = ("127.0.0.1", "::1", "localhost")
-
 
 class ServeSettings(Section):
     """The settings of ``python -m sim serve`` (live mode, docs/live_mode.md): how the scenario's providers are

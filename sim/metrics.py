@@ -337,7 +337,7 @@ def _false_trips(breaker: pd.DataFrame, windows) -> int:
                    for t, subject in zip(trips["time_s"], trips["subject"])))
 
 
-def _calls_into_faults(calls: pd.DataFrame, windows) -> int:
+def calls_into_faults(calls: pd.DataFrame, windows) -> int:
     """Production attempts started on a target inside one of its outage, error-rate, latency or rate-limit
     fault windows: the calls a router sent into a fault it could have routed around."""
     service = [w for w in windows if w.kind in SERVICE_FAULTS]
@@ -374,7 +374,7 @@ def resilience_summary(requests: pd.DataFrame, calls: pd.DataFrame, events: pd.D
         "failed_during_faults": int((in_fault & (measured["outcome"] != "ok").to_numpy()).sum()),
         "breaker_transitions": int(len(breaker)),
         "cooldowns": int(((events["kind"] == "cooldown") & (events["to_state"] == "cooling_down")).sum()),
-        "calls_into_faults": _calls_into_faults(calls, windows),
+        "calls_into_faults": calls_into_faults(calls, windows),
         "false_trips": _false_trips(breaker, windows),
         "time_to_open_s": math.nan, "time_to_recover_s": math.nan, "degradation_detected_after_s": math.nan,
         "spend_overshoot_usd": spend_overshoot_usd if spend_overshoot_usd is not None else math.nan,

@@ -123,16 +123,16 @@ def twin_litellm(scenario: Scenario, out: Path, speed: float = TWIN_SPEED, **opt
     ``simulated_real_time/``, ``comparison.csv``, ``twin_deployments.png`` and ``report.html``/``report.md``.
     Needs the live extra."""
     import yaml
-    from sim.live.twin import (Window, compare_sides, compressed_scenario, run_live, side_metrics,
-                               simulated_cooldowns)
+    from sim.faults import FaultWindow, expand_regions
+    from sim.live.twin import compare_sides, compressed_scenario, run_live, side_metrics, simulated_cooldowns
     from sim.model.run import simulate
     seed = options.get("seed") if options.get("seed") is not None else scenario.seed
     faults = [f for f in scenario.faults if f.kind in ("outage", "error_rate")]
     if not faults or not scenario.routing.groups:
         raise ScenarioError("twin_litellm: the scenario needs a model group and an outage or error-rate fault")
     fault = faults[0]
-    window = Window(float(fault.start), float(fault.end))
-    faulted = [t for target in fault.targets for t in scenario.regions.get(target, (target.split("/")[0],))]
+    window = FaultWindow(float(fault.start), float(fault.end), fault.kind, fault.name,
+                         expand_regions(fault.targets, scenario.regions))
     primary_group = scenario.routing.groups[scenario.chain_entries[0]]
     primary = [d.split("/")[0] for d in primary_group.deployments]
     litellm_config = yaml.safe_load(TWIN_CONFIG.read_text())
@@ -145,7 +145,7 @@ def twin_litellm(scenario: Scenario, out: Path, speed: float = TWIN_SPEED, **opt
         live_result.write_into(tmp / "live", charts=False)
         (tmp / "live" / "live_calls.parquet").unlink(missing_ok=True)
         live.cooldowns.to_csv(tmp / "live" / "cooldowns.csv", index=False)
-        sides = {"live": side_metrics(live_result.requests, live.calls, live.cooldowns, window, faulted, primary)}
+        sides = {"live": side_metrics(live_result.requests, live.calls, live.cooldowns, window, primary)}
         results = {}
         for name, variant in (("simulated", compressed_scenario(scenario, speed)),
                               ("simulated_real_time", scenario)):
@@ -154,7 +154,7 @@ def twin_litellm(scenario: Scenario, out: Path, speed: float = TWIN_SPEED, **opt
             result.write_into(tmp / name, charts=False)
             results[name] = result
             sides[name] = side_metrics(result.requests, result.calls, simulated_cooldowns(result.events), window,
-                                       faulted, primary)
+                                       primary)
         table = compare_sides(sides["live"], sides["simulated"])
         table["simulated_real_time"] = [sides["simulated_real_time"].get(m, math.nan) for m in table["metric"]]
         table.to_csv(tmp / "comparison.csv", index=False)

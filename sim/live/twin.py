@@ -26,20 +26,15 @@ import sys
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import NamedTuple
 
 import numpy as np
 import pandas as pd
 
-__all__ = ["Window", "TWIN_METRICS", "side_metrics", "simulated_cooldowns", "compare_sides", "LiveTwin",
+from sim.faults import FaultWindow
+from sim.metrics import calls_into_faults
+
+__all__ = ["TWIN_METRICS", "side_metrics", "simulated_cooldowns", "compare_sides", "LiveTwin",
            "run_live", "compressed_scenario"]
-
-
-class Window(NamedTuple):
-    """The fault's window, in simulated seconds from the run's start."""
-
-    start_s: float
-    end_s: float
 
 
 #: The rows of the comparison, in order, with what each is (for the report).
@@ -67,19 +62,17 @@ def _quantile(values: np.ndarray, q: float) -> float:
     return float(np.quantile(values, q)) if len(values) else math.nan
 
 
-def side_metrics(requests: pd.DataFrame, calls: pd.DataFrame, cooldowns: pd.DataFrame, window: Window,
-                 faulted: list[str], primary: list[str]) -> dict:
-    """The twin numbers of one side. ``faulted``: the provider names the fault hits; ``primary``: the
-    providers of the group the traffic asks for (calls elsewhere are fallbacks); ``cooldowns``: rows of
-    (``time_s``, ``deployment``, ``length_s``)."""
+def side_metrics(requests: pd.DataFrame, calls: pd.DataFrame, cooldowns: pd.DataFrame, window: FaultWindow,
+                 primary: list[str]) -> dict:
+    """The twin numbers of one side. ``window``: the fault, its targets expanded to providers (or
+    provider/model targets); ``primary``: the providers of the group the traffic asks for (calls elsewhere
+    are fallbacks); ``cooldowns``: rows of (``time_s``, ``deployment``, ``length_s``)."""
     outcome = requests["outcome"].astype(str).to_numpy()
     n = len(requests)
     ok = outcome == "ok"
     latency = requests["latency_s"].to_numpy()[ok]
     provider = calls["provider"].astype(str).to_numpy()
-    start = calls["start_s"].to_numpy()
-    in_window = (start >= window.start_s) & (start < window.end_s)
-    into_fault = int((in_window & np.isin(provider, faulted)).sum())
+    faulted = [target.split("/")[0] for target in window.targets]       # the deployments, by provider
     mine = cooldowns[cooldowns["deployment"].astype(str).isin(faulted)] if len(cooldowns) else cooldowns
     after = mine[mine["time_s"] >= window.start_s] if len(mine) else mine
     cooled_s = 0.0                  # the union of each faulted deployment's cooldowns, inside the window
@@ -101,7 +94,7 @@ def side_metrics(requests: pd.DataFrame, calls: pd.DataFrame, cooldowns: pd.Data
         "cost_per_request_usd": float(requests["cost_usd"].sum() / n) if n else math.nan,
         "calls_total": len(calls),
         "calls_per_request": len(calls) / n if n else math.nan,
-        "calls_into_fault": into_fault,
+        "calls_into_fault": calls_into_faults(calls, [window]),
         "fallback_calls": int((~np.isin(provider, primary)).sum()),
         "cooldowns": len(cooldowns),
         "first_cooldown_after_fault_s": float(after["time_s"].min() - window.start_s) if len(after) else math.nan,

@@ -207,7 +207,8 @@ class RequestFlow:
         self._setup_gateway(scenario.gateway)
         by_label = {t.label: t for t in targets}
         self.groups = self._setup_groups(scenario, by_label, streams)
-        self.chain = [self.groups.get(entry) or by_label[entry] for entry in scenario.chain_entries]
+        entries = lambda names: [self.groups.get(name) or by_label[name] for name in names]   # noqa: E731
+        self.chain = entries(scenario.chain_entries)
         self.cheapest_first = sorted(self._chain_targets(self.chain), key=lambda t: t.model.price_rank)
         self._setup_router(scenario.routing, by_label, workload, streams)
         self.hard_extra_error = scenario.quality.hard_extra_error
@@ -221,10 +222,10 @@ class RequestFlow:
         self.fallback_on = frozenset([-1, *(CALL_STATUS[name] for name in res.fallback_on)])
         # a rejection for the context window, or a refusal, moving to a list of its own (LiteLLM's
         # context_window_fallbacks, content_policy_fallbacks)
-        self.special_fallbacks = {outcome: [self.groups.get(entry) or by_label[entry] for entry in entries]
-                                  for outcome, entries in ((O_CONTEXT_EXCEEDED, scenario.routing.context_window_fallbacks),
-                                                           (O_REFUSED, scenario.routing.content_policy_fallbacks))
-                                  if entries}
+        self.special_fallbacks = {outcome: entries(names)
+                                  for outcome, names in ((O_CONTEXT_EXCEEDED, scenario.routing.context_window_fallbacks),
+                                                         (O_REFUSED, scenario.routing.content_policy_fallbacks))
+                                  if names}
         self.wait_when_all_open = res.when_all_open == "wait"
         self.cache = policies.cache
         self.cache_when_all_open = res.when_all_open == "cache_only" and self.cache is not None
@@ -242,6 +243,9 @@ class RequestFlow:
         self.tools = wl.tools
         self._step_u = streams.uniform("steps")
         self._setup_columns(workload)
+        # a call walks the chain (breakers, fallback, groups' picks, lists of their own), else it only
+        # attempts the chain's first target
+        self.walks_chain = bool(self.has_breakers or self.fallback or self.groups or self.special_fallbacks)
         self.single_attempt_path = self._single_attempt_path_applies(scenario, policies)
         self._free_slots, self._waiting = None, deque()
 
@@ -325,9 +329,8 @@ class RequestFlow:
         around it (no gateway pool, cache, steps, router, breakers, fallback, budget, faults, shadow, limits,
         size checks or retries): the M/M/c shape, which :meth:`_arrive` runs with callbacks, not a process."""
         target = self.chain[0]
-        return (not self.groups and self.workers is None and self.cache is None and self.compression is None
-                and self.router is None and not self.has_breakers and not self.fallback and not self.special_fallbacks
-                and self.kill_switch is NO_KILL_SWITCH
+        return (not self.walks_chain and self.workers is None and self.cache is None and self.compression is None
+                and self.router is None and self.kill_switch is NO_KILL_SWITCH
                 and self.faults is NO_FAULTS and self.shadow is None and target.provider.limits is None
                 and not target.model.size_limited and scenario.resilience.retry.max_attempts == 1
                 and not any(self.has_retrieval) and all(n == 1 for n in self.llm_calls))
@@ -452,13 +455,12 @@ class RequestFlow:
                 yield self.env.timeout(self.compression.latency_s)
         outcome = O_OK
         direct = self.router is None and self.kill_switch is NO_KILL_SWITCH    # no budget, no routing
-        walk = self.has_breakers or self.fallback or bool(self.groups) or bool(self.special_fallbacks)
         for k in range(n_calls):
             if k and self.tools is not None and self._step_u() < self.tools.probability:
                 yield from self._step(i, self.tools)
             call = _new_tuple(LlmCall, (i, k, t0, in_tok, out_tok))
             if direct:          # what _llm_call would do, one generator layer less
-                result = yield from (self._walk_chain(call, self.chain) if walk else
+                result = yield from (self._walk_chain(call, self.chain) if self.walks_chain else
                                      self._attempts(call, self.chain[0], NO_BREAKER))
             else:
                 result = yield from self._llm_call(call)
@@ -541,7 +543,7 @@ class RequestFlow:
             return (yield from self._walk_chain(call, self.cheapest_first))
         router = self.router
         if router is None:
-            if not (self.has_breakers or self.fallback or self.groups or self.special_fallbacks):  # one target
+            if not self.walks_chain:                    # the common case: one target, no policies
                 return (yield from self._attempts(call, self.chain[0], NO_BREAKER))
             return (yield from self._walk_chain(call, self.chain))
         tier = router.route(self.router_score[call.request],

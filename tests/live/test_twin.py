@@ -13,7 +13,8 @@ import yaml
 import sim
 from sim.importers import ImportOptions
 from sim.importers.litellm import import_config
-from sim.live.twin import Window, compare_sides, compressed_scenario, side_metrics, simulated_cooldowns
+from sim.faults import FaultWindow
+from sim.live.twin import compare_sides, compressed_scenario, side_metrics, simulated_cooldowns
 from tests.conftest import EXPERIMENTS
 
 TWIN_CONFIG = EXPERIMENTS / "gateways" / "twin_litellm_config.yaml"
@@ -24,7 +25,7 @@ def _requests(outcomes, latencies, costs):
 
 
 def _calls(providers, starts):
-    return pd.DataFrame({"provider": pd.Categorical(providers), "start_s": starts})
+    return pd.DataFrame({"provider": pd.Categorical(providers), "model": "m", "start_s": starts})
 
 
 def test_side_metrics_count_what_the_frames_hold():
@@ -32,7 +33,8 @@ def test_side_metrics_count_what_the_frames_hold():
     calls = _calls(["east", "east", "west", "claude", "east"], [5.0, 15.0, 16.0, 17.0, 40.0])
     cooldowns = pd.DataFrame({"time_s": [12.0, 14.0, 25.0, 31.0], "deployment": ["east", "east", "east", "west"],
                               "length_s": [5.0, 5.0, 30.0, 30.0]})
-    m = side_metrics(requests, calls, cooldowns, Window(10.0, 30.0), faulted=["east"], primary=["east", "west"])
+    fault = FaultWindow(10.0, 30.0, "outage", "east-outage", ("east",))
+    m = side_metrics(requests, calls, cooldowns, fault, primary=["east", "west"])
     assert m["requests_total"] == 4 and m["availability"] == 0.5
     assert m["requests_failed"] == 1 and m["requests_timeout"] == 1
     assert m["latency_p50_s"] == 2.0 and m["cost_per_request_usd"] == pytest.approx(0.01)
