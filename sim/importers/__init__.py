@@ -25,7 +25,7 @@ from typing import Any
 import yaml
 
 __all__ = ["GATEWAYS", "IMPORT_MARKER", "PLACEHOLDER_WORKLOAD", "PLACEHOLDER_DURATION_S", "imported_traffic",
-           "PROXY_GATEWAY", "PROXY_GATEWAY_NOTE", "ImportOptions", "ImportResult", "Ignored", "Mapped", "ImportProblem",
+           "PROXY_GATEWAY", "PROXY_GATEWAY_NOTE", "catalogue_name", "catalogue_entry", "ImportOptions", "ImportResult", "Ignored", "Mapped", "ImportProblem",
            "is_secret", "shown_value", "scenario_yaml", "format_import", "read_gateway_config",
            "workload_from_file"]
 
@@ -58,6 +58,37 @@ def imported_traffic(options: "ImportOptions") -> tuple[dict, float, str]:
 PROXY_GATEWAY = {"smooth_to_provider_limits": False}
 PROXY_GATEWAY_NOTE = ("the gateway passes a provider's 429 to its retries and fallbacks and does not queue calls "
                       "to pace them under the limits (gateway.smooth_to_provider_limits: false)")
+
+
+_VENDOR = re.compile(r"^((us|eu|apac|global)\.)?(anthropic|meta|amazon|cohere|mistral|ai21|openai)\.")
+_VERSION = [re.compile(p) for p in (r"-v\d+(:\d+)?$", r"@\d+$", r"-\d{8}$", r"-\d{4}-\d{2}-\d{2}$",
+                                     r"-latest$", r"-\d{3}$")]
+_ALIASES = {"claude-3-5-haiku": "claude-haiku-3.5", "claude-sonnet-4-0": "claude-sonnet-4",
+            "claude-opus-4-0": "claude-opus-4"}
+
+
+def catalogue_name(model: str) -> str:
+    """The catalogue's name for a gateway's model string, by the providers' naming: the route or provider
+    prefix (``azure/``, ``bedrock/converse/``, ``@openai-prod/``) and Bedrock's region and vendor prefixes
+    dropped, then date and version suffixes (``-20250514``, ``-v1:0``, ``-2024-08-06``, ``@20250514``,
+    ``-001``, ``-latest``). ``bedrock/us.anthropic.claude-sonnet-4-20250514-v1:0`` -> ``claude-sonnet-4``.
+    Not checked against the catalogue (:func:`catalogue_entry` is)."""
+    name = _VENDOR.sub("", model.strip().rsplit("/", 1)[-1].lower())
+    changed = True
+    while changed:
+        changed = False
+        for pattern in _VERSION:
+            stripped = pattern.sub("", name)
+            if stripped != name and stripped:
+                name, changed = stripped, True
+    return _ALIASES.get(name, name)
+
+
+def catalogue_entry(model: str) -> str | None:
+    """:func:`catalogue_name` of ``model`` if the catalogue has it, else None."""
+    from sim.provider_catalogue import load_catalogue
+    name = catalogue_name(model)
+    return name if name in set(load_catalogue().model_names()) else None
 
 
 class ImportProblem(ValueError):

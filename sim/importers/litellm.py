@@ -28,7 +28,7 @@ from pathlib import Path
 from typing import Any
 
 from sim.importers import (PROXY_GATEWAY, PROXY_GATEWAY_NOTE, Ignored, ImportOptions, ImportProblem, ImportResult,
-                           Mapped, imported_traffic, is_secret, shown_value)
+                           Mapped, catalogue_name, imported_traffic, is_secret, shown_value)
 
 __all__ = ["import_config", "catalogue_id", "LITELLM_NUM_RETRIES", "LITELLM_REQUEST_TIMEOUT_S",
            "LITELLM_COOLDOWN_S", "STRATEGIES"]
@@ -219,27 +219,8 @@ def _safe_name(text: str) -> str:
     return name[:100]
 
 
-_VENDOR = re.compile(r"^((us|eu|apac|global)\.)?(anthropic|meta|amazon|cohere|mistral|ai21|openai)\.")
-_VERSION = [re.compile(p) for p in (r"-v\d+(:\d+)?$", r"@\d{8}$", r"-\d{8}$", r"-\d{4}-\d{2}-\d{2}$",
-                                     r"-latest$", r"-\d{3}$")]
-_ALIASES = {"claude-3-5-haiku": "claude-haiku-3.5", "claude-sonnet-4-0": "claude-sonnet-4",
-            "claude-opus-4-0": "claude-opus-4"}
-
-
-def catalogue_id(model: str) -> str:
-    """The catalogue model a LiteLLM model string names, by LiteLLM's conventions: the provider route
-    (``azure/``, ``bedrock/converse/``...) and Bedrock's vendor prefix dropped, then date and version
-    suffixes (``-20250514``, ``-v1:0``, ``-2024-08-06``, ``@20250514``, ``-001``, ``-latest``).
-    ``bedrock/anthropic.claude-sonnet-4-20250514-v1:0`` -> ``claude-sonnet-4``. Not checked here."""
-    name = _VENDOR.sub("", model.strip().rsplit("/", 1)[-1].lower())
-    changed = True
-    while changed:
-        changed = False
-        for pattern in _VERSION:
-            stripped = pattern.sub("", name)
-            if stripped != name and stripped:
-                name, changed = stripped, True
-    return _ALIASES.get(name, name)
+#: The catalogue model a LiteLLM model string names (``azure/gpt-4o-2024-08-06`` -> ``gpt-4o``), not checked.
+catalogue_id = catalogue_name
 
 
 # --------------------------------------------------------------------------------------------- the import

@@ -33,7 +33,7 @@ from pathlib import Path
 from typing import Any
 
 from sim.importers import (PROXY_GATEWAY, PROXY_GATEWAY_NOTE, Ignored, ImportOptions, ImportProblem, ImportResult,
-                           Mapped, imported_traffic)
+                           Mapped, catalogue_entry, imported_traffic)
 from sim.importers.portkey_settings import (
     Report, breaker_section, cache_section, check_breaker, check_cache, check_retry, check_status_codes,
     fallback_statuses, retry_section, unmatched_note)
@@ -346,20 +346,8 @@ def _sanitise(value: str) -> str:
     return re.sub(r"[^A-Za-z0-9_.-]+", "-", value.strip("@")).strip("-.")[:60]
 
 
-def catalogue_id(model: str) -> str | None:
-    """The catalogue model a provider's model id names, or None.
-
-    ``@openai-prod/gpt-4o``, ``azure/gpt-4o-2024-08-06``, ``us.anthropic.claude-sonnet-4-20250514-v1:0``,
-    ``claude-sonnet-4@20250514`` and ``claude-sonnet-4-latest`` all name their catalogue entry: the provider
-    prefix, the Bedrock vendor and region prefixes, version and date suffixes are dropped.
-    """
-    from sim.provider_catalogue import load_catalogue
-    known = set(load_catalogue().model_names())
-    name = model.strip().lower().rsplit("/", 1)[-1]
-    name = re.sub(r"^((us|eu|apac|global)\.)?(anthropic|openai|meta|mistral)\.", "", name)
-    for suffix in (r"-v\d+(:\d+)?$", r"@\d+$", r"-latest$", r"-\d{4}-\d{2}-\d{2}$", r"-\d{8}$"):
-        name = re.sub(suffix, "", name)
-    return name if name in known else None
+#: The catalogue model a Portkey model id names (``@openai-prod/gpt-4o`` -> ``gpt-4o``), or None.
+catalogue_id = catalogue_entry
 
 
 # --------------------------------------------------------------------------------------------- scenario
