@@ -386,7 +386,7 @@ def http_send(session, base_url: str, stream: bool = False) -> Send:
         if req.stream:
             body.update(stream=True, stream_options={"include_usage": True})
         async with session.post(url, json=body, headers={"x-sim-request-id": str(req.request_id)}) as resp:
-            head = _sim_headers(resp.headers)
+            head = sim_headers(resp.headers)
             if resp.status >= 300:
                 text = await resp.text()
                 return Reply(outcome_of_status(resp.status, text), resp.status, error=f"HTTP {resp.status}", **head)
@@ -398,7 +398,7 @@ def http_send(session, base_url: str, stream: bool = False) -> Send:
     return send
 
 
-def _sim_headers(headers) -> dict:
+def sim_headers(headers) -> dict:
     """serve's ``x-sim-*`` headers, as serve sends them or as a LiteLLM proxy forwards them
     (``llm_provider-x-sim-provider``)."""
     def get(name: str, default: str = "") -> str:

@@ -42,7 +42,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from sim.errors import ScenarioError
-from sim.live.driver import LIVE_EXTRA, LiveRequest, Reply, Send
+from sim.live.driver import LIVE_EXTRA, LiveRequest, Reply, Send, sim_headers
 
 #: The Router's own settings taken from router_settings (and the time settings among them, scaled).
 ROUTER_SETTINGS = ("routing_strategy", "routing_strategy_args", "num_retries", "retry_after", "timeout",
@@ -202,25 +202,17 @@ def _hidden(response) -> tuple[str, dict]:
     return str(hidden.get("model_id") or ""), headers
 
 
-def _header(headers: dict, name: str) -> str:
-    for key in (name, f"llm_provider-{name}"):
-        if headers.get(key) is not None:
-            return str(headers[key])
-    return ""
-
-
 def _reply_of(response, first_token_at: float = math.nan, output_tokens: int | None = None) -> Reply:
     provider, headers = _hidden(response)
+    head = sim_headers(headers)           # serve's x-sim-* headers, as LiteLLM passes them on
     usage = getattr(response, "usage", None)
-    model = _header(headers, "x-sim-model")
     marks = getattr(response, "sim", None) or {}
-    hallucinated = bool((marks or {}).get("hallucinated", _header(headers, "x-sim-hallucinated") == "1"))
     return Reply("ok", 200,
                  int(getattr(usage, "prompt_tokens", -1) or -1) if usage is not None else -1,
                  output_tokens if output_tokens is not None else
                  (int(getattr(usage, "completion_tokens", -1)) if usage is not None else -1),
-                 _header(headers, "x-sim-provider") or provider, model, first_token_at, hallucinated,
-                 bool((marks or {}).get("parse_failed", False)))
+                 head["provider"] or provider, head["model"], first_token_at,
+                 bool(marks.get("hallucinated", head["hallucinated"])), bool(marks.get("parse_failed", False)))
 
 
 async def _read_stream(stream) -> Reply:

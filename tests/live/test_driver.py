@@ -328,8 +328,8 @@ def test_align_reads_the_servers_clock_and_refuses_another_speed():
 
 
 def test_serves_headers_are_read_as_sent_or_as_a_litellm_proxy_forwards_them():
-    from sim.live.driver import _sim_headers
-    assert _sim_headers({"x-sim-provider": "a", "x-sim-model": "m", "x-sim-hallucinated": "1"}) == \
+    from sim.live.driver import sim_headers
+    assert sim_headers({"x-sim-provider": "a", "x-sim-model": "m", "x-sim-hallucinated": "1"}) == \
         {"provider": "a", "model": "m", "hallucinated": True}
-    assert _sim_headers({"llm_provider-x-sim-provider": "b", "llm_provider-x-sim-model": "n"}) == \
+    assert sim_headers({"llm_provider-x-sim-provider": "b", "llm_provider-x-sim-model": "n"}) == \
         {"provider": "b", "model": "n", "hallucinated": False}
