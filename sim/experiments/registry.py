@@ -143,7 +143,6 @@ def twin_litellm(scenario: Scenario, out: Path, speed: float = TWIN_SPEED, **opt
         live_result = live.result
         live_result.calls = live.calls if len(live.calls) else live_result.calls
         live_result.write_into(tmp / "live", charts=False)
-        (tmp / "live" / "live_calls.parquet").unlink(missing_ok=True)
         live.cooldowns.to_csv(tmp / "live" / "cooldowns.csv", index=False)
         sides = {"live": side_metrics(live_result.requests, live.calls, live.cooldowns, window, primary)}
         results = {}

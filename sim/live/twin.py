@@ -186,7 +186,7 @@ def run_live(scenario_path: Path, scenario, litellm_config: dict, speed: float, 
     from sim.live.litellm_router import drive_litellm, import_litellm
     import_litellm(speed)                       # before the clock starts: the import takes seconds
     port = _free_loopback_port()
-    log = work / "live_calls.parquet"
+    log = work / "calls.parquet"                # the live run folder's calls frame, as the server logs it
     timeout_s = float(scenario.gateway.request_timeout_s or 0.0)
     serve_for = scenario.duration + timeout_s + 120.0
     command = [sys.executable, "-m", "sim", "serve", str(scenario_path), "--port", str(port), "--speed",
